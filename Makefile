@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine with Python >= 3.10 and pip:
+#   make reproduce   set up .venv, then run the notebooks headless into results/
+#   make test        set up .venv, then run pytest (unit tests + nbval over the notebooks)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SIZE   ?= full
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup reproduce test benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+reproduce: setup
+	$(PY) -m lt_core.reproduce --size $(SIZE)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+benchmark: setup
+	$(PY) benchmarks/triangulation.py
+
+clean:
+	rm -rf $(VENV) results/*.ipynb

@@ -1,0 +1,330 @@
+"""Batched, differentiable, confidence-weighted DLT triangulation.
+
+For a point seen at pixels ``(u_c, v_c)`` by cameras with projection matrices ``P_c`` (3 x 4), the direct linear
+transform stacks two rows per view,
+
+.. math::  w_c (u_c P_c^3 - P_c^1),\\qquad w_c (v_c P_c^3 - P_c^2),
+
+into ``A`` (2C x 4) and takes the homogeneous ``X`` minimising ``|A X|`` with ``|X| = 1``: the eigenvector of
+``M = A^T A`` with the smallest eigenvalue. ``w_c`` are the learned confidences of the algebraic model.
+
+Implementation (everything vectorised over points, no per-point linear-algebra call):
+
+1. **Normalisation** (Hartley style, data independent). Each view's pixels are mapped through ``K_c^{-1}``, with
+   ``K_c`` recovered from ``P_c`` itself, so all views speak in normalised image units; world coordinates are
+   centred on the cameras' centroid and scaled by their spread. Both are similarity transforms, so noise-free
+   points are recovered exactly; with noise, the algebraic error is balanced between views.
+2. ``M`` is assembled for all points with one batched matrix product: per view it is a combination of four fixed
+   4 x 4 matrices with per-point coefficients ``w^2 (u^2 + v^2), -w^2 u, -w^2 v, w^2``.
+3. The smallest eigenvector is the dominant eigenvector of the adjugate ``adj(M)`` (eigenvalues ``det M / l_i``),
+   computed in closed form and refined by power iteration. Unlike SVD's backward pass, whose terms
+   ``1 / (s_i^2 - s_j^2)`` blow up when views coincide, every step here has finite derivatives.
+
+Computation runs in float64 internally unless ``precision="native"`` (float32 inputs stay float32 then).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = ["triangulate", "triangulate_reference", "TriangulationError", "reprojection_error", "project_points"]
+
+
+class TriangulationError(ValueError):
+    """Raised for inputs that cannot be triangulated (too few views, NaN, degenerate cameras, bad shapes)."""
+
+
+# index tables for the closed-form 4x4 adjugate (pairs of 2x2 minors of rows 0-1 and rows 2-3)
+_S_A = [(0, 0, 1, 1), (0, 0, 1, 2), (0, 0, 1, 3), (0, 1, 1, 2), (0, 1, 1, 3), (0, 2, 1, 3)]
+_C_A = [(2, 0, 3, 1), (2, 0, 3, 2), (2, 0, 3, 3), (2, 1, 3, 2), (2, 1, 3, 3), (2, 2, 3, 3)]
+# adj[i][j] = sum_k sign * m[r, c] * minor, minors indexed into cat(s, c) (s: 0..5, c: 6..11)
+_ADJ = [
+    [(+1, 1, 1, 11), (-1, 1, 2, 10), (+1, 1, 3, 9)],
+    [(-1, 0, 1, 11), (+1, 0, 2, 10), (-1, 0, 3, 9)],
+    [(+1, 3, 1, 5), (-1, 3, 2, 4), (+1, 3, 3, 3)],
+    [(-1, 2, 1, 5), (+1, 2, 2, 4), (-1, 2, 3, 3)],
+    [(-1, 1, 0, 11), (+1, 1, 2, 8), (-1, 1, 3, 7)],
+    [(+1, 0, 0, 11), (-1, 0, 2, 8), (+1, 0, 3, 7)],
+    [(-1, 3, 0, 5), (+1, 3, 2, 2), (-1, 3, 3, 1)],
+    [(+1, 2, 0, 5), (-1, 2, 2, 2), (+1, 2, 3, 1)],
+    [(+1, 1, 0, 10), (-1, 1, 1, 8), (+1, 1, 3, 6)],
+    [(-1, 0, 0, 10), (+1, 0, 1, 8), (-1, 0, 3, 6)],
+    [(+1, 3, 0, 4), (-1, 3, 1, 2), (+1, 3, 3, 0)],
+    [(-1, 2, 0, 4), (+1, 2, 1, 2), (-1, 2, 3, 0)],
+    [(-1, 1, 0, 9), (+1, 1, 1, 7), (-1, 1, 2, 6)],
+    [(+1, 0, 0, 9), (-1, 0, 1, 7), (+1, 0, 2, 6)],
+    [(-1, 3, 0, 3), (+1, 3, 1, 1), (-1, 3, 2, 0)],
+    [(+1, 2, 0, 3), (-1, 2, 1, 1), (+1, 2, 2, 0)],
+]
+_INDEX_CACHE: dict[torch.device, tuple[Tensor, ...]] = {}
+
+
+def _adj_tables(device: torch.device) -> tuple[Tensor, ...]:
+    if device not in _INDEX_CACHE:
+        f = lambda r, c: 4 * r + c  # noqa: E731
+        sa = torch.tensor([f(a, b) for a, b, _, _ in _S_A], device=device)
+        sb = torch.tensor([f(c, d) for _, _, c, d in _S_A], device=device)
+        sc = torch.tensor([f(a, d) for a, _, _, d in _S_A], device=device)
+        sd = torch.tensor([f(c, b) for _, b, c, _ in _S_A], device=device)
+        ca = torch.tensor([f(a, b) for a, b, _, _ in _C_A], device=device)
+        cb = torch.tensor([f(c, d) for _, _, c, d in _C_A], device=device)
+        cc = torch.tensor([f(a, d) for a, _, _, d in _C_A], device=device)
+        cd = torch.tensor([f(c, b) for _, b, c, _ in _C_A], device=device)
+        m_idx = torch.tensor([[f(r, c) for _, r, c, _ in row] for row in _ADJ], device=device)  # (16, 3)
+        k_idx = torch.tensor([[k for _, _, _, k in row] for row in _ADJ], device=device)  # (16, 3)
+        sign = torch.tensor([[s for s, _, _, _ in row] for row in _ADJ], device=device)  # (16, 3)
+        _INDEX_CACHE[device] = (sa, sb, sc, sd, ca, cb, cc, cd, m_idx, k_idx, sign)
+    return _INDEX_CACHE[device]
+
+
+def adjugate4(m: Tensor) -> Tensor:
+    """Closed-form adjugate of 4x4 matrices.
+
+    Args:
+        m: (N, 16) row-major 4x4 matrices.
+
+    Returns:
+        (N, 16) row-major ``adj(m)`` (equal to ``det(m) * inverse(m)`` where invertible).
+    """
+    sa, sb, sc, sd, ca, cb, cc, cd, m_idx, k_idx, sign = _adj_tables(m.device)
+    s = m[:, sa] * m[:, sb] - m[:, sc] * m[:, sd]
+    c = m[:, ca] * m[:, cb] - m[:, cc] * m[:, cd]
+    minors = torch.cat([s, c], 1)  # (N, 12)
+    terms = m[:, m_idx] * minors[:, k_idx]  # (N, 16, 3)
+    return (terms * sign.to(m.dtype)).sum(-1)
+
+
+def _intrinsics_from_projection(P: Tensor) -> tuple[Tensor, Tensor]:
+    """Recover upper-triangular K (up to scale) from P = K [R | t]; returns (P / |P^3_{:3}|, K^{-1})."""
+    scale = P[..., 2, :3].norm(dim=-1)[..., None, None]
+    Pn = P / scale
+    Mm = Pn[..., :3]
+    G = Mm @ Mm.transpose(-1, -2)  # = K K^T with K[2,2] = 1
+    cx, cy = G[..., 0, 2], G[..., 1, 2]
+    fy = (G[..., 1, 1] - cy * cy).clamp_min(1e-30).sqrt()
+    skew = (G[..., 0, 1] - cx * cy) / fy
+    fx = (G[..., 0, 0] - cx * cx - skew * skew).clamp_min(1e-30).sqrt()
+    zero, one = torch.zeros_like(fx), torch.ones_like(fx)
+    # inverse of [[fx, s, cx], [0, fy, cy], [0, 0, 1]]
+    Kinv = torch.stack(
+        [
+            1 / fx, -skew / (fx * fy), (skew * cy - cx * fy) / (fx * fy),
+            zero, 1 / fy, -cy / fy,
+            zero, zero, one,
+        ],
+        -1,
+    ).reshape(*fx.shape, 3, 3)
+    return Pn, Kinv
+
+
+def _check_inputs(points: Tensor, projections: Tensor, weights: Tensor | None) -> None:
+    if points.dim() < 3 or points.shape[-1] != 2:
+        raise TriangulationError(f"points must have shape (..., C, J, 2), got {tuple(points.shape)}")
+    if projections.shape[-2:] != (3, 4):
+        raise TriangulationError(f"projections must have shape (..., C, 3, 4), got {tuple(projections.shape)}")
+    if projections.shape[:-2] != points.shape[:-2]:
+        raise TriangulationError(
+            "points (..., C, J, 2) and projections (..., C, 3, 4) disagree on the batch/view dimensions: "
+            f"{tuple(points.shape)} vs {tuple(projections.shape)}"
+        )
+    if weights is not None and weights.shape != points.shape[:-1]:
+        raise TriangulationError(f"weights must have shape {tuple(points.shape[:-1])} (..., C, J), got {tuple(weights.shape)}")
+
+
+def triangulate(
+    points: Tensor,
+    projections: Tensor,
+    weights: Tensor | None = None,
+    *,
+    min_views: int = 2,
+    on_insufficient: Literal["raise", "nan"] = "raise",
+    precision: Literal["float64", "native"] = "float64",
+    iterations: int = 2,
+    check: bool = True,
+) -> Tensor:
+    """Confidence-weighted DLT triangulation of many points at once.
+
+    Args:
+        points: (..., C, J, 2) pixel coordinates of J points in C views. Entries of views with zero weight may be
+            NaN (a missing detection).
+        projections: (..., C, 3, 4) projection matrices ``K [R | t]`` (world mm to pixels).
+        weights: (..., C, J) non-negative confidences (``None``: all ones). A view counts as *usable* for a
+            point when its weight is > 0.
+        min_views: smallest number of usable views per point.
+        on_insufficient: ``"raise"`` a :class:`TriangulationError` when a point has fewer than ``min_views``
+            usable views, or return NaN for those points (``"nan"``).
+        precision: ``"float64"`` computes internally in double precision (the result keeps the input dtype);
+            ``"native"`` stays in the input dtype (faster for float32, about 1e-5 relative accuracy).
+        iterations: power iterations after the adjugate step (2 converges to machine precision for any
+            non-degenerate geometry).
+        check: validate values (NaN, degenerate cameras, view counts). Shape checks always run.
+
+    Returns:
+        (..., J, 3) triangulated points in world millimetres, differentiable with respect to points, weights and
+        projections.
+
+    Raises:
+        TriangulationError: bad shapes, NaN/inf inputs in usable views, negative weights, degenerate projection
+            matrices, or too few usable views.
+    """
+    _check_inputs(points, projections, weights)
+    *lead, C, J, _ = points.shape
+    out_dtype = points.dtype
+    work = torch.float64 if precision == "float64" else torch.promote_types(points.dtype, projections.dtype)
+    B = 1
+    for d in lead:
+        B *= d
+    pts = points.reshape(B, C, J, 2).to(work)
+    P = projections.reshape(B, C, 3, 4).to(work)
+    w = torch.ones(B, C, J, dtype=work, device=points.device) if weights is None else weights.reshape(B, C, J).to(work)
+
+    usable = w > 0
+    if check:
+        if not torch.isfinite(P).all():
+            raise TriangulationError("projection matrices contain NaN or inf")
+        if not torch.isfinite(w).all():
+            raise TriangulationError("weights contain NaN or inf")
+        if (w < 0).any():
+            raise TriangulationError("weights must be non-negative")
+        bad = ~torch.isfinite(pts).all(-1) & usable
+        if bad.any():
+            b, c, j = (int(i) for i in bad.nonzero()[0])
+            raise TriangulationError(
+                f"points contain NaN or inf in a usable view (sample {b}, view {c}, joint {j}); "
+                "give missing detections weight 0"
+            )
+        det = torch.linalg.det(P[..., :3])
+        size = P[..., :3].abs().amax((-1, -2)).clamp_min(1e-300)
+        degenerate = det.abs() <= 1e-9 * size**3
+        if degenerate.any():
+            b, c = (int(i) for i in degenerate.nonzero()[0])
+            raise TriangulationError(f"degenerate camera: projection matrix of sample {b}, view {c} has rank < 3")
+    counts = usable.sum(1)  # (B, J)
+    insufficient = counts < min_views
+    if insufficient.any() and on_insufficient == "raise":
+        b, j = (int(i) for i in insufficient.nonzero()[0])
+        raise TriangulationError(
+            f"{int(insufficient.sum())} point(s) have fewer than {min_views} usable views "
+            f"(first: sample {b}, joint {j} with {int(counts[b, j])})"
+        )
+    # missing detections: zero them so NaN cannot leak through a zero weight
+    pts = torch.where(usable[..., None], pts, torch.zeros_like(pts))
+
+    # --- normalisation: pixels -> normalised image coordinates, world -> centred and scaled
+    Pn, Kinv = _intrinsics_from_projection(P)  # (B, C, 3, 4), (B, C, 3, 3)
+    Pn = Kinv @ Pn  # = +-[R | t]
+    centres = -torch.linalg.solve(Pn[..., :3], Pn[..., 3:])[..., 0]  # (B, C, 3) camera centres
+    origin = centres.mean(1, keepdim=True)  # (B, 1, 3)
+    spread = (centres - origin).norm(dim=-1).mean(1).clamp_min(1.0)  # (B,)
+    Pn = _shift_scale(Pn, origin, spread)
+    uv1 = torch.cat([pts, torch.ones_like(pts[..., :1])], -1)  # (B, C, J, 3)
+    xy = (uv1 @ Kinv.transpose(-1, -2))[..., :2]  # (B, C, J, 2)
+
+    # --- assemble M = A^T A for every point with one batched product
+    p1, p2, p3 = Pn[..., 0, :], Pn[..., 1, :], Pn[..., 2, :]  # (B, C, 4)
+    outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
+    q33 = outer(p3, p3)
+    s31 = outer(p3, p1) + outer(p1, p3)
+    s32 = outer(p3, p2) + outer(p2, p3)
+    e = outer(p1, p1) + outer(p2, p2)
+    basis = torch.stack([q33, s31, s32, e], 2).reshape(B, C * 4, 16)  # (B, 4C, 16)
+    w2 = w * w
+    x, y = xy[..., 0], xy[..., 1]
+    coef = torch.stack([w2 * (x * x + y * y), -w2 * x, -w2 * y, w2], -1)  # (B, C, J, 4)
+    coef = coef.permute(0, 2, 1, 3).reshape(B, J, C * 4)
+    M = torch.bmm(coef, basis).reshape(B * J, 16)
+
+    # --- smallest eigenvector of M via the adjugate + power iteration
+    trace = M[:, 0] + M[:, 5] + M[:, 10] + M[:, 15]
+    ridge = (1e-13 * trace + 1e-300)[:, None]
+    M = M + ridge * torch.eye(4, dtype=M.dtype, device=M.device).reshape(1, 16)
+    adj = adjugate4(M).reshape(B * J, 4, 4)
+    diag = torch.diagonal(adj, dim1=-2, dim2=-1)
+    k = diag.abs().argmax(-1)
+    v = torch.gather(adj, 2, k[:, None, None].expand(-1, 4, 1))[..., 0]  # (N, 4)
+    for _ in range(iterations + 1):
+        v = v / (v * v).sum(-1, keepdim=True).add(1e-300).sqrt()
+        if _ < iterations:
+            v = (adj @ v[..., None])[..., 0]
+    h = v[:, 3:]
+    h = torch.where(h.abs() < 1e-12, torch.where(h < 0, -1e-12, 1e-12).to(h.dtype), h)
+    X = v[:, :3] / h
+    X = X.reshape(B, J, 3) * spread[:, None, None] + origin
+    if insufficient.any():
+        X = torch.where(insufficient[..., None], torch.full_like(X, float("nan")), X)
+    return X.to(out_dtype).reshape(*lead, J, 3)
+
+
+def _shift_scale(Pn: Tensor, origin: Tensor, spread: Tensor) -> Tensor:
+    """Express projections in world coordinates X = origin + spread * X' (so X' is O(1))."""
+    rot = Pn[..., :3]  # (B, C, 3, 3)
+    trans = Pn[..., 3] + (rot @ origin[:, 0, :, None].unsqueeze(1))[..., 0]  # (B, C, 3)
+    return torch.cat([rot, (trans / spread[:, None, None])[..., None]], -1)
+
+
+def triangulate_reference(points: Tensor, projections: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Float64 per-point SVD reference of the same normalised weighted DLT (slow; for tests and benchmarks).
+
+    Args and returns as :func:`triangulate`; always computes with ``torch.linalg.svd`` in float64 and the same
+    normalisation, so it is the exact answer the fast path must match.
+    """
+    _check_inputs(points, projections, weights)
+    *lead, C, J, _ = points.shape
+    B = 1
+    for d in lead:
+        B *= d
+    pts = points.reshape(B, C, J, 2).double()
+    P = projections.reshape(B, C, 3, 4).double()
+    w = torch.ones(B, C, J, dtype=torch.float64) if weights is None else weights.reshape(B, C, J).double()
+    Pn, Kinv = _intrinsics_from_projection(P)
+    Pn = Kinv @ Pn
+    centres = -torch.linalg.solve(Pn[..., :3], Pn[..., 3:])[..., 0]
+    origin = centres.mean(1, keepdim=True)
+    spread = (centres - origin).norm(dim=-1).mean(1).clamp_min(1.0)
+    Pn = _shift_scale(Pn, origin, spread)
+    xy = (torch.cat([pts, torch.ones_like(pts[..., :1])], -1) @ Kinv.transpose(-1, -2))[..., :2]
+    out = torch.empty(B, J, 3, dtype=torch.float64)
+    for b in range(B):
+        for j in range(J):
+            rows = []
+            for c in range(C):
+                rows.append(w[b, c, j] * (xy[b, c, j, 0] * Pn[b, c, 2] - Pn[b, c, 0]))
+                rows.append(w[b, c, j] * (xy[b, c, j, 1] * Pn[b, c, 2] - Pn[b, c, 1]))
+            _, _, vh = torch.linalg.svd(torch.stack(rows))
+            v = vh[-1]
+            out[b, j] = v[:3] / v[3] * spread[b] + origin[b, 0]
+    return out.to(points.dtype).reshape(*lead, J, 3)
+
+
+def project_points(X: Tensor, projections: Tensor) -> Tensor:
+    """Project world points with projection matrices.
+
+    Args:
+        X: (..., J, 3) world points in mm.
+        projections: (..., C, 3, 4) projection matrices.
+
+    Returns:
+        (..., C, J, 2) pixels (ideal pinhole; no distortion).
+    """
+    Xh = torch.cat([X, torch.ones_like(X[..., :1])], -1)  # (..., J, 4)
+    x = Xh[..., None, :, :] @ projections.transpose(-1, -2)  # (..., C, J, 3)
+    z = x[..., 2:]
+    z = torch.where(z.abs() < 1e-12, torch.full_like(z, 1e-12), z)
+    return x[..., :2] / z
+
+
+def reprojection_error(X: Tensor, points: Tensor, projections: Tensor) -> Tensor:
+    """Pixel distance between observed points and reprojected 3D points.
+
+    Args:
+        X: (..., J, 3) world points in mm.
+        points: (..., C, J, 2) observed pixels.
+        projections: (..., C, 3, 4) projection matrices.
+
+    Returns:
+        (..., C, J) reprojection errors in pixels.
+    """
+    return (project_points(X, projections) - points).norm(dim=-1)
