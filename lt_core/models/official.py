@@ -92,11 +92,11 @@ class LoadReport:
 
     def describe(self) -> str:
         """Human-readable summary listing (up to 20 of) each kind of problem."""
-        lines = [f"{len(self.loaded)} tensors loaded"]
+        lines = [f"{len(self.loaded)} tensors match in name and shape"]
 
         def listing(title: str, items: list[str]) -> None:
             if items:
-                lines.append(f"{title} ({len(items)}):")
+                lines.append(f"{len(items)} {title}:")
                 lines.extend(f"  {s}" for s in items[:_MAX_LISTED])
                 if len(items) > _MAX_LISTED:
                     lines.append(f"  ... and {len(items) - _MAX_LISTED} more")
