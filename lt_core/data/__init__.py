@@ -1,0 +1,1 @@
+"""Data: motion capture readers and retargeting, datasets."""

@@ -1,0 +1,462 @@
+"""Retarget motion capture skeletons to Human3.6M-17 joints, resample, and load the embedded CMU clips.
+
+A source skeleton (CMU BVH, CMU ASF/AMC, Mixamo, ...) is mapped joint by joint: each Human3.6M joint is one source
+joint, or a weighted combination of a few (weights sum to 1: ``(a + b) / 2`` is a midpoint, ``2 * a - b``
+extrapolates past ``a``). Names are matched after normalisation (:func:`normalize_joint_name`), so
+``"mixamorig:LeftUpLeg"``, ``"LeftUpLeg"``, ``"Left_UpLeg"`` and ``"UpLeg.L"`` are all ``"left_upleg"`` and
+``"lfemur"`` is ``"left_femur"``. :data:`DEFAULT_MAPPING` lists, for every Human3.6M joint, alternatives tried in
+order; the first whose joints all exist is used.
+
+Default mapping (first match wins; ``a + b`` means the midpoint; ``*_end`` the end site/tip of a bone):
+
+============  =========================================================================================
+Human3.6M     source joints (CMU BVH 01_01-style / CMU BVH 131-style / CMU ASF / Mixamo)
+============  =========================================================================================
+Pelvis        Hips / Hips / root / Hips   (also ``pelvis``, an unsided ``hip``)
+R/LHip        RightUpLeg / RightHip / rfemur (start of the thigh) / RightUpLeg (also ``thigh``, ``upperleg``)
+R/LKnee       RightLeg / RightKnee / rtibia / RightLeg (also ``lowerleg``, ``shin``, ``calf``)
+R/LAnkle      RightFoot / RightAnkle / rfoot / RightFoot
+Spine         Spine + Spine1 / Chest + Chest2 / upperback + thorax (mid back) / Spine + Spine1
+Thorax        Neck / lowerneck / lowerneck / Neck (base of the neck)
+Neck          Neck1 + Head / Neck + Head / upperneck + head / Neck + Head (the "Neck/Nose" point)
+Head          Head_end (head top) / Head_end / head_end / HeadTop_End; if the head's end site is missing or
+              has zero length: ``2 * Head - <upper neck>`` (the head bone extrapolated by its own length)
+R/LShoulder   RightArm / RightShoulder / rhumerus / RightArm (also ``upperarm``)
+R/LElbow      RightForeArm / RightElbow / rradius / RightForeArm (also ``lowerarm``)
+R/LWrist      RightHand / RightWrist / rwrist / RightHand
+============  =========================================================================================
+
+The output is in millimetres in the project's world frame (Z up, see ``docs/CONVENTIONS.md``), with the **floor at
+z = 0**: the whole clip is shifted vertically so that the lowest point of the feet (the source joints mapped to the
+ankles and everything below them: toes, toe tips) over the entire clip is at ``z = 0``. Horizontal positions are
+kept as captured.
+
+Note on the CMU BVH conversions shipped in ``data/mocap_cmu`` (``01_01.bvh``, ``02_01``, ``05_06``, ``131_*``): they
+drop the ASF's ``thorax`` bone (their ``Neck``/``lowerneck`` joint sits at the top of the upper back), so the whole
+upper body is one thorax length (~117 mm for subject 01) lower than in the original ASF/AMC, and Spine-Thorax is
+only ~58 mm. Lower body and Spine are the same points in both formats; prefer the ASF/AMC clips where available.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+
+from lt_core.data.motion import Motion, MotionFormatError, read_asf_amc, read_bvh
+
+__all__ = [
+    "H36M_JOINTS",
+    "H36M_BONES",
+    "DEFAULT_MAPPING",
+    "RetargetError",
+    "normalize_joint_name",
+    "resolve_mapping",
+    "retarget_to_h36m",
+    "resample",
+    "has_rest_frame",
+    "find_asf",
+    "load_clip",
+    "data_dir",
+    "list_embedded_clips",
+]
+
+H36M_JOINTS: tuple[str, ...] = (
+    "RAnkle", "RKnee", "RHip", "LHip", "LKnee", "LAnkle", "Pelvis", "Spine", "Thorax", "Head",
+    "RWrist", "RElbow", "RShoulder", "LShoulder", "LElbow", "LWrist", "Neck",
+)
+"""Human3.6M-17 joint names in index order (pelvis = 6; joint 16 ``"Neck"`` is the neck/nose point)."""
+
+H36M_BONES: tuple[tuple[int, int], ...] = (
+    (6, 2), (2, 1), (1, 0), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 16), (16, 9),
+    (8, 12), (12, 11), (11, 10), (8, 13), (13, 14), (14, 15),
+)
+"""(parent, child) index pairs of the Human3.6M-17 skeleton."""
+
+_ALIASES = {"Neck/Nose": "Neck", "Nose": "Neck"}
+
+# One alternative: a joint name, a tuple of names (their mean) or {name: weight} (weights sum to 1).
+Alternative = Union[str, Sequence[str], Mapping[str, float]]
+
+
+def _sided(side: str, *bases: str) -> tuple[str, ...]:
+    return tuple(f"{side}_{b}" for b in bases)
+
+
+def _limbs(side: str, prefix: str) -> dict[str, tuple[Alternative, ...]]:
+    return {
+        f"{prefix}Ankle": _sided(side, "ankle", "foot"),
+        f"{prefix}Knee": _sided(side, "knee", "tibia", "leg", "lowerleg", "shin", "calf"),
+        f"{prefix}Hip": _sided(side, "upleg", "femur", "thigh", "upperleg", "hip"),
+        f"{prefix}Wrist": _sided(side, "wrist", "hand"),
+        f"{prefix}Elbow": _sided(side, "forearm", "radius", "lowerarm", "elbow"),
+        f"{prefix}Shoulder": _sided(side, "arm", "humerus", "upperarm", "shoulder"),
+    }
+
+
+DEFAULT_MAPPING: dict[str, tuple[Alternative, ...]] = {
+    **_limbs("right", "R"),
+    **_limbs("left", "L"),
+    "Pelvis": ("hips", "root", "pelvis", "hip"),
+    "Spine": (("upperback", "thorax"), ("spine", "spine1"), ("chest", "chest2"), "spine1", "spine", "chest"),
+    "Thorax": ("lowerneck", "neck"),
+    "Neck": (("upperneck", "head"), ("neck1", "head"), ("neck", "head")),
+    "Head": ("headend", "headtopend", "headtop",
+             {"head": 2.0, "upperneck": -1.0}, {"head": 2.0, "neck1": -1.0}, {"head": 2.0, "neck": -1.0}),
+}
+"""For each Human3.6M joint, alternatives (normalised names) tried in order; see the module docstring."""
+
+# Base names that may follow a one-letter side prefix without a separator ("lfemur", "rhand").
+_SIDE_BASES = {
+    "hipjoint", "femur", "tibia", "foot", "toes", "toe", "clavicle", "humerus", "radius", "wrist", "hand",
+    "fingers", "thumb", "upleg", "arm", "forearm", "shoulder", "elbow", "knee", "ankle", "hip", "collar",
+    "thigh", "shin", "calf", "upperarm", "lowerarm", "upperleg", "lowerleg",
+}
+_SIDES = {"left": "left", "l": "left", "right": "right", "r": "right"}
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+class RetargetError(ValueError):
+    """Some Human3.6M joints could not be mapped from the source skeleton (message lists them)."""
+
+
+def normalize_joint_name(name: str) -> str:
+    """Normalise a joint name for matching across skeletons.
+
+    Drops namespaces (``"mixamorig:"``), splits CamelCase and separators, lower-cases, and moves a side marker
+    (``Left``/``L``/``l`` prefix, ``_L``/``.l`` suffix, or a one-letter prefix glued to a known bone name as in
+    CMU's ``lfemur``) to a ``left_``/``right_`` prefix.
+
+    Examples:
+        ``"mixamorig:LeftUpLeg" -> "left_upleg"``, ``"LHipJoint" -> "left_hipjoint"``, ``"lfemur" -> "left_femur"``,
+        ``"UpLeg_R" -> "right_upleg"``, ``"Neck1" -> "neck1"``, ``"Head_end" -> "headend"``,
+        ``"lowerback" -> "lowerback"``.
+
+    Args:
+        name: a joint name as found in a file.
+
+    Returns:
+        The normalised name.
+    """
+    words = [w.lower() for w in _WORD.findall(re.split(r"[:|]", name)[-1])]
+    side = ""
+    if len(words) > 1 and words[0] in _SIDES:
+        side, words = _SIDES[words[0]], words[1:]
+    elif len(words) > 1 and words[-1] in _SIDES:
+        side, words = _SIDES[words[-1]], words[:-1]
+    elif len(words) == 1 and words[0][:1] in ("l", "r") and words[0][1:] in _SIDE_BASES:
+        side, words = _SIDES[words[0][0]], [words[0][1:]]
+    base = "".join(words)
+    return f"{side}_{base}" if side else base
+
+
+def _as_weights(alt: Alternative) -> dict[str, float]:
+    if isinstance(alt, str):
+        return {alt: 1.0}
+    if isinstance(alt, Mapping):
+        weights = {str(k): float(v) for k, v in alt.items()}
+    else:
+        names = list(alt)
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"a mapping entry must be a name, names or {{name: weight}}, got {alt!r}")
+        weights = {n: 1.0 / len(names) for n in names}
+    if not weights or abs(sum(weights.values()) - 1.0) > 1e-6:
+        raise ValueError(f"mapping weights must sum to 1, got {alt!r}")
+    return weights
+
+
+def resolve_mapping(
+    names: Sequence[str],
+    mapping: Mapping[str, Alternative] | None = None,
+    offsets: np.ndarray | None = None,
+    parents: Sequence[int] | None = None,
+) -> dict[str, dict[int, float]]:
+    """Find, for every Human3.6M joint, the source joints and weights that define it.
+
+    Args:
+        names: (N,) source joint names.
+        mapping: optional overrides ``{h36m_joint: alternative}``; an alternative is a source joint name, a list of
+            names (their mean) or ``{name: weight}`` (weights summing to 1). Names are matched exactly first, then
+            after :func:`normalize_joint_name`. Joints not given use :data:`DEFAULT_MAPPING`. ``"Neck/Nose"`` is
+            accepted for ``"Neck"``.
+        offsets: (N, 3) rest offsets; with ``parents``, end sites of zero length are not used (they coincide
+            with their parent, e.g. a head "tip" placed at the head joint).
+        parents: (N,) parent indices.
+
+    Returns:
+        ``{h36m_joint: {source_index: weight}}`` in :data:`H36M_JOINTS` order.
+
+    Raises:
+        RetargetError: some joints could not be mapped (all of them are listed).
+        ValueError: unknown Human3.6M joint names or bad weights in ``mapping``.
+    """
+    user = {}
+    for key, alt in (mapping or {}).items():
+        key = _ALIASES.get(key, key)
+        if key not in H36M_JOINTS:
+            raise ValueError(f"unknown Human3.6M joint {key!r} in mapping; joints are {list(H36M_JOINTS)}")
+        user[key] = _as_weights(alt)
+    exact = {n: i for i, n in enumerate(names)}
+    normalized: dict[str, int] = {}
+    for i, n in enumerate(names):
+        normalized.setdefault(normalize_joint_name(n), i)
+    unusable: set[int] = set()
+    if offsets is not None and parents is not None:
+        par = np.asarray(parents)
+        is_leaf = ~np.isin(np.arange(len(names)), par[par >= 0])
+        tiny = np.linalg.norm(np.asarray(offsets, dtype=np.float64), axis=-1) < 1e-9
+        unusable = set(np.flatnonzero(is_leaf & tiny & (par >= 0)).tolist())
+
+    def lookup(name: str) -> int | None:
+        i = exact.get(name, normalized.get(normalize_joint_name(name)))
+        return None if i is None or i in unusable else i
+
+    resolved: dict[str, dict[int, float]] = {}
+    missing: list[str] = []
+    for joint in H36M_JOINTS:
+        alternatives = [user[joint]] if joint in user else [_as_weights(a) for a in DEFAULT_MAPPING[joint]]
+        for weights in alternatives:
+            idx = {name: lookup(name) for name in weights}
+            if all(i is not None for i in idx.values()):
+                combined: dict[int, float] = {}
+                for name, w in weights.items():
+                    combined[idx[name]] = combined.get(idx[name], 0.0) + w
+                resolved[joint] = combined
+                break
+        else:
+            missing.append(joint)
+    if missing:
+        tried = {j: ([user[j]] if j in user else list(DEFAULT_MAPPING[j])) for j in missing}
+        raise RetargetError(
+            f"could not map Human3.6M joints {missing} (tried {tried}); source joints are {list(names)} "
+            f"(normalised: {[normalize_joint_name(n) for n in names]}). Pass mapping={{joint: name}} for them.")
+    return resolved
+
+
+def retarget_to_h36m(
+    motion: Motion, mapping: Mapping[str, Alternative] | None = None, floor: bool = True
+) -> tuple[np.ndarray, dict]:
+    """Human3.6M-17 joints of every frame of a motion.
+
+    Args:
+        motion: a parsed BVH or ASF/AMC motion.
+        mapping: optional per-joint overrides, see :func:`resolve_mapping`.
+        floor: shift vertically so that the lowest foot point of the clip (source joints mapped to the ankles and
+            all joints below them) is at ``z = 0``.
+
+    Returns:
+        ``(joints, info)``: joints (T, 17, 3) float64 in mm, world frame (Z up); ``info`` has ``"mapping"``
+        (``{h36m_joint: {source_name: weight}}``) and ``"floor_offset_mm"`` (the height subtracted, mm).
+    """
+    resolved = resolve_mapping(motion.names, mapping, motion.offsets, motion.parents)
+    weights = np.zeros((len(H36M_JOINTS), motion.n_joints))
+    for j, joint in enumerate(H36M_JOINTS):
+        for i, w in resolved[joint].items():
+            weights[j, i] = w
+    positions = motion.positions_mm()  # (T, N, 3)
+    joints = np.einsum("jn,tnc->tjc", weights, positions)
+    floor_offset = 0.0
+    if floor:
+        feet: set[int] = set()
+        for joint in ("RAnkle", "LAnkle"):
+            for i, w in resolved[joint].items():
+                if w > 0:
+                    feet.update(motion.descendants(i))
+        floor_offset = float(positions[:, sorted(feet), 2].min())
+        joints[..., 2] -= floor_offset
+    info = {
+        "mapping": {j: {motion.names[i]: w for i, w in resolved[j].items()} for j in H36M_JOINTS},
+        "floor_offset_mm": floor_offset,
+    }
+    return joints, info
+
+
+def resample(x: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """Resample a sequence in time by linear interpolation.
+
+    Output frame ``k`` is at time ``k / fps_out`` (the first frames coincide); the output stops at the last
+    instant covered by the input, so it has ``floor((T - 1) * fps_out / fps_in) + 1`` frames.
+
+    Args:
+        x: (T, ...) samples at ``fps_in`` (e.g. joints (T, 17, 3) in mm).
+        fps_in: input frame rate in Hz.
+        fps_out: output frame rate in Hz (e.g. 50 for Human3.6M).
+
+    Returns:
+        (T', ...) float64 samples at ``fps_out``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if fps_in <= 0 or fps_out <= 0:
+        raise ValueError(f"frame rates must be positive, got {fps_in} and {fps_out}")
+    n_in = x.shape[0]
+    if n_in == 0:
+        return x.copy()
+    n_out = int(np.floor((n_in - 1) * fps_out / fps_in + 1e-9)) + 1
+    t = np.arange(n_out) * (fps_in / fps_out)
+    i0 = np.minimum(np.floor(t + 1e-9).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w = (t - i0).clip(0.0, 1.0).reshape((n_out,) + (1,) * (x.ndim - 1))
+    return x[i0] * (1.0 - w) + x[i1] * w
+
+
+def has_rest_frame(motion: Motion) -> bool:
+    """Whether frame 0 is a rest pose prepended by a BVH conversion rather than captured data.
+
+    Some CMU BVH conversions (e.g. ``01_01.bvh``) start with a frame whose joint angles are all whole degrees
+    (the skeleton's reference pose) at the root position of frame 1. Detected as: BVH, at least 2 frames, every
+    rotation channel of frame 0 an integer, some differ from frame 1, root position channels equal to frame 1.
+    """
+    if motion.format != "bvh" or motion.n_frames < 2:
+        return False
+    rot = np.array(["rotation" in c for c in motion.channel_names])
+    root_pos = np.array([c.startswith(f"{motion.names[0]}:") and "position" in c for c in motion.channel_names])
+    f0, f1 = motion.channels[0], motion.channels[1]
+    if not rot.any() or not np.allclose(f0[rot], np.round(f0[rot]), rtol=0, atol=1e-9):
+        return False
+    return bool(np.allclose(f0[root_pos], f1[root_pos]) and not np.allclose(f0[rot], f1[rot]))
+
+
+def find_asf(amc_path: str | Path) -> Path:
+    """Find the ASF skeleton of an AMC file in the same folder.
+
+    Tries ``<stem>.asf``, then ``<subject>.asf`` for CMU names ``<subject>_<trial>.amc``, then the folder's only
+    ``.asf``.
+
+    Raises:
+        MotionFormatError: none (or several ambiguous ones) found.
+    """
+    amc = Path(amc_path)
+    candidates = [amc.with_suffix(".asf"), amc.with_name(amc.stem.split("_")[0] + ".asf")]
+    for c in candidates:
+        if c.is_file():
+            return c
+    found = sorted(amc.parent.glob("*.asf"))
+    if len(found) == 1:
+        return found[0]
+    raise MotionFormatError(f"no skeleton found beside it (tried {[c.name for c in candidates]}, "
+                            f"folder has {[f.name for f in found]}); pass asf_path", amc)
+
+
+def data_dir() -> Path:
+    """The project's data folder: ``$LT_DATA_DIR`` if set, else ``data/`` next to the ``lt_core`` package."""
+    env = os.environ.get("LT_DATA_DIR")
+    if env:
+        return Path(env)
+    import lt_core
+
+    return Path(lt_core.__file__).resolve().parent.parent / "data"
+
+
+def list_embedded_clips() -> list[dict]:
+    """The motion capture clips shipped in ``data/mocap_cmu`` (listed in its ``clips.tsv``).
+
+    Returns:
+        One dict per clip: ``id`` (e.g. ``"01_01"``, ``"01_01_bvh"``), ``subject`` (CMU subject number),
+        ``description`` (e.g. ``"01_01 playground - forward jumps, turn around"``), ``format`` (``"amc"`` or
+        ``"bvh"``), ``path`` (Path of the motion file), ``skeleton`` (Path of the ASF, or ``None``), ``fps``.
+    """
+    root = data_dir() / "mocap_cmu"
+    index = root / "clips.tsv"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index} not found (set LT_DATA_DIR to the folder holding mocap_cmu/)")
+    clips = []
+    with index.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader((ln for ln in f if not ln.startswith("#")), delimiter="\t"):
+            clips.append({
+                "id": row["id"],
+                "subject": row["subject"],
+                "description": f"{row['id'].split('_bvh')[0]} {row['description']}",
+                "format": row["format"],
+                "path": root / row["path"],
+                "skeleton": root / row["skeleton"] if row["skeleton"] else None,
+                "fps": float(row["fps"]),
+            })
+    return clips
+
+
+def _embedded(clip_id: str) -> dict | None:
+    try:
+        return next((c for c in list_embedded_clips() if c["id"] == clip_id), None)
+    except FileNotFoundError:
+        return None
+
+
+def load_clip(
+    path: str | Path,
+    fps: float | None = None,
+    *,
+    asf_path: str | Path | None = None,
+    mapping: Mapping[str, Alternative] | None = None,
+    drop_rest_frame: bool | None = None,
+    source_fps: float | None = None,
+    unit_mm: float | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Load a motion capture clip as Human3.6M-17 joints in millimetres, floor at z = 0.
+
+    Args:
+        path: a ``.bvh`` or ``.amc`` file, or the id of an embedded clip (see :func:`list_embedded_clips`).
+        fps: output frame rate in Hz (linear interpolation, :func:`resample`); ``None`` keeps the source rate.
+        asf_path: skeleton of an ``.amc`` (default: found beside it, :func:`find_asf`).
+        mapping: per-joint overrides of :data:`DEFAULT_MAPPING` (see :func:`resolve_mapping`).
+        drop_rest_frame: drop a prepended rest-pose frame 0 (``None``: when :func:`has_rest_frame` detects one).
+        source_fps: frame rate of an ``.amc`` (default 120 Hz, CMU's); ignored for BVH (stored in the file).
+        unit_mm: millimetres per file unit (default: CMU units for BVH, ``25.4 / (:units length)`` for ASF);
+            e.g. 10 for a BVH in centimetres.
+
+    Returns:
+        ``(joints, meta)``: joints (T, 17, 3) float32 mm in :data:`H36M_JOINTS` order, world frame (Z up);
+        ``meta`` holds ``source``, ``format``, ``source_fps``, ``fps``, ``n_frames``, ``source_n_frames``,
+        ``joint_names``, ``mapping`` ({h36m_joint: {source_joint: weight}}), ``floor_offset_mm``, ``unit_mm``,
+        ``dropped_rest_frame``, ``skeleton`` (ASF path or ``None``).
+
+    Raises:
+        MotionFormatError: missing/malformed files, unknown extension.
+        RetargetError: the skeleton lacks joints needed for Human3.6M-17.
+    """
+    p = Path(path)
+    if not p.is_file() and p.suffix == "":
+        clip = _embedded(str(path))
+        if clip is not None:
+            p = clip["path"]
+            asf_path = asf_path if asf_path is not None else clip["skeleton"]
+    ext = p.suffix.lower()
+    skeleton = None
+    if ext == ".bvh":
+        motion = read_bvh(p) if unit_mm is None else read_bvh(p, unit_mm=unit_mm)
+    elif ext == ".amc":
+        if not p.is_file():
+            raise MotionFormatError("file not found", p)
+        skeleton = Path(asf_path) if asf_path is not None else find_asf(p)
+        motion = read_asf_amc(p, skeleton, fps=source_fps or 120.0, unit_mm=unit_mm)
+    elif ext == ".asf":
+        raise MotionFormatError("an .asf holds only the skeleton; pass the .amc motion (and asf_path)", p)
+    else:
+        raise MotionFormatError(f"unknown motion file type {p.suffix!r} (expected .bvh or .amc)", p)
+    source_n_frames = motion.n_frames
+    dropped = has_rest_frame(motion) if drop_rest_frame is None else bool(drop_rest_frame)
+    if dropped:
+        motion = motion.select_frames(slice(1, None))
+    joints, info = retarget_to_h36m(motion, mapping)
+    out_fps = motion.fps
+    if fps is not None and abs(fps - motion.fps) > 1e-9:
+        joints = resample(joints, motion.fps, fps)
+        out_fps = float(fps)
+    meta = {
+        "source": str(p),
+        "format": motion.format,
+        "source_fps": motion.fps,
+        "fps": out_fps,
+        "n_frames": int(joints.shape[0]),
+        "source_n_frames": source_n_frames,
+        "joint_names": list(H36M_JOINTS),
+        "mapping": info["mapping"],
+        "floor_offset_mm": info["floor_offset_mm"],
+        "unit_mm": motion.unit_mm,
+        "dropped_rest_frame": dropped,
+        "skeleton": None if skeleton is None else str(skeleton),
+    }
+    return joints.astype(np.float32), meta
