@@ -25,12 +25,16 @@ Computation runs in float64 internally unless ``precision="native"`` (float32 in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-__all__ = ["triangulate", "triangulate_reference", "TriangulationError", "reprojection_error", "project_points"]
+__all__ = [
+    "triangulate", "triangulate_reference", "TriangulationError", "reprojection_error", "project_points",
+    "normalize_projections", "dlt_normalized", "null_vector_dehomogenized", "NormalizedRig", "adjugate4",
+]
 
 
 class TriangulationError(ValueError):
@@ -134,6 +138,101 @@ def _check_inputs(points: Tensor, projections: Tensor, weights: Tensor | None) -
         raise TriangulationError(f"weights must have shape {tuple(points.shape[:-1])} (..., C, J), got {tuple(weights.shape)}")
 
 
+@dataclass
+class NormalizedRig:
+    """Similarity-normalised projection matrices of B rigs of C views (see module docstring).
+
+    Attributes:
+        P: (B, C, 3, 4) normalised projections acting on normalised world points ``X' = (X - origin) / spread``
+            and giving normalised image coordinates (pixels mapped through ``K^{-1}``).
+        Kinv: (B, C, 3, 3) inverse intrinsics recovered from the input projections.
+        origin: (B, 1, 3) centroid of the camera centres, mm.
+        spread: (B,) mean distance of the centres to their centroid, mm (at least 1).
+    """
+
+    P: Tensor
+    Kinv: Tensor
+    origin: Tensor
+    spread: Tensor
+
+    def normalize_points(self, pts: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, C, J, 2) pixels -> two (B, C, J) tensors of normalised image coordinates."""
+        Ki = self.Kinv
+        u, v = pts[..., 0], pts[..., 1]
+        x = Ki[..., 0, 0, None] * u + Ki[..., 0, 1, None] * v + Ki[..., 0, 2, None]
+        y = Ki[..., 1, 1, None] * v + Ki[..., 1, 2, None]
+        return x, y
+
+    def denormalize(self, Xn: Tensor) -> Tensor:
+        """(B, ..., 3) normalised world points -> world millimetres."""
+        shape = (-1,) + (1,) * (Xn.dim() - 2) + (3,)
+        return Xn * self.spread.reshape(shape[:-1] + (1,)) + self.origin.reshape(shape)
+
+
+def normalize_projections(P: Tensor) -> NormalizedRig:
+    """Hartley-style normalisation of (B, C, 3, 4) projection matrices (pixels and world mm)."""
+    Pn, Kinv = _intrinsics_from_projection(P)
+    Pn = Kinv @ Pn  # = +-[R | t]
+    centres = -torch.linalg.solve(Pn[..., :3], Pn[..., 3:])[..., 0]  # (B, C, 3) camera centres
+    origin = centres.mean(1, keepdim=True)  # (B, 1, 3)
+    spread = (centres - origin).norm(dim=-1).mean(1).clamp_min(1.0)  # (B,)
+    return NormalizedRig(_shift_scale(Pn, origin, spread), Kinv, origin, spread)
+
+
+def dlt_normalized(x: Tensor, y: Tensor, w: Tensor, P: Tensor, iterations: int = 2) -> Tensor:
+    """Weighted DLT in normalised coordinates for every point at once.
+
+    Args:
+        x, y: (B, C, N) normalised image coordinates.
+        w: (B, C, N) weights (rows of view c are multiplied by ``w``).
+        P: (B, C, 3, 4) normalised projections.
+        iterations: power iterations on the adjugate.
+
+    Returns:
+        (B, N, 3) normalised world points.
+    """
+    B, C, N = x.shape
+    p1, p2, p3 = P[..., 0, :], P[..., 1, :], P[..., 2, :]  # (B, C, 4)
+    outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
+    s31 = outer(p3, p1)
+    s32 = outer(p3, p2)
+    basis = torch.stack([outer(p3, p3), s31 + s31.transpose(-1, -2), s32 + s32.transpose(-1, -2),
+                         outer(p1, p1) + outer(p2, p2)], 2).reshape(B, C * 4, 16)  # (B, 4C, 16)
+    w2 = w * w
+    coef = torch.stack([w2 * (x * x + y * y), -w2 * x, -w2 * y, w2], -1)  # (B, C, N, 4)
+    coef = coef.transpose(1, 2).reshape(B, N, C * 4)
+    M = torch.bmm(coef, basis).reshape(B * N, 16)  # A^T A of every point
+    return null_vector_dehomogenized(M, iterations).reshape(B, N, 3)
+
+
+def null_vector_dehomogenized(M: Tensor, iterations: int = 2) -> Tensor:
+    """Eigenvector of the smallest eigenvalue of symmetric PSD 4x4 matrices, as a 3D point.
+
+    Args:
+        M: (N, 16) row-major symmetric positive semi-definite matrices (``A^T A`` of a DLT system).
+        iterations: power iterations on the adjugate after the first column pick.
+
+    Returns:
+        (N, 3) dehomogenised eigenvectors (a homogeneous coordinate near 0 is clamped, keeping values finite).
+    """
+    n = M.shape[0]
+    tiny = torch.finfo(M.dtype).tiny
+    # a relative ridge changes no eigenvector but keeps adj(M) non-zero when M has a 2D null space
+    trace = M[:, 0] + M[:, 5] + M[:, 10] + M[:, 15]
+    M = M + (1e-13 * trace + tiny)[:, None] * torch.eye(4, dtype=M.dtype, device=M.device).reshape(1, 16)
+    adj = adjugate4(M).reshape(n, 4, 4)
+    k = adj[:, [0, 1, 2, 3], [0, 1, 2, 3]].abs().argmax(-1)
+    v = torch.gather(adj, 2, k[:, None, None].expand(-1, 4, 1))[..., 0]  # adj e_k, already near the answer
+    for step in range(iterations + 1):
+        v = v * torch.rsqrt((v * v).sum(-1, keepdim=True) + tiny)
+        if step < iterations:
+            v = (adj * v[:, None, :]).sum(-1)
+    h = v[:, 3:]
+    small = 1e-12 if M.dtype == torch.float64 else 1e-6
+    h = torch.where(h.abs() < small, torch.where(h < 0, -small, small).to(h.dtype), h)
+    return v[:, :3] / h
+
+
 def triangulate(
     points: Tensor,
     projections: Tensor,
@@ -185,17 +284,10 @@ def triangulate(
     if check:
         if not torch.isfinite(P).all():
             raise TriangulationError("projection matrices contain NaN or inf")
-        if not torch.isfinite(w).all():
+        if not bool(torch.isfinite(w.sum())):
             raise TriangulationError("weights contain NaN or inf")
-        if (w < 0).any():
+        if bool((w.amin() if w.numel() else w.new_zeros(())) < 0):
             raise TriangulationError("weights must be non-negative")
-        bad = ~torch.isfinite(pts).all(-1) & usable
-        if bad.any():
-            b, c, j = (int(i) for i in bad.nonzero()[0])
-            raise TriangulationError(
-                f"points contain NaN or inf in a usable view (sample {b}, view {c}, joint {j}); "
-                "give missing detections weight 0"
-            )
         det = torch.linalg.det(P[..., :3])
         size = P[..., :3].abs().amax((-1, -2)).clamp_min(1e-300)
         degenerate = det.abs() <= 1e-9 * size**3
@@ -204,58 +296,30 @@ def triangulate(
             raise TriangulationError(f"degenerate camera: projection matrix of sample {b}, view {c} has rank < 3")
     counts = usable.sum(1)  # (B, J)
     insufficient = counts < min_views
-    if insufficient.any() and on_insufficient == "raise":
+    if on_insufficient == "raise" and bool(insufficient.any()):
         b, j = (int(i) for i in insufficient.nonzero()[0])
         raise TriangulationError(
             f"{int(insufficient.sum())} point(s) have fewer than {min_views} usable views "
             f"(first: sample {b}, joint {j} with {int(counts[b, j])})"
         )
     # missing detections: zero them so NaN cannot leak through a zero weight
-    pts = torch.where(usable[..., None], pts, torch.zeros_like(pts))
+    pts = torch.where(usable[..., None], pts, torch.zeros((), dtype=pts.dtype, device=pts.device))
+    if check and not bool(torch.isfinite(pts.sum())):
+        bad = ~torch.isfinite(pts).all(-1)
+        b, c, j = (int(i) for i in bad.nonzero()[0])
+        raise TriangulationError(
+            f"points contain NaN or inf in a usable view (sample {b}, view {c}, joint {j}); "
+            "give missing detections weight 0"
+        )
 
-    # --- normalisation: pixels -> normalised image coordinates, world -> centred and scaled
-    Pn, Kinv = _intrinsics_from_projection(P)  # (B, C, 3, 4), (B, C, 3, 3)
-    Pn = Kinv @ Pn  # = +-[R | t]
-    centres = -torch.linalg.solve(Pn[..., :3], Pn[..., 3:])[..., 0]  # (B, C, 3) camera centres
-    origin = centres.mean(1, keepdim=True)  # (B, 1, 3)
-    spread = (centres - origin).norm(dim=-1).mean(1).clamp_min(1.0)  # (B,)
-    Pn = _shift_scale(Pn, origin, spread)
-    uv1 = torch.cat([pts, torch.ones_like(pts[..., :1])], -1)  # (B, C, J, 3)
-    xy = (uv1 @ Kinv.transpose(-1, -2))[..., :2]  # (B, C, J, 2)
-
-    # --- assemble M = A^T A for every point with one batched product
-    p1, p2, p3 = Pn[..., 0, :], Pn[..., 1, :], Pn[..., 2, :]  # (B, C, 4)
-    outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
-    q33 = outer(p3, p3)
-    s31 = outer(p3, p1) + outer(p1, p3)
-    s32 = outer(p3, p2) + outer(p2, p3)
-    e = outer(p1, p1) + outer(p2, p2)
-    basis = torch.stack([q33, s31, s32, e], 2).reshape(B, C * 4, 16)  # (B, 4C, 16)
-    w2 = w * w
-    x, y = xy[..., 0], xy[..., 1]
-    coef = torch.stack([w2 * (x * x + y * y), -w2 * x, -w2 * y, w2], -1)  # (B, C, J, 4)
-    coef = coef.permute(0, 2, 1, 3).reshape(B, J, C * 4)
-    M = torch.bmm(coef, basis).reshape(B * J, 16)
-
-    # --- smallest eigenvector of M via the adjugate + power iteration
-    trace = M[:, 0] + M[:, 5] + M[:, 10] + M[:, 15]
-    ridge = (1e-13 * trace + 1e-300)[:, None]
-    M = M + ridge * torch.eye(4, dtype=M.dtype, device=M.device).reshape(1, 16)
-    adj = adjugate4(M).reshape(B * J, 4, 4)
-    diag = torch.diagonal(adj, dim1=-2, dim2=-1)
-    k = diag.abs().argmax(-1)
-    v = torch.gather(adj, 2, k[:, None, None].expand(-1, 4, 1))[..., 0]  # (N, 4)
-    for _ in range(iterations + 1):
-        v = v / (v * v).sum(-1, keepdim=True).add(1e-300).sqrt()
-        if _ < iterations:
-            v = (adj @ v[..., None])[..., 0]
-    h = v[:, 3:]
-    h = torch.where(h.abs() < 1e-12, torch.where(h < 0, -1e-12, 1e-12).to(h.dtype), h)
-    X = v[:, :3] / h
-    X = X.reshape(B, J, 3) * spread[:, None, None] + origin
+    rig = normalize_projections(P)
+    x, y = rig.normalize_points(pts)
+    Xn = dlt_normalized(x, y, w, rig.P, iterations=iterations)  # (B, J, 3)
+    X = rig.denormalize(Xn)
     if insufficient.any():
         X = torch.where(insufficient[..., None], torch.full_like(X, float("nan")), X)
     return X.to(out_dtype).reshape(*lead, J, 3)
+
 
 
 def _shift_scale(Pn: Tensor, origin: Tensor, spread: Tensor) -> Tensor:
@@ -279,12 +343,8 @@ def triangulate_reference(points: Tensor, projections: Tensor, weights: Tensor |
     pts = points.reshape(B, C, J, 2).double()
     P = projections.reshape(B, C, 3, 4).double()
     w = torch.ones(B, C, J, dtype=torch.float64) if weights is None else weights.reshape(B, C, J).double()
-    Pn, Kinv = _intrinsics_from_projection(P)
-    Pn = Kinv @ Pn
-    centres = -torch.linalg.solve(Pn[..., :3], Pn[..., 3:])[..., 0]
-    origin = centres.mean(1, keepdim=True)
-    spread = (centres - origin).norm(dim=-1).mean(1).clamp_min(1.0)
-    Pn = _shift_scale(Pn, origin, spread)
+    rig = normalize_projections(P)
+    Pn, Kinv, origin, spread = rig.P, rig.Kinv, rig.origin, rig.spread
     xy = (torch.cat([pts, torch.ones_like(pts[..., :1])], -1) @ Kinv.transpose(-1, -2))[..., :2]
     out = torch.empty(B, J, 3, dtype=torch.float64)
     for b in range(B):
