@@ -1,0 +1,58 @@
+"""The set-up files agree with each other: environment.yml, pyproject.toml, constraints.txt, Makefile, CI."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(meta["dependencies"])
+    for extra in meta["optional-dependencies"].values():
+        reqs += extra
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def _environment_requirements() -> dict[str, str]:
+    reqs: dict[str, str] = {}
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:"):].splitlines():
+        m = re.match(r"^\s*-\s+(\S.*)$", line)
+        if not m:
+            continue
+        item = m.group(1).split("#")[0].strip()
+        if item.startswith(("-", "pip:")) or item in ("pip",) or item.startswith("python="):
+            continue
+        reqs[_name(item)] = item.replace(" ", "")
+    return reqs
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject():
+    py, env = _pyproject_requirements(), _environment_requirements()
+    assert set(env) == set(py), f"only in environment.yml: {set(env) - set(py)}; only in pyproject: {set(py) - set(env)}"
+    for name, spec in py.items():
+        assert env[name] == spec, f"{name}: pyproject says {spec}, environment.yml says {env[name]}"
+
+
+def test_torch_is_pinned_for_setup_but_open_in_metadata():
+    assert _pyproject_requirements()["torch"] == "torch>=2.2"
+    pins = [l.strip() for l in (ROOT / "constraints.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert "torch==2.13.0" in pins
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt" in makefile
+    assert "-c constraints.txt" in (ROOT / "environment.yml").read_text()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make reproduce" in readme
