@@ -20,6 +20,7 @@ from .triangulation import (
     TriangulationError,
     dlt_normalized,
     normalize_projections,
+    _solve3,
     null_vector_dehomogenized,
     project_points,
 )
@@ -99,20 +100,8 @@ def _pair_hypotheses(x: Tensor, y: Tensor, rig, first: Tensor, second: Tensor) -
         yv = torch.gather(yt, 2, view)[..., None]
         for r in (xv * Pv[..., 2, :] - Pv[..., 0, :], yv * Pv[..., 2, :] - Pv[..., 1, :]):
             M = M + r[..., :, None] * r[..., None, :]
-    Xn = null_vector_dehomogenized(M.reshape(-1, 16)).reshape(B, J, H, 3)
+    Xn = null_vector_dehomogenized(M.reshape(-1, 16).T).reshape(B, J, H, 3)
     return rig.denormalize(Xn)
-
-
-def _solve3(A: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Closed-form solve of (..., 3, 3) systems by the adjugate; returns (solution (..., 3), determinant (...))."""
-    a = A
-    c0 = torch.linalg.cross(a[..., 1, :], a[..., 2, :])
-    c1 = torch.linalg.cross(a[..., 2, :], a[..., 0, :])
-    c2 = torch.linalg.cross(a[..., 0, :], a[..., 1, :])
-    det = (a[..., 0, :] * c0).sum(-1)
-    # inverse = [c0 c1 c2] / det (columns), so x = (c0 b0 + c1 b1 + c2 b2) / det
-    x = (c0 * b[..., :1] + c1 * b[..., 1:2] + c2 * b[..., 2:]) / torch.where(det == 0, torch.ones_like(det), det)[..., None]
-    return x, det
 
 
 def refine_reprojection(X: Tensor, points: Tensor, projections: Tensor, mask: Tensor, iterations: int = 5,

@@ -69,36 +69,50 @@ _INDEX_CACHE: dict[torch.device, tuple[Tensor, ...]] = {}
 def _adj_tables(device: torch.device) -> tuple[Tensor, ...]:
     if device not in _INDEX_CACHE:
         f = lambda r, c: 4 * r + c  # noqa: E731
-        sa = torch.tensor([f(a, b) for a, b, _, _ in _S_A], device=device)
-        sb = torch.tensor([f(c, d) for _, _, c, d in _S_A], device=device)
-        sc = torch.tensor([f(a, d) for a, _, _, d in _S_A], device=device)
-        sd = torch.tensor([f(c, b) for _, b, c, _ in _S_A], device=device)
-        ca = torch.tensor([f(a, b) for a, b, _, _ in _C_A], device=device)
-        cb = torch.tensor([f(c, d) for _, _, c, d in _C_A], device=device)
-        cc = torch.tensor([f(a, d) for a, _, _, d in _C_A], device=device)
-        cd = torch.tensor([f(c, b) for _, b, c, _ in _C_A], device=device)
-        m_idx = torch.tensor([[f(r, c) for _, r, c, _ in row] for row in _ADJ], device=device)  # (16, 3)
-        k_idx = torch.tensor([[k for _, _, _, k in row] for row in _ADJ], device=device)  # (16, 3)
-        sign = torch.tensor([[s for s, _, _, _ in row] for row in _ADJ], device=device)  # (16, 3)
-        _INDEX_CACHE[device] = (sa, sb, sc, sd, ca, cb, cc, cd, m_idx, k_idx, sign)
+        rows = lambda table, pos: torch.tensor([f(t[pos[0]], t[pos[1]]) for t in table], device=device)  # noqa: E731
+        minors_a = torch.cat([rows(_S_A, (0, 1)), rows(_C_A, (0, 1))])  # m[a,b] * m[c,d] - m[a,d] * m[c,b]
+        minors_b = torch.cat([rows(_S_A, (2, 3)), rows(_C_A, (2, 3))])
+        minors_c = torch.cat([rows(_S_A, (0, 3)), rows(_C_A, (0, 3))])
+        minors_d = torch.cat([rows(_S_A, (2, 1)), rows(_C_A, (2, 1))])
+        m_idx = torch.tensor([[f(r, c) for _, r, c, _ in row] for row in _ADJ], device=device).T.reshape(-1)
+        k_idx = torch.tensor([[k for _, _, _, k in row] for row in _ADJ], device=device).T.reshape(-1)
+        sign = torch.tensor([[s for s, _, _, _ in row] for row in _ADJ], device=device).T.reshape(3, 16, 1)
+        _INDEX_CACHE[device] = (minors_a, minors_b, minors_c, minors_d, m_idx, k_idx, sign)
     return _INDEX_CACHE[device]
 
 
 def adjugate4(m: Tensor) -> Tensor:
-    """Closed-form adjugate of 4x4 matrices.
+    """Closed-form adjugate of many 4x4 matrices, stored as structure of arrays.
 
     Args:
-        m: (N, 16) row-major 4x4 matrices.
+        m: (16, N) row-major entries of N matrices (``m[4 * r + c]`` is entry (r, c) of every matrix).
 
     Returns:
-        (N, 16) row-major ``adj(m)`` (equal to ``det(m) * inverse(m)`` where invertible).
+        (16, N) entries of ``adj(m)`` (equal to ``det(m) * inverse(m)`` where invertible).
     """
-    sa, sb, sc, sd, ca, cb, cc, cd, m_idx, k_idx, sign = _adj_tables(m.device)
-    s = m[:, sa] * m[:, sb] - m[:, sc] * m[:, sd]
-    c = m[:, ca] * m[:, cb] - m[:, cc] * m[:, cd]
-    minors = torch.cat([s, c], 1)  # (N, 12)
-    terms = m[:, m_idx] * minors[:, k_idx]  # (N, 16, 3)
-    return (terms * sign.to(m.dtype)).sum(-1)
+    ma, mb, mc, md, m_idx, k_idx, sign = _adj_tables(m.device)
+    minors = m.index_select(0, ma) * m.index_select(0, mb) - m.index_select(0, mc) * m.index_select(0, md)
+    terms = m.index_select(0, m_idx) * minors.index_select(0, k_idx)  # (48, N): 3 terms for each entry
+    return (terms.reshape(3, 16, -1) * sign.to(m.dtype)).sum(0)
+
+
+def _det3(a: Tensor) -> Tensor:
+    """Determinants of (..., 3, 3) matrices in closed form."""
+    return (a[..., 0, :] * torch.linalg.cross(a[..., 1, :], a[..., 2, :])).sum(-1)
+
+
+def _solve3(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Closed-form (Cramer) solve of (..., 3, 3) systems: returns (solution (..., 3), determinant (...)).
+
+    Singular systems give a zero solution; callers check the determinant.
+    """
+    c0 = torch.linalg.cross(a[..., 1, :], a[..., 2, :])
+    c1 = torch.linalg.cross(a[..., 2, :], a[..., 0, :])
+    c2 = torch.linalg.cross(a[..., 0, :], a[..., 1, :])
+    det = (a[..., 0, :] * c0).sum(-1)
+    safe = torch.where(det == 0, torch.ones_like(det), det)[..., None]
+    # inverse(a) has columns c0, c1, c2 divided by det
+    return (c0 * b[..., :1] + c1 * b[..., 1:2] + c2 * b[..., 2:]) / safe, det
 
 
 def _intrinsics_from_projection(P: Tensor) -> tuple[Tensor, Tensor]:
@@ -173,7 +187,7 @@ def normalize_projections(P: Tensor) -> NormalizedRig:
     """Hartley-style normalisation of (B, C, 3, 4) projection matrices (pixels and world mm)."""
     Pn, Kinv = _intrinsics_from_projection(P)
     Pn = Kinv @ Pn  # = +-[R | t]
-    centres = -torch.linalg.solve(Pn[..., :3], Pn[..., 3:])[..., 0]  # (B, C, 3) camera centres
+    centres = -_solve3(Pn[..., :3], Pn[..., 3])[0]  # (B, C, 3) camera centres
     origin = centres.mean(1, keepdim=True)  # (B, 1, 3)
     spread = (centres - origin).norm(dim=-1).mean(1).clamp_min(1.0)  # (B,)
     return NormalizedRig(_shift_scale(Pn, origin, spread), Kinv, origin, spread)
@@ -200,8 +214,9 @@ def dlt_normalized(x: Tensor, y: Tensor, w: Tensor, P: Tensor, iterations: int =
                          outer(p1, p1) + outer(p2, p2)], 2).reshape(B, C * 4, 16)  # (B, 4C, 16)
     w2 = w * w
     coef = torch.stack([w2 * (x * x + y * y), -w2 * x, -w2 * y, w2], -1)  # (B, C, N, 4)
-    coef = coef.transpose(1, 2).reshape(B, N, C * 4)
-    M = torch.bmm(coef, basis).reshape(B * N, 16)  # A^T A of every point
+    coef = coef.permute(0, 1, 3, 2).reshape(B, C * 4, N)
+    M = torch.bmm(basis.transpose(1, 2), coef)  # (B, 16, N): A^T A of every point
+    M = M.permute(1, 0, 2).reshape(16, B * N)
     return null_vector_dehomogenized(M, iterations).reshape(B, N, 3)
 
 
@@ -209,28 +224,28 @@ def null_vector_dehomogenized(M: Tensor, iterations: int = 2) -> Tensor:
     """Eigenvector of the smallest eigenvalue of symmetric PSD 4x4 matrices, as a 3D point.
 
     Args:
-        M: (N, 16) row-major symmetric positive semi-definite matrices (``A^T A`` of a DLT system).
+        M: (16, N) row-major entries of N symmetric positive semi-definite matrices (``A^T A`` of DLT systems),
+            stored as structure of arrays.
         iterations: power iterations on the adjugate after the first column pick.
 
     Returns:
         (N, 3) dehomogenised eigenvectors (a homogeneous coordinate near 0 is clamped, keeping values finite).
     """
-    n = M.shape[0]
     tiny = torch.finfo(M.dtype).tiny
     # a relative ridge changes no eigenvector but keeps adj(M) non-zero when M has a 2D null space
-    trace = M[:, 0] + M[:, 5] + M[:, 10] + M[:, 15]
-    M = M + (1e-13 * trace + tiny)[:, None] * torch.eye(4, dtype=M.dtype, device=M.device).reshape(1, 16)
-    adj = adjugate4(M).reshape(n, 4, 4)
-    k = adj[:, [0, 1, 2, 3], [0, 1, 2, 3]].abs().argmax(-1)
-    v = torch.gather(adj, 2, k[:, None, None].expand(-1, 4, 1))[..., 0]  # adj e_k, already near the answer
+    ridge = 1e-13 * (M[0] + M[5] + M[10] + M[15]) + tiny
+    M = M + torch.tensor([1.0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], dtype=M.dtype, device=M.device)[:, None] * ridge
+    adj = adjugate4(M).reshape(4, 4, -1)  # adj[r, c, n]
+    k = torch.stack([adj[0, 0], adj[1, 1], adj[2, 2], adj[3, 3]]).abs().argmax(0)  # (N,)
+    v = torch.gather(adj, 1, k.expand(4, 1, -1))[:, 0]  # (4, N): column k = adj e_k, already near the answer
     for step in range(iterations + 1):
-        v = v * torch.rsqrt((v * v).sum(-1, keepdim=True) + tiny)
+        v = v * torch.rsqrt((v * v).sum(0, keepdim=True) + tiny)
         if step < iterations:
-            v = (adj * v[:, None, :]).sum(-1)
-    h = v[:, 3:]
+            v = (adj * v[None]).sum(1)
+    h = v[3]
     small = 1e-12 if M.dtype == torch.float64 else 1e-6
     h = torch.where(h.abs() < small, torch.where(h < 0, -small, small).to(h.dtype), h)
-    return v[:, :3] / h
+    return (v[:3] / h).T
 
 
 def triangulate(
@@ -288,7 +303,7 @@ def triangulate(
             raise TriangulationError("weights contain NaN or inf")
         if bool((w.amin() if w.numel() else w.new_zeros(())) < 0):
             raise TriangulationError("weights must be non-negative")
-        det = torch.linalg.det(P[..., :3])
+        det = _det3(P[..., :3])
         size = P[..., :3].abs().amax((-1, -2)).clamp_min(1e-300)
         degenerate = det.abs() <= 1e-9 * size**3
         if degenerate.any():

@@ -41,6 +41,7 @@ from ..camera import Camera
 
 __all__ = [
     "AGGREGATIONS",
+    "autocast_disabled",
     "Aggregation",
     "make_cuboid_grid",
     "project_grid",
@@ -53,8 +54,11 @@ AGGREGATIONS: tuple[str, ...] = ("sum", "conf", "softmax")
 """Supported view aggregations."""
 
 
-def _autocast_off(device: torch.device):
-    """A context that disables autocast on ``device`` (a no-op where autocast does not exist)."""
+def autocast_disabled(device: torch.device):
+    """A context that disables autocast on ``device`` (a no-op where autocast does not exist).
+
+    Used around geometry (projections, triangulation, grids) so it runs in float32/float64 under mixed precision.
+    """
     try:
         return torch.autocast(device_type=device.type, enabled=False)
     except (RuntimeError, ValueError):  # pragma: no cover - device types without autocast
@@ -94,7 +98,7 @@ def make_cuboid_grid(center: Tensor, side: float = 2500.0, D: int = 64,
         raise ValueError(f"side must be positive (mm), got {side}")
     dtype = _geometry_dtype(center.dtype)
     device = center.device
-    with _autocast_off(device):
+    with autocast_disabled(device):
         center = center.to(dtype)
         ticks = torch.arange(D, dtype=dtype, device=device) * (side / (D - 1)) - side / 2
         ii, jj, kk = torch.meshgrid(ticks, ticks, ticks, indexing="ij")
@@ -205,6 +209,66 @@ def _normalized_positions(uv: Tensor, depth: Tensor, h: int, w: int) -> tuple[Te
     return g, visible
 
 
+def _sampling_positions(cameras: Union[Camera, Tensor], points: Tensor, h: int, w: int,
+                        views_valid: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    """grid_sample positions (B, C, N, 2) of world points (B, N, 3) and their visibility (B, C, N).
+
+    Without lens distortion the pixel normalisation ``(u + 0.5) * 2 / w - 1`` is folded into the projection
+    matrix, so one batched product gives the sampling positions directly.
+    """
+    if isinstance(cameras, Camera) and cameras.has_distortion:
+        uv, depth = project_grid(cameras, points)
+        g, visible = _normalized_positions(uv, depth, h, w)
+    else:
+        dtype = _geometry_dtype(cameras.dtype, points.dtype)
+        P = (cameras.projection if isinstance(cameras, Camera) else cameras).to(dtype)
+        A = torch.tensor([[2.0 / w, 0.0, 1.0 / w - 1.0], [0.0, 2.0 / h, 1.0 / h - 1.0], [0.0, 0.0, 1.0]],
+                         dtype=dtype, device=P.device)
+        P = A @ P  # (B, C, 3, 4): world mm -> homogeneous normalised sampling coordinates
+        q = points.to(dtype)[:, None] @ P[..., :3].transpose(-1, -2) + P[..., None, :, 3]  # (B, C, N, 3)
+        z = q[..., 2:]
+        g = q[..., :2] / torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
+        visible = (z[..., 0] > 0) & (g.abs() <= 1.0).all(-1)
+        g = torch.where(visible[..., None], g, torch.full_like(g, -3.0))
+    if views_valid is not None:
+        keep = views_valid.to(torch.bool)[..., None]
+        visible = visible & keep
+        g = torch.where(keep[..., None], g, torch.full_like(g, -3.0))
+    return g, visible
+
+
+_CPU_CHUNK_ELEMENTS = 1 << 21
+
+
+def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Optional[int]) -> int:
+    """Voxels per step: ``chunk_voxels`` if given, else all of them off the CPU, else ~2M sampled values."""
+    if chunk_voxels is not None:
+        if chunk_voxels < 1:
+            raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
+        return min(int(chunk_voxels), N)
+    if device.type != "cpu":
+        return N
+    return max(1, min(N, _CPU_CHUNK_ELEMENTS // max(1, per_voxel)))
+
+
+def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation: str) -> Tensor:
+    """Sample (B*C, F, h, w) maps at (B, C, n, 2) positions and aggregate over views -> (B, F, n).
+
+    Hidden voxels (``visible`` False) already sample exactly 0 (their positions lie far outside the maps).
+    """
+    B, C, n, _ = g.shape
+    Fc = maps.shape[1]
+    sampled = F.grid_sample(maps, g.reshape(B * C, 1, n, 2), mode="bilinear", padding_mode="zeros",
+                            align_corners=False).reshape(B, C, Fc, n)
+    if aggregation in ("sum", "conf"):  # "conf" weights were folded into the maps
+        return sampled.sum(1)
+    logits = sampled.masked_fill(~visible[:, :, None, :], float("-inf"))
+    top = logits.detach().amax(1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # voxels no view sees
+    e = torch.exp(logits - top)  # 0 for hidden views
+    return (e * sampled).sum(1) / e.sum(1).clamp_min(torch.finfo(sampled.dtype).tiny)
+
+
 def _normalized_confidences(confidences: Tensor, valid: Tensor) -> Tensor:
     """(B, C) non-negative confidences -> weights over valid views summing to 1 per sample."""
     w = confidences * valid.to(confidences.dtype)
@@ -219,6 +283,7 @@ def unproject_features(
     confidences: Optional[Tensor] = None,
     views_valid: Optional[Tensor] = None,
     return_visibility: bool = False,
+    chunk_voxels: Optional[int] = None,
 ):
     """Unproject multi-view feature maps into voxel grids, all samples and views in one call.
 
@@ -232,6 +297,9 @@ def unproject_features(
             views here (weights sum to 1 per sample).
         views_valid: optional (B, C) bool; missing views contribute nothing.
         return_visibility: also return the (B, C, D1, D2, D3) boolean mask of voxels each view sees.
+        chunk_voxels: voxels processed per step (all samples and views at once in each step). ``None``: the
+            whole grid in one step on GPUs; on the CPU steps whose per-view samples stay near 8 MB, since large
+            fresh allocations (page faults) cost more there than the extra steps.
 
     Returns:
         (B, F, D1, D2, D3) aggregated volume, index-aligned with ``grid``; dtype float32/float64 (half inputs are
@@ -242,32 +310,21 @@ def unproject_features(
     spatial = grid.shape[1:4]
     N = spatial[0] * spatial[1] * spatial[2]
     sdtype = _sample_dtype(features)
-    with _autocast_off(features.device):
-        uv, depth = project_grid(cameras, grid.reshape(B, N, 3))  # (B, C, N, 2), (B, C, N)
-        if views_valid is not None:
-            depth = torch.where(views_valid.to(torch.bool)[..., None], depth, torch.zeros_like(depth))
-        g, visible = _normalized_positions(uv, depth, h, w)  # hidden voxels sample exactly 0
+    with autocast_disabled(features.device):
+        # (B, C, N, 2) sampling positions, (B, C, N) visibility; hidden voxels sample exactly 0
+        g, visible = _sampling_positions(cameras, grid.reshape(B, N, 3), h, w, views_valid)
         maps = features.reshape(B, C, Fc, h, w).to(sdtype)
         if aggregation == "conf":
             valid = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
                      else views_valid.to(torch.bool))
             weights = _normalized_confidences(confidences.to(sdtype), valid)
             maps = maps * weights[:, :, None, None, None]  # sampling is linear: weight the small maps
-        sampled = F.grid_sample(
-            maps.reshape(B * C, Fc, h, w),
-            g.to(sdtype).reshape(B * C, 1, N, 2),
-            mode="bilinear",
-            padding_mode="zeros",
-            align_corners=False,
-        ).reshape(B, C, Fc, N)
-        if aggregation in ("sum", "conf"):
-            volume = sampled.sum(1)
-        else:
-            logits = sampled.masked_fill(~visible[:, :, None, :], float("-inf"))
-            top = logits.detach().amax(1, keepdim=True)
-            top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-            e = torch.exp(logits - top)  # 0 for hidden voxels
-            volume = (e * sampled).sum(1) / e.sum(1).clamp_min(torch.finfo(sdtype).tiny)
+        maps = maps.reshape(B * C, Fc, h, w)
+        g = g.to(sdtype)
+        step = _voxel_chunk(features.device, B * C * Fc, N, chunk_voxels)
+        parts = [_sample_and_aggregate(maps, g[:, :, n0:n0 + step], visible[:, :, n0:n0 + step], aggregation)
+                 for n0 in range(0, N, step)]
+        volume = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
     volume = volume.reshape(B, Fc, *spatial)
     if return_visibility:
         return volume, visible.reshape(B, C, *spatial)
