@@ -20,7 +20,6 @@ from .triangulation import (
     TriangulationError,
     dlt_normalized,
     normalize_projections,
-    _solve3,
     null_vector_dehomogenized,
     project_points,
 )
@@ -64,44 +63,54 @@ def _scores(X: Tensor, pts: Tensor, P: Tensor, ok: Tensor, threshold: float) -> 
     return err, inlier, score
 
 
-def _hypotheses(masks: Tensor, x: Tensor, y: Tensor, Pn: Tensor, rig, chunk: int) -> Tensor:
-    """Triangulate hypotheses given by view masks (B, C, N, H) -> (B, N, H, 3) world mm."""
-    B, C, N, H = masks.shape
-    out = []
-    for h0 in range(0, H, chunk):
-        m = masks[..., h0:h0 + chunk]
-        hh = m.shape[-1]
-        xs = x[..., None].expand(B, C, N, hh).reshape(B, C, N * hh)
-        ys = y[..., None].expand(B, C, N, hh).reshape(B, C, N * hh)
-        Xn = dlt_normalized(xs, ys, m.reshape(B, C, N * hh).to(x.dtype), Pn)
-        out.append(rig.denormalize(Xn).reshape(B, N, hh, 3))
-    return torch.cat(out, 2)
+def _per_view_normal_matrices(x: Tensor, y: Tensor, P: Tensor) -> Tensor:
+    """Unweighted DLT normal matrices ``A_c^T A_c`` of every view and point, as structure of arrays.
+
+    Args:
+        x, y: (B, C, N) normalised image coordinates.
+        P: (B, C, 3, 4) normalised projections.
+
+    Returns:
+        (16, B, C, N) entries of the per-view 4x4 matrices; a subset's DLT matrix is the sum over its views.
+    """
+    p1, p2, p3 = P[..., 0, :], P[..., 1, :], P[..., 2, :]
+    outer = lambda a, b: (a[..., :, None] * b[..., None, :]).flatten(-2)  # noqa: E731  (B, C, 16)
+    s31, s32 = outer(p3, p1), outer(p3, p2)
+    t31, t32 = outer(p1, p3), outer(p2, p3)
+    basis = torch.stack([outer(p3, p3), s31 + t31, s32 + t32, outer(p1, p1) + outer(p2, p2)], 0)  # (4, B, C, 16)
+    basis = basis.permute(0, 3, 1, 2)[..., None]  # (4, 16, B, C, 1)
+    M = basis[3].expand(16, *x.shape).clone()
+    M.addcmul_(basis[0], (x * x + y * y)[None])
+    M.addcmul_(basis[1], -x[None])
+    M.addcmul_(basis[2], -y[None])
+    return M
 
 
-def _pair_hypotheses(x: Tensor, y: Tensor, rig, first: Tensor, second: Tensor) -> Tensor:
+def _solve_hypotheses(M: Tensor, rig) -> Tensor:
+    """(16, B, H, N) summed normal matrices -> (B, N, H, 3) world points in mm."""
+    _, B, H, N = M.shape
+    Xn = null_vector_dehomogenized(M.reshape(16, -1)).reshape(B, H, N, 3)
+    return rig.denormalize(Xn).transpose(1, 2)
+
+
+def _pair_hypotheses(Mv: Tensor, rig, first: Tensor, second: Tensor, shared: bool) -> Tensor:
     """Two-view DLT for every (point, pair) hypothesis.
 
     Args:
-        x, y: (B, C, J) normalised image coordinates.
+        Mv: (16, B, C, N) per-view normal matrices.
         rig: the :class:`NormalizedRig` of the views.
-        first, second: (B, J, H) view indices of each hypothesis.
+        first, second: view indices, (H,) when ``shared`` by all points, else (B, N, H) per point.
 
     Returns:
-        (B, J, H, 3) triangulated points in world mm.
+        (B, N, H, 3) triangulated points in world mm.
     """
-    B, C, J = x.shape
-    H = first.shape[-1]
-    xt, yt = x.transpose(1, 2), y.transpose(1, 2)  # (B, J, C)
-    bidx = torch.arange(B, device=x.device)[:, None, None]
-    M = x.new_zeros(B, J, H, 4, 4)
-    for view in (first, second):
-        Pv = rig.P[bidx, view]  # (B, J, H, 3, 4)
-        xv = torch.gather(xt, 2, view)[..., None]
-        yv = torch.gather(yt, 2, view)[..., None]
-        for r in (xv * Pv[..., 2, :] - Pv[..., 0, :], yv * Pv[..., 2, :] - Pv[..., 1, :]):
-            M = M + r[..., :, None] * r[..., None, :]
-    Xn = null_vector_dehomogenized(M.reshape(-1, 16).T).reshape(B, J, H, 3)
-    return rig.denormalize(Xn)
+    if shared:
+        M = Mv.index_select(2, first) + Mv.index_select(2, second)  # (16, B, H, N)
+    else:
+        _, B, C, N = Mv.shape
+        pick = lambda v: torch.gather(Mv, 2, v.permute(0, 2, 1)[None].expand(16, -1, -1, -1))  # noqa: E731
+        M = pick(first) + pick(second)
+    return _solve_hypotheses(M, rig)
 
 
 def refine_reprojection(X: Tensor, points: Tensor, projections: Tensor, mask: Tensor, iterations: int = 5,
@@ -118,23 +127,34 @@ def refine_reprojection(X: Tensor, points: Tensor, projections: Tensor, mask: Te
     Returns:
         (B, N, 3) refined points; points whose normal equations are singular keep their input value.
     """
-    m = mask.to(X.dtype)[..., None]  # (B, C, N, 1)
-    A = projections[:, :, None, :3, :3]  # (B, C, 1, 3, 3)
-    b = projections[:, :, None, :, 3]  # (B, C, 1, 3)
+    m = mask.to(X.dtype)  # (B, C, N)
+    Pc = projections[..., None]  # (B, C, 3, 4, 1): entries broadcast over points
+    u_obs, v_obs = points[..., 0], points[..., 1]
+    X0, X1, X2 = X[..., 0][:, None], X[..., 1][:, None], X[..., 2][:, None]  # (B, 1, N)
     for _ in range(iterations):
-        q = (A * X[:, None, :, None, :]).sum(-1) + b  # (B, C, N, 3)
-        z = q[..., 2:].clamp_min(1e-9)
-        uv = q[..., :2] / z
-        r = (uv - points) * m  # (B, C, N, 2)
-        # d(uv)/dX = (A[:2] - uv A[2]) / z, rows (B, C, N, 3)
-        ju = (A[..., 0, :] - uv[..., :1] * A[..., 2, :]) / z * m
-        jv = (A[..., 1, :] - uv[..., 1:] * A[..., 2, :]) / z * m
-        JtJ = (ju[..., :, None] * ju[..., None, :] + jv[..., :, None] * jv[..., None, :]).sum(1)  # (B, N, 3, 3)
-        Jtr = (ju * r[..., :1] + jv * r[..., 1:]).sum(1)  # (B, N, 3)
-        JtJ = JtJ + torch.diag_embed(torch.diagonal(JtJ, dim1=-2, dim2=-1) * damping + 1e-12)
-        step, det = _solve3(JtJ, Jtr)
-        good = (det.abs() > 1e-30)[..., None] & torch.isfinite(step)
-        X = torch.where(good, X - step, X)
+        q = [Pc[:, :, r, 0] * X0 + Pc[:, :, r, 1] * X1 + Pc[:, :, r, 2] * X2 + Pc[:, :, r, 3] for r in range(3)]
+        z = q[2].clamp_min(1e-9)
+        u, v = q[0] / z, q[1] / z
+        ru, rv = (u - u_obs) * m, (v - v_obs) * m  # (B, C, N)
+        mz = m / z
+        # d(u)/dX_k = (P0k - u P2k) / z, d(v)/dX_k = (P1k - v P2k) / z
+        ju = [(Pc[:, :, 0, k] - u * Pc[:, :, 2, k]) * mz for k in range(3)]
+        jv = [(Pc[:, :, 1, k] - v * Pc[:, :, 2, k]) * mz for k in range(3)]
+        h = {(i, j): (ju[i] * ju[j] + jv[i] * jv[j]).sum(1) for i in range(3) for j in range(i, 3)}  # (B, N)
+        g = [(ju[i] * ru + jv[i] * rv).sum(1) for i in range(3)]
+        for i in range(3):
+            h[i, i] = h[i, i] * (1 + damping) + 1e-12
+        a00, a01, a02, a11, a12, a22 = h[0, 0], h[0, 1], h[0, 2], h[1, 1], h[1, 2], h[2, 2]
+        c00, c01, c02 = a11 * a22 - a12 * a12, a02 * a12 - a01 * a22, a01 * a12 - a02 * a11
+        c11, c12, c22 = a00 * a22 - a02 * a02, a01 * a02 - a00 * a12, a00 * a11 - a01 * a01
+        det = a00 * c00 + a01 * c01 + a02 * c02
+        ok = det.abs() > 1e-30
+        inv = torch.where(ok, 1 / torch.where(ok, det, torch.ones_like(det)), torch.zeros_like(det))
+        s0 = (c00 * g[0] + c01 * g[1] + c02 * g[2]) * inv
+        s1 = (c01 * g[0] + c11 * g[1] + c12 * g[2]) * inv
+        s2 = (c02 * g[0] + c12 * g[1] + c22 * g[2]) * inv
+        X0, X1, X2 = X0 - s0[:, None], X1 - s1[:, None], X2 - s2[:, None]
+    X = torch.stack([X0[:, 0], X1[:, 0], X2[:, 0]], -1)
     return X
 
 
@@ -156,7 +176,6 @@ def triangulate_ransac(
     n_iters: int = 100,
     refine: bool = True,
     generator: torch.Generator | None = None,
-    chunk: int = 64,
 ) -> tuple[Tensor, Tensor]:
     """RANSAC triangulation over view pairs, vectorised over all points.
 
@@ -169,7 +188,6 @@ def triangulate_ransac(
             tried once instead (deterministic).
         refine: Gauss-Newton refinement of the final estimate on its inlier views.
         generator: random generator for reproducible sampling.
-        chunk: hypotheses triangulated per DLT call (memory bound).
 
     Returns:
         ``(joints, inliers)``: (B, J, 3) points in mm and (B, C, J) boolean inlier views of the winner.
@@ -185,20 +203,21 @@ def triangulate_ransac(
     rig = normalize_projections(P)
     x, y = rig.normalize_points(pts)
     pairs = list(combinations(range(C), 2))
-    if len(pairs) <= n_iters:
+    shared = len(pairs) <= n_iters
+    if shared:  # every pair once, the same for all points
         idx = torch.tensor(pairs, device=pts.device)  # (H, 2)
-        first = idx[:, 0].expand(B, J, -1)
-        second = idx[:, 1].expand(B, J, -1)
+        first, second = idx[:, 0].contiguous(), idx[:, 1].contiguous()
+        first_b, second_b = first.expand(B, J, -1), second.expand(B, J, -1)
     else:
         shape = (B, J, n_iters)
-        first = torch.randint(0, C, shape, generator=generator, device="cpu").to(pts.device)
-        second = (first + torch.randint(1, C, shape, generator=generator, device="cpu").to(pts.device)) % C
-    first, second = first.contiguous(), second.contiguous()
+        first_b = torch.randint(0, C, shape, generator=generator, device="cpu").to(pts.device)
+        second_b = (first_b + torch.randint(1, C, shape, generator=generator, device="cpu").to(pts.device)) % C
+        first, second = first_b, second_b
     views = torch.arange(C, device=pts.device)[None, :, None, None]
-    masks = (views == first[:, None]) | (views == second[:, None])  # (B, C, J, H)
+    masks = (views == first_b[:, None]) | (views == second_b[:, None])  # (B, C, J, H)
     masks = masks & ok[..., None]
     usable_h = masks.sum(1) == 2  # (B, J, H): both views of the pair detected
-    X = _pair_hypotheses(x, y, rig, first, second)  # (B, J, H, 3)
+    X = _pair_hypotheses(_per_view_normal_matrices(x, y, rig.P), rig, first, second, shared)  # (B, J, H, 3)
     _, inlier, score = _scores(X, pts, P, ok, threshold)
     score = torch.where(usable_h, score, torch.full_like(score, -1e9))
     best = score.argmax(-1)  # (B, J)
@@ -216,7 +235,6 @@ def triangulate_best_subset(
     min_views: int = 2,
     max_views: int = 12,
     refine: bool = True,
-    chunk: int = 64,
 ) -> tuple[Tensor, Tensor]:
     """Exhaustive robust triangulation: try every subset of at least ``min_views`` views.
 
@@ -250,7 +268,9 @@ def triangulate_best_subset(
     masks = sub[None, :, None, :] & ok[..., None]  # (B, C, J, H)
     size = sub.sum(0)  # (H,)
     complete = (masks.sum(1) == size)  # all views of the subset detected
-    X = _hypotheses(masks, x, y, rig.P, rig, chunk)
+    Mv = _per_view_normal_matrices(x, y, rig.P)  # (16, B, C, J)
+    M = (Mv.transpose(2, 3) @ sub.to(Mv.dtype)).transpose(2, 3)  # (16, B, H, J): sums over each subset's views
+    X = _solve_hypotheses(M, rig)
     err, _, _ = _scores(X, pts, P, ok, threshold)
     err = torch.where(masks, err, torch.zeros_like(err))
     worst = err.amax(1)  # (B, J, H)
