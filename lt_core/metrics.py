@@ -415,5 +415,5 @@ def evaluate_predictions(pred: ArrayLike, gt: ArrayLike,
     per_joint = pd.DataFrame(joint_table, index=pd.Index(names, name="joint"))
     per_action = _group_table(frames, "action_group")
     per_subject = _group_table(frames, "subject")
-    summary = {k: float(v) for k, v in per_action.loc["Average"].items()}
+    summary = {k: (int(v) if k.startswith("frames") else float(v)) for k, v in per_action.loc["Average"].items()}
     return Evaluation(frames, per_action, per_subject, per_joint, summary, exclude_damaged)

@@ -1,0 +1,197 @@
+"""Training configuration: one flat dataclass, serialisable to a plain JSON dict.
+
+Learning rates default to the paper's (FORMATS.md, "Official checkpoints"): Adam, algebraic ``1e-5`` for every
+parameter; volumetric ``1e-4`` for the backbone and ``1e-3`` for the heads (``process_features`` and
+``volume_net``). Small CPU models trained from scratch need larger rates; set ``lr_backbone`` / ``lr_heads``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainConfig", "PAPER_LR", "load_config", "parse_override"]
+
+PAPER_LR: dict[str, tuple[float, float]] = {
+    "algebraic": (1e-5, 1e-5),
+    "ransac": (1e-5, 1e-5),
+    "volumetric": (1e-4, 1e-3),
+}
+"""Paper learning rates per model kind: (backbone, heads)."""
+
+MODEL_KINDS = ("algebraic", "volumetric", "ransac")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; ``to_dict``/``from_dict`` round-trip through JSON.
+
+    Attributes:
+        name: run name (default output folder ``runs/<name>``).
+        model: ``"algebraic"``, ``"volumetric"``, ``"ransac"`` or ``"package.module:factory"`` (a callable taking
+            the config and returning an ``nn.Module``).
+        backbone: backbone size, ``"tiny"`` or ``"paper"``.
+        v2v: V2V size for volumetric models, ``"tiny"`` or ``"paper"``.
+        model_options: extra keyword arguments for the model constructor (e.g. ``use_confidences``,
+            ``volume_aggregation``, ``volume_size``, ``cuboid_side``).
+        init_from: optional checkpoint whose model weights initialise the model (non-strict: shared names load).
+        dataset: ``"synthetic"``, ``"human36m"``, ``"panoptic"`` or ``"package.module:factory"`` (a callable
+            ``factory(config, split) -> Dataset``).
+        dataset_options: keyword arguments for the dataset constructor (root path, rig, clips, ...).
+        train_split / val_split: split names passed to the dataset factory (``val_split=None``: no validation).
+        image_size: ``(W, H)`` network input size in pixels.
+        views: number of views per sample (``None``: all the dataset provides).
+        batch_size: samples per optimizer step *per process*.
+        epochs: passes over the training set.
+        max_steps: stop after this many optimizer steps in total (``None``: run all epochs).
+        lr_backbone: Adam learning rate of the backbone (``None``: the paper's for ``model``).
+        lr_heads: learning rate of everything else (volumetric ``process_features`` + ``volume_net``;
+            ``None``: the paper's).
+        weight_decay: Adam weight decay.
+        grad_clip: max global gradient norm (``None`` or 0: no clipping).
+        loss: loss name for ``lt_core.losses.model_loss`` (``None``: the model kind's default).
+        seed: seed of every random generator (python, numpy, torch, CUDA) and of the data order.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available).
+        amp: mixed precision: ``"auto"`` (on when the device is CUDA), ``True`` or ``False``.
+        num_workers: DataLoader worker processes.
+        out_dir: output folder (``None``: ``runs/<name>``).
+        log_every: write a CSV row every this many steps.
+        checkpoint_every: save ``last.pt`` every this many steps (0: only at the end of each epoch / run).
+        val_every: validate every this many epochs (0: never).
+        val_max_samples: validate on at most this many samples (``None``: all).
+        root_source: volumetric cuboid centre at validation, ``"gt"`` (GT pelvis) or a checkpoint path of an
+            algebraic model whose predicted pelvis is used.
+        sync_bn: convert BatchNorm to SyncBatchNorm under DDP (gradients then equal the combined-batch ones).
+        progress: tqdm bars: ``None`` = only when stderr is a TTY.
+        resume: ``None`` (start fresh), ``"auto"`` (resume from ``out_dir/last.pt`` if present) or a path.
+        deterministic: ask torch for deterministic algorithms (slower on CUDA).
+    """
+
+    name: str = "run"
+    model: str = "algebraic"
+    backbone: str = "tiny"
+    v2v: str = "tiny"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+    dataset: str = "synthetic"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    train_split: str = "train"
+    val_split: str | None = "val"
+    image_size: tuple[int, int] = (128, 128)
+    views: int | None = None
+    batch_size: int = 4
+    epochs: int = 1
+    max_steps: int | None = None
+    lr_backbone: float | None = None
+    lr_heads: float | None = None
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    loss: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | str = "auto"
+    num_workers: int = 0
+    out_dir: str | None = None
+    log_every: int = 1
+    checkpoint_every: int = 0
+    val_every: int = 1
+    val_max_samples: int | None = None
+    root_source: str = "gt"
+    sync_bn: bool = False
+    progress: bool | None = None
+    resume: str | None = None
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
+        if len(self.image_size) != 2:
+            raise ValueError(f"image_size must be (W, H), got {self.image_size}")
+        if ":" not in self.model and self.model not in MODEL_KINDS:
+            raise ValueError(f"model must be one of {MODEL_KINDS} or 'module:factory', got {self.model!r}")
+        if self.backbone not in ("tiny", "paper") or self.v2v not in ("tiny", "paper"):
+            raise ValueError(f"backbone / v2v must be 'tiny' or 'paper', got {self.backbone!r} / {self.v2v!r}")
+        if self.batch_size < 1 or self.epochs < 0:
+            raise ValueError("batch_size must be >= 1 and epochs >= 0")
+        if self.amp not in ("auto", True, False):
+            raise ValueError(f"amp must be 'auto', true or false, got {self.amp!r}")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def kind(self) -> str:
+        """Model kind used for defaults (``"custom"`` for a ``module:factory`` model)."""
+        return self.model if self.model in MODEL_KINDS else "custom"
+
+    @property
+    def learning_rates(self) -> tuple[float, float]:
+        """Resolved ``(backbone, heads)`` learning rates."""
+        paper = PAPER_LR.get(self.kind, PAPER_LR["algebraic"])
+        return (self.lr_backbone if self.lr_backbone is not None else paper[0],
+                self.lr_heads if self.lr_heads is not None else paper[1])
+
+    @property
+    def run_dir(self) -> Path:
+        """Output folder of the run."""
+        return Path(self.out_dir) if self.out_dir else Path("runs") / self.name
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict (tuples become lists)."""
+        d = asdict(self)
+        d["image_size"] = list(self.image_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict; unknown keys raise ``KeyError`` naming them and listing the valid ones."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise KeyError(f"unknown TrainConfig keys {unknown}; valid keys are {sorted(names)}")
+        return cls(**d)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON text of :meth:`to_dict`, also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    def updated(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse a ``key=value`` command-line override; the value is JSON when it parses, else a string.
+
+    ``model_options.use_confidences=false`` sets one key inside a dict field.
+    """
+    if "=" not in item:
+        raise ValueError(f"override must look like key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Load a JSON config file (or the defaults) and apply ``key=value`` overrides.
+
+    Args:
+        path: JSON file holding a (possibly partial) :class:`TrainConfig` dict; ``None`` for the defaults.
+        overrides: ``["epochs=2", "model_options.use_confidences=false", ...]``.
+    """
+    d: dict[str, Any] = json.loads(Path(path).read_text()) if path else {}
+    for item in overrides or []:
+        key, value = parse_override(item)
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            d.setdefault(outer, {})
+            d[outer] = {**d[outer], inner: value}
+        else:
+            d[key] = value
+    return TrainConfig.from_dict(d)

@@ -1,0 +1,241 @@
+"""Builders from a :class:`~lt_core.train.config.TrainConfig`: model, datasets, loss, optimizer parameter groups.
+
+Models and datasets are imported lazily, so the training machinery (and its tests with stand-in modules) works
+without them. Anything can be replaced by a ``"package.module:callable"`` string in the config.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from lt_core.train.config import TrainConfig
+
+__all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "param_groups", "forward_model",
+           "DEFAULT_LOSS"]
+
+DEFAULT_LOSS = {"algebraic": "algebraic", "ransac": "algebraic", "volumetric": "volumetric", "custom": "l1_cm"}
+"""Loss name per model kind given to ``lt_core.losses.model_loss`` when the config names none."""
+
+HEAD_MODULES = ("process_features", "volume_net")
+"""Top-level submodules trained with the heads' learning rate (volumetric)."""
+
+
+def resolve_callable(spec: str) -> Callable[..., Any]:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ValueError(f"expected 'package.module:callable', got {spec!r}")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _backbone_config(cfg: TrainConfig, **overrides: Any):
+    from lt_core.models.backbone import BackboneConfig
+
+    return getattr(BackboneConfig, cfg.backbone)(**overrides)
+
+
+def _v2v_config(cfg: TrainConfig, **overrides: Any):
+    from lt_core.models.v2v import V2VConfig
+
+    return getattr(V2VConfig, cfg.v2v)(**overrides)
+
+
+def _accepted(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``kwargs`` that ``fn`` accepts (all of them when it takes ``**kwargs``)."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def build_model(cfg: TrainConfig) -> nn.Module:
+    """The network named by ``cfg.model`` with ``cfg.backbone`` / ``cfg.v2v`` sizes and ``cfg.model_options``.
+
+    Args:
+        cfg: the run configuration. ``model_options`` are passed to the model's constructor; for the built-in
+            kinds the keys ``backbone_options`` / ``v2v_options`` (dicts) override fields of the backbone / V2V
+            configurations.
+
+    Returns:
+        An ``nn.Module`` whose ``forward(images, cameras, [root], views_valid=None)`` returns a dict with
+        ``joints_3d`` (B, J, 3) mm.
+    """
+    if cfg.kind == "custom":
+        return resolve_callable(cfg.model)(cfg)
+    opts = dict(cfg.model_options)
+    backbone_opts = opts.pop("backbone_options", {})
+    v2v_opts = opts.pop("v2v_options", {})
+    if cfg.model == "algebraic":
+        from lt_core.models.algebraic import AlgebraicTriangulationNet as cls
+    elif cfg.model == "volumetric":
+        from lt_core.models.volumetric import VolumetricTriangulationNet as cls
+    else:
+        from lt_core.models import ransac_net
+
+        cls = next(getattr(ransac_net, n) for n in dir(ransac_net)
+                   if n.lower().startswith("ransac") and isinstance(getattr(ransac_net, n), type)
+                   and issubclass(getattr(ransac_net, n), nn.Module))
+    kwargs: dict[str, Any] = {"backbone_config": _backbone_config(cfg, **backbone_opts)}
+    if cfg.model == "volumetric":
+        kwargs["v2v_config"] = _v2v_config(cfg, **v2v_opts)
+    kwargs.update(opts)
+    return cls(**_accepted(cls.__init__, kwargs))
+
+
+def build_dataset(cfg: TrainConfig, split: str) -> Dataset:
+    """The dataset named by ``cfg.dataset`` for ``split``, in the one sample format.
+
+    ``"synthetic"`` builds :mod:`lt_core.data.synthetic`'s dataset, ``"human36m"`` / ``"panoptic"`` the readers of
+    real data (``dataset_options`` must give their ``root``); ``"module:factory"`` calls ``factory(cfg, split)``.
+    ``cfg.image_size`` and ``cfg.views`` are passed when the constructor accepts them.
+    """
+    if ":" in cfg.dataset:
+        return resolve_callable(cfg.dataset)(cfg, split)
+    opts: dict[str, Any] = {"split": split, **cfg.dataset_options}
+    if cfg.dataset == "synthetic":
+        from lt_core.data import synthetic as mod
+
+        cls = next(getattr(mod, n) for n in ("SyntheticMultiViewDataset", "SyntheticDataset", "EmbeddedDataset")
+                   if hasattr(mod, n))
+    elif cfg.dataset == "human36m":
+        from lt_core.data.human36m import Human36MDataset as cls
+    elif cfg.dataset == "panoptic":
+        from lt_core.data import panoptic as mod
+
+        cls = next(getattr(mod, n) for n in dir(mod) if n.endswith("Dataset") and isinstance(getattr(mod, n), type))
+    else:
+        raise ValueError(f"unknown dataset {cfg.dataset!r}; use 'synthetic', 'human36m', 'panoptic' or 'module:factory'")
+    params = inspect.signature(cls.__init__).parameters
+    if "image_size" in params and "image_size" not in opts:
+        w, h = cfg.image_size
+        opts["image_size"] = w if (w == h and cfg.dataset == "human36m") else (w if w == h else (w, h))
+    if cfg.views is not None:
+        for key in ("num_views", "views"):
+            if key in params and key not in opts:
+                opts[key] = cfg.views
+                break
+    return cls(**_accepted(cls.__init__, opts))
+
+
+def _fallback_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+    """Mean L1 distance in cm over valid joints (used when ``lt_core.losses`` is absent)."""
+    pred, gt = output["joints_3d"], batch["joints_3d"].to(output["joints_3d"].dtype)
+    valid = batch.get("joints_valid")
+    err = (pred - gt).abs().sum(-1) / 10.0
+    if valid is None:
+        return err.mean()
+    w = valid.to(err.dtype)
+    return (err * w).sum() / w.sum().clamp(min=1.0)
+
+
+def build_loss(cfg: TrainConfig) -> Callable[[dict[str, Tensor], dict[str, Any]], tuple[Tensor, dict[str, float]]]:
+    """``loss_fn(output, batch) -> (scalar loss, {name: float})`` for the config's loss.
+
+    Uses ``lt_core.losses.model_loss(name, output, batch)`` (the name is ``cfg.loss`` or the model kind's default);
+    its result may be a tensor, a ``(loss, parts)`` tuple or a dict with a ``"loss"`` / ``"total"`` entry.
+    ``"l1_cm"`` (always available, also the fallback without ``lt_core.losses``) is the mean L1 joint error in cm;
+    ``"package.module:callable"`` calls ``callable(output, batch)``.
+    """
+    name = cfg.loss or DEFAULT_LOSS[cfg.kind]
+    if ":" in name:
+        fn = resolve_callable(name)
+        return lambda output, batch: _split_loss(fn(output, batch))
+    try:
+        from lt_core.losses import model_loss
+    except ImportError:
+        model_loss = None
+    if model_loss is None or name == "l1_cm":
+        return lambda output, batch: _split_loss(_fallback_loss(output, batch))
+    return lambda output, batch: _split_loss(model_loss(name, output, batch))
+
+
+def _split_loss(result: Any) -> tuple[Tensor, dict[str, float]]:
+    if isinstance(result, Tensor):
+        return result, {}
+    if isinstance(result, tuple):
+        loss, parts = result[0], (result[1] if len(result) > 1 else {})
+    elif isinstance(result, dict):
+        key = "loss" if "loss" in result else "total"
+        loss, parts = result[key], {k: v for k, v in result.items() if k != key}
+    else:
+        loss, parts = getattr(result, "loss", getattr(result, "total")), dict(getattr(result, "parts", {}))
+    return loss, {k: float(v.detach()) if isinstance(v, Tensor) else float(v) for k, v in parts.items()
+                  if isinstance(v, (Tensor, float, int)) and (not isinstance(v, Tensor) or v.numel() == 1)}
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Adam parameter groups with the paper's per-group learning rates.
+
+    ``backbone.*`` gets ``lr_backbone``; everything else (``process_features``, ``volume_net``, any other head)
+    gets ``lr_heads``. Frozen parameters are left out; empty groups are dropped.
+    """
+    lr_backbone, lr_heads = cfg.learning_rates
+    backbone, heads = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (backbone if name.split(".", 1)[0] == "backbone" else heads).append(p)
+    groups = [{"name": "backbone", "params": backbone, "lr": lr_backbone},
+              {"name": "heads", "params": heads, "lr": lr_heads}]
+    return [g for g in groups if g["params"]]
+
+
+def _forward_params(model: nn.Module) -> set[str]:
+    inner = model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+    return set(inspect.signature(inner.forward).parameters)
+
+
+def forward_model(model: nn.Module, batch: dict[str, Any], root: Tensor | None = None) -> dict[str, Tensor]:
+    """Call a model on a collated batch.
+
+    Args:
+        model: a model (or its DDP wrapper) with ``forward(images, cameras, [root], views_valid=None)``.
+        batch: collated batch on the model's device.
+        root: (B, 3) cuboid centres in world mm for models taking ``root`` (default: the GT pelvis, joint 6).
+
+    Returns:
+        The model's output dict (``joints_3d`` (B, J, 3) mm, ...).
+    """
+    params = _forward_params(model)
+    kwargs: dict[str, Any] = {}
+    if "views_valid" in params and "views_valid" in batch:
+        kwargs["views_valid"] = batch["views_valid"]
+    if "root" in params:
+        kwargs["root"] = root if root is not None else batch["joints_3d"][:, 6]
+    out = model(batch["images"], batch["cameras"], **kwargs)
+    if isinstance(out, Tensor):
+        out = {"joints_3d": out}
+    return out
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of trainable parameter elements."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def init_from_checkpoint(model: nn.Module, path: str) -> tuple[list[str], list[str]]:
+    """Load matching weights from a checkpoint (trainer checkpoint or bare state dict), non-strictly.
+
+    Returns:
+        ``(missing, unexpected)`` key lists, as ``load_state_dict(strict=False)`` reports them; tensors whose
+        shapes differ are skipped and reported as missing.
+    """
+    from lt_core.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    result = model.load_state_dict(usable, strict=False)
+    return list(result.missing_keys), [k for k in state if k not in own]
+
+
+__all__ += ["count_trainable", "init_from_checkpoint"]
