@@ -1,1 +1,18 @@
 """Data: motion capture readers and retargeting, datasets."""
+
+# camera calibration readers/writers, Pose2Sim demo, Human3.6M and CMU Panoptic datasets
+from .calibration import (  # noqa: E402
+    CalibrationError,
+    h36m_camera_from_raw,
+    h36m_cameras_from_labels,
+    load_h36m_cameras_h5,
+    load_panoptic_calibration,
+    load_rig_json,
+    load_toml_calibration,
+    save_panoptic_calibration,
+    save_rig_json,
+    save_toml_calibration,
+)
+from .human36m import Human36MDataset, collate_samples, load_h36m_labels  # noqa: E402
+from .panoptic import PanopticDataset  # noqa: E402
+from .pose2sim import Pose2SimDetections, pose2sim_check, read_openpose_json, read_trc  # noqa: E402

@@ -1,0 +1,618 @@
+"""Pose2Sim demo data: OpenPose JSON detections, TRC reconstructions, subject selection and a triangulation check.
+
+The embedded copy lives in ``data/pose2sim_balancing`` (BSD-3, see its PROVENANCE.txt): one person balancing on a
+beam, 4 calibrated portrait cameras (1088 x 1920), 100 frames at 60 fps, OpenPose BODY_25B detections per camera
+and frame (bystanders are detected too), and Pose2Sim's own triangulation as TRC files.
+
+Formats (facts checked on the files):
+
+* OpenPose JSON: ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25, ...}, ...]}``; ``(0, 0, 0)`` marks a
+  missing keypoint. Pixels are those of the distorted image.
+* TRC: tab-separated; line 3 holds ``DataRate ... NumFrames NumMarkers Units ...`` values, line 4 the marker names
+  (each followed by two empty cells), line 5 the ``X1 Y1 Z1 ...`` labels, then ``frame, time, x, y, z, ...``.
+  Pose2Sim writes OpenSim's Y-up frame in metres; our Z-up world is ``(x, y, z)_ours = (z, x, y)_trc`` (a cyclic
+  permutation, a proper rotation). TRC frame ``k`` (1-based) is detection frame ``k - 1``.
+
+Choosing the subject among several detected people (:func:`select_subject`): ``"reprojection"`` (default) takes,
+on the first frame, the one-person-per-camera combination whose confidence-weighted triangulation has the smallest
+median reprojection error, then in every later frame picks in each camera the person closest to the reprojection of
+the previous frame's 3D pose, re-running the exhaustive search when that choice stops reprojecting well.
+``"bbox"`` takes the person with the largest keypoint bounding box and ``"confidence"`` the highest mean
+confidence. On the demo (400 camera-frames, bystanders in cam_01/cam_02) all three take OpenPose's person 0 except
+in frame 37 of cam_01, where OpenPose split the subject into two partial skeletons (8 and 14 keypoints):
+``"reprojection"`` and ``"bbox"`` take the 14-keypoint part, ``"confidence"`` a third, wrong detection.
+``"reprojection"`` is the default because it does not rely on the subject being the largest or most confident
+person in every view (``tests/test_pose2sim.py`` has a crowd where ``"bbox"`` fails and it does not).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..camera import Camera
+from ..ops.triangulation import triangulate
+from ..skeleton import BODY25B
+from .calibration import load_toml_calibration
+
+__all__ = [
+    "Pose2SimFormatError",
+    "TRC_TO_ZUP",
+    "read_openpose_json",
+    "openpose_frame_files",
+    "read_openpose_folders",
+    "TRCData",
+    "read_trc",
+    "select_subject",
+    "Pose2SimDetections",
+    "Pose2SimCheck",
+    "pose2sim_check",
+]
+
+PathLike = str | Path
+NUM_JOINTS = BODY25B.num_joints
+
+TRC_TO_ZUP = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+"""Rotation (det +1) from a Pose2Sim TRC's Y-up frame to our Z-up world: ``X_ours = TRC_TO_ZUP @ X_trc``."""
+
+
+class Pose2SimFormatError(ValueError):
+    """Malformed OpenPose JSON or TRC content; the message names the file and the field."""
+
+
+# ------------------------------------------------------------------------------------------------------ OpenPose
+def read_openpose_json(path: PathLike, num_joints: int = NUM_JOINTS) -> np.ndarray:
+    """Read the body keypoints of every person in one OpenPose JSON file.
+
+    Args:
+        path: the ``*.json`` file.
+        num_joints: keypoints per person (25 for BODY_25B).
+
+    Returns:
+        (P, num_joints, 3) float64 array of ``(x, y, confidence)`` in pixels; missing keypoints are ``(0, 0, 0)``.
+        ``P`` may be 0.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"OpenPose JSON not found: {p}")
+    try:
+        doc = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise Pose2SimFormatError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
+        raise Pose2SimFormatError(f"{p}: missing list field 'people'")
+    out = np.zeros((len(doc["people"]), num_joints, 3))
+    for i, person in enumerate(doc["people"]):
+        kp = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
+        if kp is None:
+            raise Pose2SimFormatError(f"{p}: person {i} lacks field 'pose_keypoints_2d'")
+        try:
+            a = np.asarray(kp, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise Pose2SimFormatError(f"{p}: person {i} field 'pose_keypoints_2d' is not numeric") from None
+        if a.size != 3 * num_joints:
+            raise Pose2SimFormatError(
+                f"{p}: person {i} field 'pose_keypoints_2d' has {a.size} numbers, expected {3 * num_joints} "
+                f"({num_joints} keypoints x (x, y, c))")
+        out[i] = a.reshape(num_joints, 3)
+    return out
+
+
+def openpose_frame_files(folder: PathLike) -> dict[int, Path]:
+    """Map frame number -> JSON file for one camera folder (the frame number is the last integer in the name)."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise FileNotFoundError(f"OpenPose folder not found: {d}")
+    out: dict[int, Path] = {}
+    for f in sorted(d.glob("*.json")):
+        nums = re.findall(r"\d+", f.stem)
+        if not nums:
+            raise Pose2SimFormatError(f"{f}: no frame number in the file name")
+        out[int(nums[-1])] = f
+    if not out:
+        raise Pose2SimFormatError(f"{d}: no *.json files")
+    return out
+
+
+def read_openpose_folders(folders: Sequence[PathLike], frames: Sequence[int] | None = None,
+                          num_joints: int = NUM_JOINTS) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Read OpenPose detections of C cameras over T frames.
+
+    Args:
+        folders: one folder of per-frame JSON files per camera.
+        frames: frame numbers to read; ``None``: every frame present in any camera (a camera lacking a frame
+            contributes no people).
+        num_joints: keypoints per person.
+
+    Returns:
+        ``(people, counts, frames)``: (T, C, P_max, num_joints, 3) float64 keypoints ``(x, y, c)`` padded with
+        zeros, (T, C) number of people per frame and camera, and the T frame numbers.
+    """
+    files = [openpose_frame_files(f) for f in folders]
+    if frames is None:
+        frames = sorted(set().union(*[set(f) for f in files]))
+    frames = list(frames)
+    raw = [[read_openpose_json(fc[t], num_joints) if t in fc else np.zeros((0, num_joints, 3)) for fc in files]
+           for t in frames]
+    counts = np.array([[len(r) for r in row] for row in raw], dtype=np.int64).reshape(len(frames), len(files))
+    pmax = max(1, int(counts.max()) if counts.size else 1)
+    people = np.zeros((len(frames), len(files), pmax, num_joints, 3))
+    for t, row in enumerate(raw):
+        for c, r in enumerate(row):
+            people[t, c, : len(r)] = r
+    return people, counts, frames
+
+
+# ----------------------------------------------------------------------------------------------------------- TRC
+@dataclass
+class TRCData:
+    """Markers of a TRC file in our convention.
+
+    Attributes:
+        marker_names: M marker names from the header.
+        frames: (T,) frame numbers as written (1-based in Pose2Sim files).
+        times: (T,) seconds.
+        markers: (T, M, 3) float64 positions in mm (Z-up world unless read with ``z_up=False``); NaN where empty.
+        rate: data rate in Hz.
+    """
+
+    marker_names: list[str]
+    frames: np.ndarray
+    times: np.ndarray
+    markers: np.ndarray
+    rate: float
+
+    def marker(self, name: str) -> np.ndarray:
+        """(T, 3) trajectory of one marker (mm)."""
+        if name not in self.marker_names:
+            raise KeyError(f"no marker {name!r}; markers are {self.marker_names}")
+        return self.markers[:, self.marker_names.index(name)]
+
+
+def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
+    """Read a TRC marker file (as written by Pose2Sim / OpenSim).
+
+    Args:
+        path: the ``.trc`` file.
+        z_up: rotate OpenSim's Y-up frame into our Z-up world (``(x, y, z)_ours = (z, x, y)_trc``).
+
+    Returns:
+        :class:`TRCData` in millimetres.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"TRC file not found: {p}")
+    lines = p.read_text().splitlines()
+    if len(lines) < 5 or not lines[0].startswith("PathFileType"):
+        raise Pose2SimFormatError(f"{p}: not a TRC file (first line must start with 'PathFileType')")
+    keys, values = lines[1].split("\t"), lines[2].split("\t")
+    header = dict(zip([k.strip() for k in keys], [v.strip() for v in values]))
+    units = header.get("Units", "m")
+    scale = {"m": 1000.0, "mm": 1.0, "cm": 10.0}.get(units)
+    if scale is None:
+        raise Pose2SimFormatError(f"{p}: unknown field 'Units' = {units!r} (expected m, cm or mm)")
+    names_row = lines[3].split("\t")
+    if len(names_row) < 3 or names_row[0].strip() != "Frame#":
+        raise Pose2SimFormatError(f"{p}: line 4 must start with 'Frame#' and list the marker names")
+    names = [n.strip() for n in names_row[2:] if n.strip()]
+    try:
+        n_markers = int(header.get("NumMarkers", len(names)))
+        rate = float(header.get("DataRate", "nan"))
+    except ValueError:
+        raise Pose2SimFormatError(f"{p}: fields 'NumMarkers'/'DataRate' are not numbers") from None
+    if n_markers != len(names):
+        raise Pose2SimFormatError(f"{p}: header says NumMarkers = {n_markers} but line 4 names {len(names)} markers")
+    rows = []
+    for i, line in enumerate(lines[5:], start=6):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        vals = [float(c) if c.strip() else np.nan for c in cells[: 2 + 3 * n_markers]]
+        if len(vals) < 2 + 3 * n_markers:
+            vals += [np.nan] * (2 + 3 * n_markers - len(vals))
+        if np.isnan(vals[0]):
+            raise Pose2SimFormatError(f"{p}: line {i} has no frame number")
+        rows.append(vals)
+    if not rows:
+        raise Pose2SimFormatError(f"{p}: no data rows")
+    data = np.asarray(rows)
+    xyz = data[:, 2:].reshape(len(data), n_markers, 3) * scale
+    if z_up:
+        xyz = xyz @ TRC_TO_ZUP.T
+    return TRCData(names, data[:, 0].astype(np.int64), data[:, 1], xyz, rate)
+
+
+# ----------------------------------------------------------------------------------------------------- selection
+def _bbox_area(kp: np.ndarray) -> np.ndarray:
+    """(..., J, 3) keypoints -> (...) area of the bounding box of the detected keypoints (0 if none)."""
+    valid = kp[..., 2] > 0
+    big = np.where(valid[..., None], kp[..., :2], np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            span = np.nanmax(big, -2) - np.nanmin(big, -2)
+    area = span[..., 0] * span[..., 1]
+    return np.nan_to_num(area, nan=0.0)
+
+
+def _triangulate_np(kp: np.ndarray, cameras: Camera, und: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Triangulate (N, C, J, 3) detections (distorted pixels + confidences) with (C,) cameras.
+
+    ``und`` optionally gives the (N, C, J, 2) undistorted pixels (computed when ``None``).
+
+    Returns:
+        ``(X, err)``: (N, J, 3) mm (NaN with fewer than 2 views) and (N, C, J) reprojection errors in distorted
+        pixels (NaN where the view has no detection or X is NaN).
+    """
+    pts = torch.as_tensor(kp[..., :2], dtype=torch.float64)
+    w = torch.as_tensor(kp[..., 2], dtype=torch.float64).clamp_min(0)
+    if und is not None:
+        und = torch.as_tensor(und, dtype=torch.float64)
+    else:
+        und = cameras.undistort_points(pts) if cameras.has_distortion else pts  # (N, C, J, 2)
+    P = cameras.projection.expand(pts.shape[0], *cameras.projection.shape)
+    X = triangulate(und, P, w, on_insufficient="nan")
+    ok = torch.isfinite(X).all(-1)
+    proj = cameras.project(torch.where(ok[..., None], X, torch.zeros_like(X))[:, None])  # (N, C, J, 2)
+    err = (proj - pts).norm(dim=-1)
+    err = torch.where((w > 0) & ok[:, None], err, torch.full_like(err, float("nan")))
+    return X.numpy(), err.numpy()
+
+
+def _best_combination(kp_t: np.ndarray, und_t: np.ndarray, counts_t: np.ndarray, cameras: Camera,
+                      max_combinations: int) -> tuple[np.ndarray, float]:
+    """Exhaustive search over one person per camera of one frame.
+
+    Args:
+        kp_t: (C, P, J, 3) keypoints; und_t: (C, P, J, 2) undistorted pixels; counts_t: (C,) people per camera.
+
+    Returns:
+        (person index per camera or -1, median reprojection error in px of the best combination).
+    """
+    options = [list(range(n)) if n > 0 else [-1] for n in counts_t]
+    combos = list(itertools.islice(itertools.product(*options), max_combinations))
+    C = len(counts_t)
+    batch = np.zeros((len(combos), C, kp_t.shape[-2], 3))
+    ubatch = np.zeros((len(combos), C, kp_t.shape[-2], 2))
+    for i, combo in enumerate(combos):
+        for c, p in enumerate(combo):
+            if p >= 0:
+                batch[i, c], ubatch[i, c] = kp_t[c, p], und_t[c, p]
+    _, err = _triangulate_np(batch, cameras, ubatch)
+    with np.errstate(all="ignore"):
+        score = np.array([np.nanmedian(e) if np.isfinite(e).any() else np.inf for e in err])
+    best = int(np.argmin(score))
+    return np.array(combos[best]), float(score[best])
+
+
+def select_subject(people: np.ndarray, counts: np.ndarray, cameras: Camera | None = None,
+                   method: str = "reprojection", reinit_px: float = 40.0,
+                   max_combinations: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Pick the subject among the people detected in each frame and camera.
+
+    Args:
+        people: (T, C, P, J, 3) keypoints ``(x, y, c)`` (zeros = missing), as from :func:`read_openpose_folders`.
+        counts: (T, C) number of people per frame and camera.
+        cameras: (C,) cameras (needed by ``"reprojection"``).
+        method: ``"reprojection"`` (multi-view consistency + tracking), ``"bbox"`` (largest keypoint bounding
+            box) or ``"confidence"`` (highest mean keypoint confidence).
+        reinit_px: with ``"reprojection"``, when the tracked choice reprojects with a median error above this
+            (pixels), the frame is searched exhaustively again.
+        max_combinations: cap on the exhaustive search (one person per camera).
+
+    Returns:
+        ``(keypoints, index)``: (T, C, J, 3) the chosen person's keypoints (zeros where nobody is detected) and
+        (T, C) int the chosen person index (-1 where nobody is detected).
+    """
+    T, C, P, J, _ = people.shape
+    index = np.full((T, C), -1, dtype=np.int64)
+    if method in ("bbox", "confidence"):
+        score = _bbox_area(people) if method == "bbox" else people[..., 2].mean(-1)
+        score = np.where(np.arange(P)[None, None] < counts[..., None], score, -np.inf)
+        index = np.where(counts > 0, score.argmax(-1), -1)
+    elif method == "reprojection":
+        if cameras is None:
+            raise ValueError("select_subject(method='reprojection') needs the cameras")
+        pts = torch.as_tensor(people[..., :2]).transpose(1, 2)  # (T, P, C, J, 2), cameras broadcast over C
+        und = (cameras.undistort_points(pts) if cameras.has_distortion else pts).transpose(1, 2).numpy()
+        largest = np.where(np.arange(P)[None, None] < counts[..., None], _bbox_area(people), -np.inf).argmax(-1)
+
+        def gather(t: int, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            kp, uv = np.zeros((C, J, 3)), np.zeros((C, J, 2))
+            for c, p in enumerate(choice):
+                if p >= 0:
+                    kp[c], uv[c] = people[t, c, p], und[t, c, p]
+            return kp, uv
+
+        prev: np.ndarray | None = None
+        for t in range(T):
+            choice, X = None, None
+            if prev is not None:  # track: per camera, the person nearest to the previous pose's reprojection
+                choice = np.full(C, -1)
+                ok = np.isfinite(prev).all(-1)
+                proj = cameras.project(torch.as_tensor(np.where(ok[:, None], prev, 0.0))).numpy()  # (C, J, 2)
+                for c in range(C):
+                    dists = [np.median(np.linalg.norm(people[t, c, p, m, :2] - proj[c, m], axis=-1))
+                             if (m := (people[t, c, p, :, 2] > 0) & ok).any() else np.inf for p in range(counts[t, c])]
+                    if dists and np.isfinite(min(dists)):
+                        choice[c] = int(np.argmin(dists))
+                kp, uv = gather(t, choice)
+                X, err = _triangulate_np(kp[None], cameras, uv[None])
+                if not np.isfinite(err).any() or np.nanmedian(err) > reinit_px:
+                    choice, X = None, None
+            if choice is None and (counts[t] > 0).sum() >= 2:  # (re)initialise: best multi-view combination
+                choice, _ = _best_combination(people[t], und[t], counts[t], cameras, max_combinations)
+                kp, uv = gather(t, choice)
+                X, _ = _triangulate_np(kp[None], cameras, uv[None])
+            if choice is None:  # fewer than two views with anyone: fall back to the largest person
+                choice = np.where(counts[t] > 0, largest[t], -1)
+            index[t] = choice
+            if X is not None:
+                prev = X[0] if prev is None else np.where(np.isfinite(X[0]), X[0], prev)
+    else:
+        raise ValueError(f"unknown selection method {method!r}; use 'reprojection', 'bbox' or 'confidence'")
+    take = np.clip(index, 0, P - 1)
+    kp = np.take_along_axis(people, take[..., None, None, None], axis=2)[:, :, 0]
+    kp = np.where((index >= 0)[..., None, None], kp, 0.0)
+    return kp, index
+
+
+# -------------------------------------------------------------------------------------------------------- loader
+def _camera_number(name: str) -> int | None:
+    nums = re.findall(r"\d+", name)
+    return int(nums[-1]) if nums else None
+
+
+@dataclass
+class Pose2SimDetections:
+    """Multi-view OpenPose detections of one subject with its calibration, ready for triangulation.
+
+    Attributes:
+        points: (T, C, J, 2) float64 detected pixels (distorted image), NaN where the keypoint is missing.
+        confidences: (T, C, J) float64 OpenPose confidences, 0 where missing.
+        cameras: Camera with batch shape (C,), mm, names from the calibration.
+        image_size: (W, H) pixels.
+        frames: T frame numbers (0-based, as in the JSON file names).
+        person_index: (T, C) index of the chosen person in each JSON file (-1: nobody detected).
+        joint_names: J BODY_25B joint names.
+    """
+
+    points: Tensor
+    confidences: Tensor
+    cameras: Camera
+    image_size: tuple[int, int]
+    frames: list[int]
+    person_index: np.ndarray
+    joint_names: tuple[str, ...] = field(default=BODY25B.joints)
+
+    @classmethod
+    def load(cls, root: PathLike, calibration: PathLike | None = None, pose_dir: PathLike | None = None,
+             selection: str = "reprojection", frames: Sequence[int] | None = None) -> "Pose2SimDetections":
+        """Load a Pose2Sim trial folder.
+
+        Args:
+            root: trial folder holding ``calibration/*.toml`` and ``pose/<cam>_json/`` (e.g.
+                ``data/pose2sim_balancing``).
+            calibration: the TOML file (default: the only ``*.toml`` under ``root/calibration``).
+            pose_dir: folder of per-camera JSON folders (default ``root/pose``).
+            selection: subject selection method of :func:`select_subject`.
+            frames: frame numbers to read (default: all).
+
+        Camera folders are matched to calibration cameras by the number in their names (``cam01_json`` <->
+        ``cam_01``), else by sorted order.
+        """
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"Pose2Sim folder not found: {root}")
+        if calibration is None:
+            tomls = sorted((root / "calibration").glob("*.toml"))
+            if len(tomls) != 1:
+                raise FileNotFoundError(f"expected exactly one calibration TOML in {root / 'calibration'}, found "
+                                        f"{[t.name for t in tomls]}")
+            calibration = tomls[0]
+        cameras = load_toml_calibration(calibration)
+        pose_dir = Path(pose_dir) if pose_dir is not None else root / "pose"
+        if not pose_dir.is_dir():
+            raise FileNotFoundError(f"pose folder not found: {pose_dir}")
+        folders = sorted(d for d in pose_dir.iterdir() if d.is_dir())
+        names = list(cameras.names or [])
+        by_number = {_camera_number(d.name): d for d in folders}
+        if all(_camera_number(n) in by_number for n in names) and len(set(by_number)) == len(folders):
+            folders = [by_number[_camera_number(n)] for n in names]
+        elif len(folders) != len(names):
+            raise Pose2SimFormatError(f"{pose_dir}: {len(folders)} camera folders for {len(names)} calibrated cameras")
+        people, counts, frame_list = read_openpose_folders(folders, frames)
+        kp, index = select_subject(people, counts, cameras, method=selection)
+        conf = kp[..., 2].clip(min=0)
+        pts = np.where((conf > 0)[..., None], kp[..., :2], np.nan)
+        size = cameras.image_size[0].round().long().tolist() if cameras.image_size is not None else None
+        return cls(torch.as_tensor(pts), torch.as_tensor(conf), cameras, tuple(size) if size else None, frame_list,
+                   index)
+
+    @property
+    def undistorted_points(self) -> Tensor:
+        """(T, C, J, 2) pixels of an ideal pinhole camera with the same ``K`` (NaN where missing)."""
+        return self.cameras.undistort_points(self.points) if self.cameras.has_distortion else self.points
+
+    def triangulate(self, min_confidence: float = 0.0, outlier_px: float | None = None,
+                    min_views: int = 2, rounds: int = 2) -> Tensor:
+        """Confidence-weighted DLT of every frame and joint on undistorted points.
+
+        Args:
+            min_confidence: detections below this confidence get weight 0.
+            outlier_px: if set, after each triangulation the view with the largest reprojection error of a joint
+                is dropped when that error exceeds ``outlier_px`` pixels and more than ``min_views`` views remain
+                (``rounds`` times), a simple form of the view rejection Pose2Sim applies.
+            min_views: views a joint keeps at least when rejecting outliers.
+            rounds: rejection rounds.
+
+        Returns:
+            (T, J, 3) world mm; NaN where fewer than 2 views have a usable detection.
+        """
+        w = torch.where(self.confidences >= max(min_confidence, 1e-12), self.confidences,
+                        torch.zeros_like(self.confidences))
+        P = self.cameras.projection.expand(self.points.shape[0], *self.cameras.projection.shape)
+        und = self.undistorted_points
+        X = triangulate(und, P, w, on_insufficient="nan")
+        if outlier_px is None:
+            return X
+        for _ in range(rounds):
+            err = self.reprojection_errors(X)
+            err = torch.where(w > 0, torch.nan_to_num(err, nan=0.0), torch.full_like(err, -1.0))
+            worst, view = err.max(1)  # (T, J)
+            drop = (worst > outlier_px) & ((w > 0).sum(1) > min_views)
+            if not drop.any():
+                break
+            t, j = drop.nonzero(as_tuple=True)
+            w = w.clone()
+            w[t, view[t, j], j] = 0
+            X = triangulate(und, P, w, on_insufficient="nan")
+        return X
+
+    def reprojection_errors(self, X: Tensor) -> Tensor:
+        """(T, C, J) pixel distance between detections and the (distorted) projections of ``X`` (T, J, 3) mm.
+
+        NaN where the detection is missing or ``X`` is NaN.
+        """
+        ok = torch.isfinite(X).all(-1)
+        proj = self.cameras.project(torch.where(ok[..., None], X, torch.zeros_like(X))[:, None])  # (T, C, J, 2)
+        err = (proj - self.points).norm(dim=-1)
+        return torch.where(ok[:, None] & (self.confidences > 0), err, torch.full_like(err, float("nan")))
+
+
+# --------------------------------------------------------------------------------------------------------- check
+@dataclass
+class Pose2SimCheck:
+    """Result of :func:`pose2sim_check`.
+
+    Attributes:
+        per_joint: DataFrame, one row per matched joint: median / mean / 90th-percentile distance (mm) between
+            our triangulation and Pose2Sim's, and the number of frames compared.
+        per_camera: DataFrame, one row per camera: median reprojection error (px) of our triangulation and of
+            Pose2Sim's reconstruction onto the same detections.
+        summary: overall numbers (``median_distance_mm``, ``mean_distance_mm``, ``median_reprojection_px``,
+            ``pose2sim_median_reprojection_px``, ``frames``, ``joints``, ``frame_offset``, ...).
+    """
+
+    per_joint: "object"
+    per_camera: "object"
+    summary: dict
+
+    def to_markdown(self) -> str:
+        """A short Markdown report of the check."""
+        s = self.summary
+        lines = [
+            "# Pose2Sim check: our triangulation vs. Pose2Sim's reconstruction",
+            "",
+            f"Data: `{s['data']}` (Pose2Sim demo, BSD-3; {s['frames']} frames, {s['cameras']} cameras, "
+            f"{s['joints']} joints matched by name). Subject selection: `{s['selection']}`. "
+            f"Triangulation: confidence-weighted DLT on undistorted OpenPose points "
+            f"(min confidence {s['min_confidence']}, "
+            + ("every view" if s["outlier_px"] is None else f"views rejected above {s['outlier_px']} px")
+            + f"). Reference: `{s['reference']}` (Pose2Sim's own triangulation, "
+            "not ground truth).",
+            "",
+            f"- median distance to Pose2Sim: **{s['median_distance_mm']:.1f} mm** "
+            f"(mean {s['mean_distance_mm']:.1f} mm)",
+            f"- median reprojection error, ours: **{s['median_reprojection_px']:.1f} px**; "
+            f"Pose2Sim's reconstruction on the same detections: {s['pose2sim_median_reprojection_px']:.1f} px",
+            "",
+            "## Per camera (median reprojection error, px)",
+            "",
+            _markdown_table(self.per_camera),
+            "",
+            "## Per joint (distance to Pose2Sim, mm)",
+            "",
+            _markdown_table(self.per_joint),
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _markdown_table(df) -> str:
+    cols = list(df.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in df.iterrows():
+        cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def pose2sim_check(root: PathLike, trc: PathLike | None = None, selection: str = "reprojection",
+                   min_confidence: float = 0.0, outlier_px: float | None = None,
+                   detections: "Pose2SimDetections | None" = None) -> Pose2SimCheck:
+    """Triangulate the Pose2Sim demo detections and compare with Pose2Sim's own reconstruction.
+
+    Args:
+        root: the trial folder (``data/pose2sim_balancing``).
+        trc: the reference TRC (default: the unfiltered ``pose-3d/*_0-100.trc``, i.e. the shortest-named TRC).
+        selection: subject selection method (see :func:`select_subject`).
+        min_confidence: detections below this confidence get weight 0 (weights are the OpenPose confidences).
+        outlier_px: optional view rejection threshold (see :meth:`Pose2SimDetections.triangulate`); ``None`` is
+            the plain confidence-weighted DLT over every view.
+        detections: already loaded detections of ``root`` (skips reading and selecting again).
+
+    Returns:
+        :class:`Pose2SimCheck` with per-joint distances (mm) and per-camera reprojection errors (px).
+    """
+    import pandas as pd  # noqa: PLC0415 (only the check needs pandas)
+
+    root = Path(root)
+    det = detections if detections is not None else Pose2SimDetections.load(root, selection=selection)
+    if trc is None:
+        trcs = sorted((root / "pose-3d").glob("*.trc"), key=lambda f: len(f.name))
+        if not trcs:
+            raise FileNotFoundError(f"no TRC file in {root / 'pose-3d'}")
+        trc = trcs[0]
+    ref = read_trc(trc)
+    X = det.triangulate(min_confidence, outlier_px=outlier_px).numpy()  # (T, 25, 3)
+    frame_pos = {f: i for i, f in enumerate(det.frames)}
+    rows = [(i, frame_pos[int(f) - 1]) for i, f in enumerate(ref.frames) if int(f) - 1 in frame_pos]
+    if not rows:
+        raise Pose2SimFormatError(f"{trc}: no TRC frame matches a detection frame")
+    ri, di = (np.array(v) for v in zip(*rows))
+    joints = [n for n in ref.marker_names if n in BODY25B.joints]
+    jd = [BODY25B.joints.index(n) for n in joints]
+    jr = [ref.marker_names.index(n) for n in joints]
+    ours = X[di][:, jd]
+    theirs = ref.markers[ri][:, jr]
+    dist = np.linalg.norm(ours - theirs, axis=-1)  # (T, M)
+    per_joint = []
+    for k, name in enumerate(joints):
+        d = dist[:, k][np.isfinite(dist[:, k])]
+        per_joint.append({"joint": name, "median_mm": float(np.median(d)) if d.size else np.nan,
+                          "mean_mm": float(np.mean(d)) if d.size else np.nan,
+                          "p90_mm": float(np.percentile(d, 90)) if d.size else np.nan, "frames": int(d.size)})
+    # reprojection errors on the compared joints, ours and Pose2Sim's
+    err_ours = det.reprojection_errors(torch.as_tensor(X)).numpy()[di][:, :, jd]  # (T, C, M)
+    Xref = np.full_like(X[di], np.nan)
+    Xref[:, jd] = theirs
+    sub = Pose2SimDetections(det.points[di], det.confidences[di], det.cameras, det.image_size,
+                             [det.frames[i] for i in di], det.person_index[di])
+    err_ref = sub.reprojection_errors(torch.as_tensor(Xref)).numpy()[:, :, jd]
+    per_camera = []
+    for c, name in enumerate(det.cameras.names):
+        eo, er = err_ours[:, c], err_ref[:, c]
+        per_camera.append({"camera": name, "ours_median_px": float(np.nanmedian(eo)),
+                           "pose2sim_median_px": float(np.nanmedian(er)),
+                           "detections": int(np.isfinite(eo).sum())})
+    finite = dist[np.isfinite(dist)]
+    summary = {
+        "data": root.name, "reference": Path(trc).name, "selection": selection, "min_confidence": min_confidence,
+        "outlier_px": outlier_px,
+        "frames": int(len(di)), "cameras": len(det.cameras.names), "joints": len(joints),
+        "median_distance_mm": float(np.median(finite)), "mean_distance_mm": float(np.mean(finite)),
+        "median_reprojection_px": float(np.nanmedian(err_ours)),
+        "pose2sim_median_reprojection_px": float(np.nanmedian(err_ref)),
+        "frame_offset": "TRC frame k = detection frame k - 1",
+    }
+    return Pose2SimCheck(pd.DataFrame(per_joint), pd.DataFrame(per_camera), summary)
