@@ -10,15 +10,16 @@ import importlib
 import inspect
 from typing import Any, Callable
 
+import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from lt_core.train.config import TrainConfig
 
-__all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "param_groups", "forward_model",
-           "DEFAULT_LOSS"]
+__all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "keypoints_2d_loss", "param_groups",
+           "forward_model", "DEFAULT_LOSS"]
 
-DEFAULT_LOSS = {"algebraic": "algebraic", "ransac": "algebraic", "volumetric": "volumetric", "custom": "l1_cm"}
+DEFAULT_LOSS = {"algebraic": "algebraic", "ransac": "ransac", "volumetric": "volumetric", "custom": "l1_cm"}
 """Loss name per model kind given to ``lt_core.losses.model_loss`` when the config names none."""
 
 HEAD_MODULES = ("process_features", "volume_net")
@@ -78,11 +79,7 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     elif cfg.model == "volumetric":
         from lt_core.models.volumetric import VolumetricTriangulationNet as cls
     else:
-        from lt_core.models import ransac_net
-
-        cls = next(getattr(ransac_net, n) for n in dir(ransac_net)
-                   if n.lower().startswith("ransac") and isinstance(getattr(ransac_net, n), type)
-                   and issubclass(getattr(ransac_net, n), nn.Module))
+        from lt_core.models.ransac_net import RANSACTriangulationNet as cls
     kwargs: dict[str, Any] = {"backbone_config": _backbone_config(cfg, **backbone_opts)}
     if cfg.model == "volumetric":
         kwargs["v2v_config"] = _v2v_config(cfg, **v2v_opts)
@@ -136,15 +133,42 @@ def _fallback_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
     return (err * w).sum() / w.sum().clamp(min=1.0)
 
 
+def keypoints_2d_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+    """2D pretraining loss of a backbone: mean L1 distance in image pixels between the model's ``joints_2d``
+    (B, C, J, 2) and the ground-truth joints projected by the batch cameras, over valid joints of valid views whose
+    projection falls inside the image.
+
+    This trains the heatmaps alone (the paper starts from a backbone trained on 2D keypoints); the triangulation
+    is not involved, so it also suits the RANSAC baseline's backbone.
+    """
+    pred = output["joints_2d"].float()
+    cams = batch["cameras"]
+    gt = cams.to(torch.float32).project(batch["joints_3d"].float()[:, None].expand(-1, pred.shape[1], -1, -1))
+    mask = torch.ones(pred.shape[:-1], dtype=torch.bool, device=pred.device)
+    if batch.get("joints_valid") is not None:
+        mask &= batch["joints_valid"].bool()[:, None, :]
+    if batch.get("views_valid") is not None:
+        mask &= batch["views_valid"].bool()[:, :, None]
+    h, w = batch["images"].shape[-2:]
+    inside = (gt[..., 0] > -0.5) & (gt[..., 0] < w - 0.5) & (gt[..., 1] > -0.5) & (gt[..., 1] < h - 0.5)
+    mask &= inside & (cams.depth(batch["joints_3d"].float()[:, None].expand(-1, pred.shape[1], -1, -1)) > 0)
+    err = (pred - gt).abs().sum(-1)
+    m = mask.to(err.dtype)
+    return (err * m).sum() / m.sum().clamp(min=1.0)
+
+
 def build_loss(cfg: TrainConfig) -> Callable[[dict[str, Tensor], dict[str, Any]], tuple[Tensor, dict[str, float]]]:
     """``loss_fn(output, batch) -> (scalar loss, {name: float})`` for the config's loss.
 
     Uses ``lt_core.losses.model_loss(name, output, batch)`` (the name is ``cfg.loss`` or the model kind's default);
     its result may be a tensor, a ``(loss, parts)`` tuple or a dict with a ``"loss"`` / ``"total"`` entry.
     ``"l1_cm"`` (always available, also the fallback without ``lt_core.losses``) is the mean L1 joint error in cm;
+    ``"keypoints_2d"`` is :func:`keypoints_2d_loss` (2D pretraining of the backbone, in pixels);
     ``"package.module:callable"`` calls ``callable(output, batch)``.
     """
     name = cfg.loss or DEFAULT_LOSS[cfg.kind]
+    if name == "keypoints_2d":
+        return lambda output, batch: _split_loss(keypoints_2d_loss(output, batch))
     if ":" in name:
         fn = resolve_callable(name)
         return lambda output, batch: _split_loss(fn(output, batch))

@@ -111,6 +111,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, model: nn.Module | None = None, train_dataset: Dataset | None = None,
                  val_dataset: Dataset | None | bool = None, loss_fn: LossFn | None = None,
                  env: DistEnv | None = None, root_model: nn.Module | None = None) -> None:
+        if config.kind == "ransac" and config.epochs > 0 and config.max_steps != 0:
+            raise ValueError("the RANSAC baseline has no trainable loss (hard argmax): train its backbone with "
+                             "model='algebraic' (loss 'keypoints_2d' or 'algebraic'), then evaluate "
+                             "model='ransac' with init_from=<that checkpoint>")
         self.cfg = config
         self.env = env if env is not None else DistEnv(device=resolve_device(config.device))
         self.device = self.env.device
