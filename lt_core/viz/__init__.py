@@ -1,0 +1,32 @@
+"""Visualisation for the notebooks: offline plotly scenes, matplotlib helpers, sliders with static fallbacks.
+
+* :mod:`.offline` -- :func:`setup_plotly` (figures that draw with no network, plotly.js embedded once) and
+  :func:`save_html` (standalone figure files);
+* :mod:`.scene` -- 3D scenes: camera frusta, skeletons, floor, animations with a frame slider;
+* :mod:`.mpl` -- images in the pixel-centre convention, 2D skeletons, per-view grids, small multiples;
+* :mod:`.widgets` -- :func:`slider_or_grid`: ``ipywidgets`` when live, small multiples when headless.
+"""
+
+from .colors import CAMERA_COLORS, SIDE_COLORS, camera_color, side_color
+from .mpl import axes_grid, draw_skeleton_2d, draw_views, set_image_axes, show_image, small_multiples
+from .offline import DEFAULT_RENDERERS, RENDERER_NAME, figure_html, save_html, setup_plotly
+from .scene import (
+    camera_traces,
+    floor_trace,
+    frustum_lines,
+    points_trace,
+    scene_figure,
+    scene_layout,
+    skeleton_animation,
+    skeleton_traces,
+)
+from .widgets import HEADLESS_ENV, slider_or_grid, widgets_enabled
+
+__all__ = [
+    "CAMERA_COLORS", "SIDE_COLORS", "camera_color", "side_color",
+    "axes_grid", "draw_skeleton_2d", "draw_views", "set_image_axes", "show_image", "small_multiples",
+    "DEFAULT_RENDERERS", "RENDERER_NAME", "figure_html", "save_html", "setup_plotly",
+    "camera_traces", "floor_trace", "frustum_lines", "points_trace", "scene_figure", "scene_layout",
+    "skeleton_animation", "skeleton_traces",
+    "HEADLESS_ENV", "slider_or_grid", "widgets_enabled",
+]

@@ -1,0 +1,335 @@
+"""Plotly 3D scenes: camera frusta, skeletons, the floor, and skeleton animations with a frame slider.
+
+All coordinates are world millimetres in the project's Z-up frame (docs/CONVENTIONS.md). The builders return plain
+``plotly.graph_objects`` objects, so a figure can be shown in a notebook (after :func:`~lt_core.viz.setup_plotly`)
+or written to a standalone file with :func:`~lt_core.viz.save_html`. Animations use plotly frames and a slider, so
+they stay interactive in exported HTML without a running kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from ..camera import Camera
+from ..skeleton import H36M17, Skeleton
+from .colors import SIDE_COLORS, camera_color
+
+__all__ = [
+    "frustum_lines",
+    "camera_traces",
+    "skeleton_traces",
+    "points_trace",
+    "floor_trace",
+    "scene_layout",
+    "scene_figure",
+    "skeleton_animation",
+]
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _np(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[list, list, list]:
+    """Line segments (N, 3) -> x, y, z lists separated by ``None`` (one trace draws them all)."""
+    xs: list = []
+    ys: list = []
+    zs: list = []
+    for a, b in zip(starts, ends):
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            continue
+        xs += [float(a[0]), float(b[0]), None]
+        ys += [float(a[1]), float(b[1]), None]
+        zs += [float(a[2]), float(b[2]), None]
+    return xs, ys, zs
+
+
+def _image_size(camera: Camera) -> np.ndarray:
+    """(N, 2) image sizes; from the principal point when the camera does not record one."""
+    K = _np(camera.K).reshape(-1, 3, 3)
+    if camera.image_size is not None:
+        return _np(camera.image_size).reshape(-1, 2)
+    return np.stack([2 * K[:, 0, 2] + 1, 2 * K[:, 1, 2] + 1], -1)
+
+
+def frustum_lines(camera: Camera, depth: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
+    """Segments of the viewing pyramids of cameras, cut at ``depth`` mm in front of each camera.
+
+    The image corners ``(-0.5, -0.5)`` ... ``(W - 0.5, H - 0.5)`` (outer pixel edges, pixel-centre convention) are
+    back-projected through ``K^-1`` to depth ``depth`` and moved to the world with ``R^T (X_cam - t)``. A small
+    triangle above the top edge marks the image's "up" (``-v``) direction.
+
+    Args:
+        camera: cameras with any batch shape (flattened); distortion is ignored.
+        depth: distance of the far rectangle along the optical axis, mm.
+
+    Returns:
+        ``(starts, ends)`` each (N, S, 3) world mm for N cameras and S = 11 segments.
+    """
+    K = _np(camera.K).reshape(-1, 3, 3)
+    R = _np(camera.R).reshape(-1, 3, 3)
+    t = _np(camera.t).reshape(-1, 3)
+    size = _image_size(camera)
+    starts, ends = [], []
+    for k in range(K.shape[0]):
+        w, h = size[k]
+        uv = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5],
+                       [0.3 * w, -0.5], [0.7 * w, -0.5], [0.5 * w, -0.5 - 0.15 * h]])
+        rays = np.linalg.solve(K[k], np.concatenate([uv, np.ones((len(uv), 1))], 1).T).T  # z = 1
+        pts_cam = rays * depth
+        pts = (pts_cam - t[k]) @ R[k]  # R^T (X - t) for row vectors
+        centre = -R[k].T @ t[k]
+        c0, c1, c2, c3, a, b, tip = pts
+        s = [centre, centre, centre, centre, c0, c1, c2, c3, a, b, tip]
+        e = [c0, c1, c2, c3, c1, c2, c3, c0, tip, tip, a]
+        starts.append(np.stack(s))
+        ends.append(np.stack(e))
+    return np.stack(starts), np.stack(ends)
+
+
+def camera_traces(camera: Camera, depth: float = 500.0, names: Sequence[str] | None = None,
+                  colors: Sequence[str] | None = None, show_names: bool = True) -> list[go.Scatter3d]:
+    """One line trace (frustum) and one marker trace (centre, with its name) per camera.
+
+    Args:
+        camera: cameras with any batch shape (flattened in row-major order).
+        depth: frustum depth in mm (see :func:`frustum_lines`).
+        names: camera names (default: ``camera.names`` or ``cam 0``, ``cam 1``, ...).
+        colors: one colour per camera (default: :func:`~lt_core.viz.colors.camera_color`).
+        show_names: write each name next to its camera centre.
+
+    Returns:
+        ``2 N`` traces named ``"<name>"`` (frustum) and ``"<name> centre"``, grouped per camera in the legend.
+    """
+    starts, ends = frustum_lines(camera, depth)
+    n = starts.shape[0]
+    names = list(names) if names is not None else list(camera.names or [f"cam {i}" for i in range(n)])
+    if len(names) != n:
+        raise ValueError(f"{len(names)} names for {n} cameras")
+    centres = _np(camera.center).reshape(-1, 3)
+    traces: list[go.Scatter3d] = []
+    for i in range(n):
+        color = colors[i] if colors is not None else camera_color(i)
+        x, y, z = _segments(starts[i], ends[i])
+        traces.append(go.Scatter3d(x=x, y=y, z=z, mode="lines", line=dict(color=color, width=3), name=names[i],
+                                   legendgroup=names[i], hoverinfo="skip"))
+        c = centres[i]
+        traces.append(go.Scatter3d(
+            x=[c[0]], y=[c[1]], z=[c[2]], mode="markers+text" if show_names else "markers",
+            marker=dict(size=3, color=color), text=[names[i]] if show_names else None, textposition="top center",
+            name=f"{names[i]} centre", legendgroup=names[i], showlegend=False,
+            hovertemplate=f"{names[i]}<br>x=%{{x:.0f}} mm<br>y=%{{y:.0f}} mm<br>z=%{{z:.0f}} mm<extra></extra>",
+        ))
+    return traces
+
+
+def skeleton_traces(joints: ArrayLike, skeleton: Skeleton = H36M17, name: str = "pose", color: str | None = None,
+                    width: float = 6.0, dash: str | None = None, marker_size: float = 3.0,
+                    showlegend: bool = True) -> list[go.Scatter3d]:
+    """Bones of one pose as three line traces (left, right, centre) plus one marker trace of the joints.
+
+    Args:
+        joints: (J, 3) world mm; joints with NaN coordinates are skipped.
+        skeleton: joint set giving bones and sides.
+        name: legend name of the pose (all four traces share one legend group).
+        color: one colour for the whole pose; ``None`` colours bones by side (left blue, right red).
+        width: line width in pixels.
+        dash: plotly dash style (``"dash"``, ``"dot"``, ...) or ``None`` for solid lines.
+        marker_size: joint marker size (0 hides the joints).
+        showlegend: show the pose in the legend.
+
+    Returns:
+        Four traces: the bones of the left, right and centre sides (named ``name``, with ``meta`` set to the side;
+        only the first appears in the legend) and the joints (``"<name> joints"``). Always four, so animation
+        frames can update them by index.
+    """
+    X = _np(joints)
+    if X.shape != (skeleton.num_joints, 3):
+        raise ValueError(f"joints must have shape ({skeleton.num_joints}, 3) for {skeleton.name}, got {X.shape}")
+    sides = skeleton.bone_sides()
+    traces: list[go.Scatter3d] = []
+    for k, side in enumerate(("left", "right", "center")):
+        bones = [b for b, s in zip(skeleton.bones, sides) if s == side]
+        a = np.array([X[p] for p, _ in bones]).reshape(-1, 3)
+        b = np.array([X[c] for _, c in bones]).reshape(-1, 3)
+        x, y, z = _segments(a, b)
+        line = dict(color=color or SIDE_COLORS[side], width=width)
+        if dash:
+            line["dash"] = dash
+        traces.append(go.Scatter3d(x=x, y=y, z=z, mode="lines", line=line, name=name, meta=side,
+                                   legendgroup=name, showlegend=showlegend and k == 0, hoverinfo="skip"))
+    traces.append(go.Scatter3d(
+        x=X[:, 0], y=X[:, 1], z=X[:, 2], mode="markers", name=f"{name} joints", legendgroup=name, showlegend=False,
+        marker=dict(size=marker_size, color=color or "#222222"), text=list(skeleton.joints),
+        hovertemplate="%{text}<br>x=%{x:.0f} mm<br>y=%{y:.0f} mm<br>z=%{z:.0f} mm<extra>" + name + "</extra>",
+    ))
+    return traces
+
+
+def points_trace(points: ArrayLike, name: str = "points", color: str = "#222222", size: float = 3.0,
+                 labels: Sequence[str] | None = None) -> go.Scatter3d:
+    """Markers at (N, 3) world points (mm)."""
+    X = _np(points).reshape(-1, 3)
+    return go.Scatter3d(x=X[:, 0], y=X[:, 1], z=X[:, 2], mode="markers", name=name,
+                        marker=dict(size=size, color=color), text=list(labels) if labels is not None else None)
+
+
+def floor_trace(extent: float = 3000.0, step: float = 500.0, z: float = 0.0, center: Sequence[float] = (0.0, 0.0),
+                color: str = "#c8c8c8") -> go.Scatter3d:
+    """A square grid of lines on the floor plane ``z`` (mm), ``2 * extent`` wide, centred at ``center``."""
+    cx, cy = float(center[0]), float(center[1])
+    ticks = np.arange(-extent, extent + 1e-6, step)
+    starts, ends = [], []
+    for s in ticks:
+        starts += [(cx + s, cy - extent, z), (cx - extent, cy + s, z)]
+        ends += [(cx + s, cy + extent, z), (cx + extent, cy + s, z)]
+    x, y, zz = _segments(np.array(starts), np.array(ends))
+    return go.Scatter3d(x=x, y=y, z=zz, mode="lines", line=dict(color=color, width=1), name="floor",
+                        hoverinfo="skip", showlegend=False)
+
+
+def scene_layout(title: str | None = None, height: int = 600, ranges: np.ndarray | None = None) -> go.Layout:
+    """Layout of a Z-up scene in millimetres with equal axis scales.
+
+    Args:
+        title: figure title.
+        height: figure height in pixels.
+        ranges: optional (3, 2) axis ranges (mm); fixed ranges keep the view still during animations.
+    """
+    axes = {}
+    for k, name in enumerate("xyz"):
+        ax = dict(title=f"{name} (mm)", backgroundcolor="white", showbackground=False, gridcolor="#e5e5e5")
+        if ranges is not None:
+            ax["range"] = [float(ranges[k, 0]), float(ranges[k, 1])]
+        axes[f"{name}axis"] = ax
+    aspect = dict(aspectmode="data")
+    if ranges is not None:
+        span = ranges[:, 1] - ranges[:, 0]
+        span = span / span.max()
+        aspect = dict(aspectmode="manual", aspectratio=dict(x=span[0], y=span[1], z=span[2]))
+    return go.Layout(
+        title=dict(text=title) if title else None,
+        height=height,
+        margin=dict(l=0, r=0, t=40 if title else 10, b=0),
+        scene=dict(**axes, **aspect, camera=dict(up=dict(x=0, y=0, z=1), eye=dict(x=1.4, y=-1.4, z=0.9))),
+        legend=dict(itemsizing="constant"),
+    )
+
+
+def _as_pose_dict(poses: Mapping[str, ArrayLike] | ArrayLike | None) -> dict[str, np.ndarray]:
+    if poses is None:
+        return {}
+    if isinstance(poses, Mapping):
+        return {k: _np(v) for k, v in poses.items()}
+    return {"pose": _np(poses)}
+
+
+def scene_figure(cameras: Camera | None = None, poses: Mapping[str, ArrayLike] | ArrayLike | None = None,
+                 skeleton: Skeleton = H36M17, title: str | None = None, frustum_depth: float = 500.0,
+                 floor: bool = True, pose_colors: Mapping[str, str | None] | None = None,
+                 pose_dash: Mapping[str, str | None] | None = None, height: int = 600) -> go.Figure:
+    """A 3D scene of camera frusta and skeletons.
+
+    Args:
+        cameras: cameras to draw (any batch shape) or ``None``.
+        poses: one (J, 3) pose (mm) or ``{name: (J, 3)}``; the first pose is coloured by side, the others in one
+            colour each unless ``pose_colors`` says otherwise.
+        skeleton: joint set of the poses.
+        title: figure title.
+        frustum_depth: frustum depth in mm.
+        floor: draw a floor grid at ``z = 0`` around the poses (or the cameras).
+        pose_colors: per pose name, a colour or ``None`` (by side).
+        pose_dash: per pose name, a dash style.
+        height: figure height in pixels.
+
+    Returns:
+        The figure. Trace order: floor, camera traces (2 per camera), then 4 traces per pose.
+    """
+    pose_map = _as_pose_dict(poses)
+    fig = go.Figure(layout=scene_layout(title, height))
+    if floor:
+        pts = [p.reshape(-1, 3) for p in pose_map.values()]
+        if cameras is not None:
+            pts.append(_np(cameras.center).reshape(-1, 3))
+        allp = np.concatenate(pts) if pts else np.zeros((1, 3))
+        allp = allp[np.isfinite(allp).all(1)]
+        centre = np.round(np.median(allp[:, :2], 0) / 500.0) * 500.0 if len(allp) else np.zeros(2)
+        reach = np.abs(allp[:, :2] - centre).max() if len(allp) else 1000.0
+        extent = float(np.clip(np.ceil(reach / 500.0) * 500.0, 1000.0, 20000.0))
+        fig.add_trace(floor_trace(extent, step=max(250.0, extent / 6 // 250 * 250), center=centre))
+    if cameras is not None:
+        fig.add_traces(camera_traces(cameras, frustum_depth))
+    palette = ["#2b2b2b", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    for k, (name, X) in enumerate(pose_map.items()):
+        default = None if k == 0 else palette[k % len(palette)]
+        color = (pose_colors or {}).get(name, default)
+        dash = (pose_dash or {}).get(name)
+        fig.add_traces(skeleton_traces(X, skeleton, name=name, color=color, dash=dash))
+    return fig
+
+
+def skeleton_animation(joints: ArrayLike, cameras: Camera | None = None, skeleton: Skeleton = H36M17,
+                       fps: float = 10.0, title: str | None = None, frame_labels: Sequence[str] | None = None,
+                       frustum_depth: float = 500.0, height: int = 600) -> go.Figure:
+    """A skeleton moving through ``T`` frames, with play/pause buttons and a frame slider.
+
+    Works without a kernel (in exported HTML) because all frames are stored in the figure. Keep ``T`` modest
+    (tens to a few hundred frames).
+
+    Args:
+        joints: (T, J, 3) world mm.
+        cameras: cameras drawn in every frame (static), or ``None``.
+        skeleton: joint set.
+        fps: playback rate of the play button.
+        title: figure title.
+        frame_labels: T slider labels (default: frame numbers).
+        frustum_depth: frustum depth in mm.
+        height: figure height in pixels.
+
+    Returns:
+        The figure, with ``T`` frames that update the last four traces (the pose).
+    """
+    seq = _np(joints)
+    if seq.ndim != 3 or seq.shape[1:] != (skeleton.num_joints, 3):
+        raise ValueError(f"joints must have shape (T, {skeleton.num_joints}, 3), got {seq.shape}")
+    T = seq.shape[0]
+    labels = list(frame_labels) if frame_labels is not None else [str(i) for i in range(T)]
+    fig = scene_figure(cameras, {"pose": seq[0]}, skeleton, title, frustum_depth, height=height)
+    pts = seq.reshape(-1, 3)
+    if cameras is not None:
+        pts = np.concatenate([pts, _np(cameras.center).reshape(-1, 3)])
+    pts = pts[np.isfinite(pts).all(1)]
+    lo, hi = pts.min(0), pts.max(0)
+    lo[2] = min(lo[2], 0.0)
+    pad = 0.05 * (hi - lo).max()
+    fig.update_layout(scene_layout(title, height, np.stack([lo - pad, hi + pad], 1)))
+    first = len(fig.data) - 4
+    frames = []
+    for i in range(T):
+        tr = skeleton_traces(seq[i], skeleton, name="pose")
+        frames.append(go.Frame(data=tr, traces=list(range(first, first + 4)), name=labels[i]))
+    fig.frames = frames
+    duration = 1000.0 / fps
+    play = dict(label="play", method="animate",
+                args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
+                                 transition=dict(duration=0))])
+    pause = dict(label="pause", method="animate",
+                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
+    steps = [dict(label=labels[i], method="animate",
+                  args=[[labels[i]], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                          transition=dict(duration=0))]) for i in range(T)]
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", buttons=[play, pause], x=0.0, y=0.0, xanchor="left", yanchor="top",
+                          direction="left", pad=dict(t=10, r=10))],
+        sliders=[dict(steps=steps, active=0, x=0.12, len=0.85, y=0.0, yanchor="top",
+                      currentvalue=dict(prefix="frame "), pad=dict(t=10))],
+    )
+    return fig
