@@ -10,3 +10,6 @@ from lt_core.models.official import (
     unpreprocess_like_official,
 )
 from lt_core.models.v2v import V2VConfig, V2VModel
+from lt_core.models.algebraic import AlgebraicTriangulationNet
+from lt_core.models.ransac_net import RANSACTriangulationNet
+from lt_core.models.volumetric import VolumetricTriangulationNet

@@ -11,7 +11,8 @@ bilinearly and the per-view volumes are aggregated into one ``(B, F, D, D, D)`` 
 Pixel convention (docs/CONVENTIONS.md): integer pixel coordinates are pixel centres, a ``w``-pixel-wide map covers
 ``u`` in ``[-0.5, w - 0.5]``. ``F.grid_sample`` with ``align_corners=False`` uses the same convention once
 ``u`` is normalised as ``(u + 0.5) / w * 2 - 1``. Cameras must describe the feature maps, i.e. be the image
-cameras resized to the feature resolution with :meth:`lt_core.camera.Camera.resize`.
+cameras resized to the feature resolution with :meth:`lt_core.camera.Camera.resize`. (The released code mapped
+``u`` to ``2 u / w - 1`` with ``align_corners=True``, a sub-pixel scale and offset error not repeated here.)
 
 A voxel contributes nothing from a view when it lies behind that camera (depth <= 0), projects outside the map
 (the ``[-0.5, w - 0.5] x [-0.5, h - 0.5]`` rectangle), or the view is marked missing. The softmax aggregation

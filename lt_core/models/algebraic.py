@@ -1,0 +1,177 @@
+"""Algebraic triangulation network: 2D heatmaps -> soft-argmax -> confidence-weighted DLT.
+
+For ``B`` samples of ``C`` views the backbone runs once on the ``B * C`` images; each heatmap is turned into a
+2D point by a softmax with inverse temperature ``beta`` followed by the expected coordinate (soft-argmax), and
+the ``C`` points of each joint are triangulated by the DLT whose rows are weighted by the learned per-view,
+per-joint confidences (normalised over views, as in the paper). Everything is differentiable, so the 3D loss
+trains the backbone and the confidence head end to end.
+
+Geometry stays in one pixel convention (docs/CONVENTIONS.md): the image cameras are resized to the heatmap
+resolution with :meth:`~lt_core.camera.Camera.resize` and the DLT runs on heatmap pixels directly (the released
+code instead multiplied heatmap coordinates by 4 without the half-pixel offset). ``joints_2d`` is reported in
+image pixels, ``u_img = (u_hm + 0.5) * W / w - 0.5``.
+
+Lens distortion is ignored by the DLT (projection matrices ``K [R | t]``): feed undistorted crops, or cameras
+whose ``dist`` is zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..camera import Camera
+from ..ops.soft_argmax import soft_argmax_2d
+from ..ops.triangulation import triangulate
+from ..ops.unprojection import autocast_disabled
+from .backbone import BackboneConfig, PoseResNet
+
+__all__ = ["AlgebraicTriangulationNet", "heatmap_to_image_pixels", "heatmap_cameras", "check_multiview_inputs"]
+
+
+def heatmap_to_image_pixels(points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int]) -> Tensor:
+    """Map heatmap pixels to image pixels with the pixel-centre convention.
+
+    Args:
+        points: (..., 2) ``(u, v)`` heatmap pixels.
+        heatmap_size: ``(h, w)`` of the heatmaps.
+        image_size: ``(H, W)`` of the images.
+
+    Returns:
+        (..., 2) image pixels, ``u -> (u + 0.5) * W / w - 0.5`` (and likewise for ``v``).
+    """
+    (h, w), (H, W) = heatmap_size, image_size
+    scale = points.new_tensor([W / w, H / h])
+    return (points + 0.5) * scale - 0.5
+
+
+def heatmap_cameras(cameras: Camera, heatmap_size: tuple[int, int], image_size: tuple[int, int]) -> Camera:
+    """Image cameras resized to the heatmap resolution (``Camera.resize`` by ``w / W`` and ``h / H``)."""
+    (h, w), (H, W) = heatmap_size, image_size
+    return cameras.resize(w / W, h / H)
+
+
+def check_multiview_inputs(images: Tensor, cameras: Camera, views_valid: Optional[Tensor]) -> tuple[int, int]:
+    """Validate ``images`` (B, C, 3, H, W), ``cameras`` (B, C) and ``views_valid`` (B, C); return (B, C)."""
+    if not isinstance(images, Tensor) or images.dim() != 5 or images.shape[2] != 3:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"images must have shape (B, C, 3, H, W), got {shape}")
+    B, C = images.shape[:2]
+    if not isinstance(cameras, Camera):
+        raise TypeError("cameras must be a lt_core.camera.Camera with batch shape (B, C), "
+                        f"got {type(cameras).__name__}")
+    if tuple(cameras.batch_shape) != (B, C):
+        raise ValueError(f"cameras must have batch shape ({B}, {C}) to match the images, "
+                         f"got {tuple(cameras.batch_shape)}")
+    if views_valid is not None and tuple(views_valid.shape) != (B, C):
+        raise ValueError(f"views_valid must have shape ({B}, {C}), got {tuple(views_valid.shape)}")
+    return B, C
+
+
+class AlgebraicTriangulationNet(nn.Module):
+    """Backbone heatmaps, soft-argmax and confidence-weighted algebraic triangulation.
+
+    Args:
+        backbone_config: Backbone architecture; ``alg_confidences`` is set from ``use_confidences`` and
+            ``vol_confidences`` is turned off, so at paper scale the state dict matches the released
+            ``algebraic_human36m_alg`` checkpoint name for name.
+        use_confidences: Learn per-view, per-joint confidences (the paper's algebraic model); ``False`` gives
+            the unweighted DLT baseline (all weights 1).
+        beta: Inverse temperature of the 2D soft-argmax (100 in the paper).
+        heatmap_softmax: ``True``: softmax of ``beta * heatmap`` (the paper). ``False``: the heatmaps, clamped
+            at 0, are normalised by their sum (``beta`` unused).
+        confidence_eps: Added to the normalised confidences of the valid views (the released code adds 1e-5) so
+            that no usable view has weight exactly 0.
+
+    Attributes:
+        backbone: :class:`PoseResNet`.
+    """
+
+    def __init__(self, backbone_config: Optional[BackboneConfig] = None, use_confidences: bool = True,
+                 beta: float = 100.0, heatmap_softmax: bool = True, confidence_eps: float = 1e-5) -> None:
+        super().__init__()
+        config = backbone_config if backbone_config is not None else BackboneConfig.paper()
+        config = replace(config, alg_confidences=bool(use_confidences), vol_confidences=False)
+        self.backbone = PoseResNet(config)
+        self.use_confidences = bool(use_confidences)
+        self.beta = float(beta)
+        self.heatmap_softmax = bool(heatmap_softmax)
+        self.confidence_eps = float(confidence_eps)
+
+    @property
+    def num_joints(self) -> int:
+        """Number of joints ``J``."""
+        return self.backbone.config.num_joints
+
+    def extra_repr(self) -> str:
+        return (f"use_confidences={self.use_confidences}, beta={self.beta}, "
+                f"heatmap_softmax={self.heatmap_softmax}")
+
+    def _points_2d(self, heatmaps: Tensor) -> Tensor:
+        """(N, J, h, w) heatmaps -> (N, J, 2) heatmap pixels, computed in float32 or better."""
+        hm = heatmaps if heatmaps.dtype in (torch.float32, torch.float64) else heatmaps.float()
+        if self.heatmap_softmax:
+            return soft_argmax_2d(hm, self.beta)
+        h, w = hm.shape[-2:]
+        p = hm.clamp_min(0)
+        p = p / p.sum((-2, -1), keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+        xs = torch.arange(w, dtype=p.dtype, device=p.device)
+        ys = torch.arange(h, dtype=p.dtype, device=p.device)
+        return torch.stack([(p.sum(-2) * xs).sum(-1), (p.sum(-1) * ys).sum(-1)], -1)
+
+    def normalize_confidences(self, raw: Tensor, valid: Tensor) -> Tensor:
+        """Normalise confidences over views.
+
+        Args:
+            raw: (B, C, J) non-negative confidences.
+            valid: (B, C) bool views to use.
+
+        Returns:
+            (B, C, J) weights: ``raw / sum over valid views + eps`` on valid views, 0 on missing ones.
+        """
+        m = valid[..., None].to(raw.dtype)
+        w = raw * m
+        w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+        return (w + self.confidence_eps) * m
+
+    def forward(self, images: Tensor, cameras: Camera, views_valid: Optional[Tensor] = None) -> dict[str, Tensor]:
+        """Triangulate the joints of a batch of multi-view samples.
+
+        Args:
+            images: (B, C, 3, H, W) network-ready images (H, W multiples of 32; >= 128 with confidences).
+            cameras: :class:`Camera` with batch shape (B, C) describing the images (pixels of the crops).
+            views_valid: optional (B, C) bool; missing views get weight 0 (each sample needs >= 2 valid views).
+
+        Returns:
+            dict with ``joints_3d`` (B, J, 3) world mm, ``joints_2d`` (B, C, J, 2) image pixels, ``heatmaps``
+            (B, C, J, h, w) raw backbone heatmaps, ``confidences`` (B, C, J) the DLT weights (normalised over
+            views; ones when confidences are disabled; 0 for missing views).
+
+        Raises:
+            ValueError: bad shapes, or fewer than 2 views.
+            lt_core.ops.triangulation.TriangulationError: a sample has fewer than 2 valid views.
+        """
+        B, C = check_multiview_inputs(images, cameras, views_valid)
+        if C < 2:
+            raise ValueError(f"algebraic triangulation needs at least 2 views, got C={C}; use the volumetric "
+                             "model for a single view")
+        H, W = images.shape[-2:]
+        out = self.backbone(images.reshape(B * C, *images.shape[2:]))
+        h, w = out.heatmaps.shape[-2:]
+        J = out.heatmaps.shape[1]
+        heatmaps = out.heatmaps.reshape(B, C, J, h, w)
+        valid = (torch.ones(B, C, dtype=torch.bool, device=images.device) if views_valid is None
+                 else views_valid.to(device=images.device, dtype=torch.bool))
+        with autocast_disabled(images.device):
+            points = self._points_2d(out.heatmaps).reshape(B, C, J, 2)
+            if self.use_confidences:
+                weights = self.normalize_confidences(out.alg_confidences.float().reshape(B, C, J), valid)
+            else:
+                weights = valid[..., None].to(points.dtype).expand(B, C, J)
+            projections = heatmap_cameras(cameras, (h, w), (H, W)).projection
+            joints_3d = triangulate(points, projections, weights.to(points.dtype))
+            joints_2d = heatmap_to_image_pixels(points, (h, w), (H, W))
+        return {"joints_3d": joints_3d, "joints_2d": joints_2d, "heatmaps": heatmaps, "confidences": weights}

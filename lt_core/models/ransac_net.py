@@ -1,0 +1,88 @@
+"""RANSAC triangulation baseline: backbone heatmaps -> hard argmax (sub-pixel) -> RANSAC over view pairs.
+
+The paper's baseline triangulates the per-view maxima of the heatmaps robustly: random view pairs propose a 3D
+point, views reprojecting within ``threshold`` pixels are inliers, and the largest inlier set is triangulated
+and refined. Nothing here is differentiable with respect to the 2D locations, so this model is evaluated with a
+backbone trained elsewhere (e.g. the algebraic model's, loaded with ``load_state_dict(..., strict=False)`` or
+through :func:`lt_core.models.official.load_official_state_dict` with ``strict=False``).
+
+RANSAC runs in **image** pixels (the threshold keeps the paper's meaning, 15 px on 384 px crops): heatmap maxima
+are mapped with ``u_img = (u_hm + 0.5) * W / w - 0.5`` and the image cameras' projection matrices are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..camera import Camera
+from ..ops.ransac import triangulate_ransac
+from ..ops.soft_argmax import hard_argmax_2d
+from ..ops.unprojection import autocast_disabled
+from .algebraic import check_multiview_inputs, heatmap_to_image_pixels
+from .backbone import BackboneConfig, PoseResNet
+
+__all__ = ["RANSACTriangulationNet"]
+
+
+class RANSACTriangulationNet(nn.Module):
+    """Hard-argmax 2D detections triangulated by RANSAC (no learned confidences).
+
+    Args:
+        backbone_config: Backbone architecture (confidence heads are turned off).
+        threshold: Inlier reprojection threshold in image pixels (15 in the paper).
+        n_iters: Random pair hypotheses per joint (all pairs are tried when there are fewer).
+        refine: Refine the winning inlier set by minimising the reprojection error.
+        subpixel: Parabolic sub-pixel refinement of the heatmap maxima.
+
+    Attributes:
+        backbone: :class:`PoseResNet`.
+    """
+
+    def __init__(self, backbone_config: Optional[BackboneConfig] = None, threshold: float = 15.0,
+                 n_iters: int = 100, refine: bool = True, subpixel: bool = True) -> None:
+        super().__init__()
+        config = backbone_config if backbone_config is not None else BackboneConfig.paper()
+        self.backbone = PoseResNet(replace(config, alg_confidences=False, vol_confidences=False))
+        self.threshold = float(threshold)
+        self.n_iters = int(n_iters)
+        self.refine = bool(refine)
+        self.subpixel = bool(subpixel)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, n_iters={self.n_iters}, refine={self.refine}, subpixel={self.subpixel}"
+
+    def forward(self, images: Tensor, cameras: Camera, views_valid: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> dict[str, Tensor]:
+        """Detect and robustly triangulate the joints of a batch of multi-view samples.
+
+        Args:
+            images: (B, C, 3, H, W) network-ready images, C >= 2.
+            cameras: :class:`Camera` with batch shape (B, C) describing the images.
+            views_valid: optional (B, C) bool; missing views are never used.
+            generator: CPU random generator for reproducible hypotheses.
+
+        Returns:
+            dict with ``joints_3d`` (B, J, 3) world mm, ``joints_2d`` (B, C, J, 2) image pixels, ``heatmaps``
+            (B, C, J, h, w), ``peaks`` (B, C, J) heatmap maxima, ``inliers`` (B, C, J) bool views used.
+        """
+        B, C = check_multiview_inputs(images, cameras, views_valid)
+        if C < 2:
+            raise ValueError(f"RANSAC triangulation needs at least 2 views, got C={C}")
+        H, W = images.shape[-2:]
+        heatmaps = self.backbone(images.reshape(B * C, *images.shape[2:])).heatmaps
+        J, h, w = heatmaps.shape[1:]
+        with autocast_disabled(images.device):
+            coords, peaks = hard_argmax_2d(heatmaps.float(), refine=self.subpixel)
+            joints_2d = heatmap_to_image_pixels(coords, (h, w), (H, W)).reshape(B, C, J, 2)
+            valid = None
+            if views_valid is not None:
+                valid = views_valid.to(device=images.device, dtype=torch.bool)[..., None].expand(B, C, J)
+            joints_3d, inliers = triangulate_ransac(
+                joints_2d.detach(), cameras.projection, valid=valid, threshold=self.threshold, n_iters=self.n_iters,
+                refine=self.refine, generator=generator)
+        return {"joints_3d": joints_3d.to(joints_2d.dtype), "joints_2d": joints_2d,
+                "heatmaps": heatmaps.reshape(B, C, J, h, w), "peaks": peaks.reshape(B, C, J), "inliers": inliers}

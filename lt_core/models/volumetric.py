@@ -1,0 +1,149 @@
+"""Volumetric triangulation network: features -> cuboid unprojection -> V2V -> 3D soft-argmax.
+
+Per sample, a cube of side ``cuboid_side`` mm (2500 in the paper) with ``volume_size ** 3`` voxels (64^3) is
+centred on ``root`` (the pelvis: ground truth in training, the algebraic model's estimate at test time). The
+backbone's deconvolution features (256 channels at paper scale) are reduced to 32 channels by a 1x1 convolution
+(``process_features``), unprojected into the cube from every view and aggregated over views (``"softmax"`` in the
+released model, also ``"sum"`` and ``"conf"``, the latter weighting views by a learned per-view confidence). The
+V2V network turns the volume into one score volume per joint, and the 3D soft-argmax (multiplier ``beta``, 1 in
+the paper) over the voxel centres gives joint positions in world millimetres.
+
+In training mode the cube is rotated about the vertical (world ``z``) axis by a random angle per sample
+(``rotate_train``), drawn from torch's global CPU generator (``torch.manual_seed`` makes it reproducible).
+
+Works with any number of views, one included. Geometry (grid, projection, soft-argmax) runs in float32 or
+better with autocast disabled; the backbone and V2V follow the ambient autocast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..camera import Camera
+from ..ops.soft_argmax import soft_argmax_3d
+from ..ops.unprojection import AGGREGATIONS, Aggregation, autocast_disabled, make_cuboid_grid, unproject_features
+from .algebraic import check_multiview_inputs, heatmap_cameras
+from .backbone import BackboneConfig, PoseResNet
+from .v2v import V2VConfig, V2VModel
+
+__all__ = ["VolumetricTriangulationNet"]
+
+
+class VolumetricTriangulationNet(nn.Module):
+    """Learnable volumetric triangulation (backbone, feature unprojection, V2V, 3D soft-argmax).
+
+    Args:
+        backbone_config: Backbone architecture; ``alg_confidences`` is turned off and ``vol_confidences`` is on
+            exactly when ``aggregation == "conf"``, so at paper scale with ``"softmax"`` the state dict matches
+            the released ``volumetric_human36m_vol_softmax`` checkpoint name for name.
+        v2v_config: V2V architecture (default :meth:`V2VConfig.paper` with ``out_channels = J``); its
+            ``in_channels`` is the output width of ``process_features`` (32 in the paper).
+        volume_size: Voxels per cube side ``D`` (64); a multiple of ``2 ** v2v_config.levels``.
+        cuboid_side: Cube side in mm (2500); voxels are spaced ``cuboid_side / (D - 1)``.
+        aggregation: ``"softmax"``, ``"sum"`` or ``"conf"`` view aggregation.
+        beta: Multiplier of the V2V output before the 3D softmax (1 in the paper).
+        rotate_train: Random rotation of the cube about the vertical axis in training mode.
+
+    Attributes:
+        backbone: :class:`PoseResNet`.
+        process_features: ``nn.Sequential(nn.Conv2d(deconv_channels, in_channels, 1))``.
+        volume_net: :class:`V2VModel`.
+    """
+
+    def __init__(self, backbone_config: Optional[BackboneConfig] = None, v2v_config: Optional[V2VConfig] = None,
+                 volume_size: int = 64, cuboid_side: float = 2500.0, aggregation: Aggregation = "softmax",
+                 beta: float = 1.0, rotate_train: bool = True) -> None:
+        super().__init__()
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        config = backbone_config if backbone_config is not None else BackboneConfig.paper()
+        config = replace(config, alg_confidences=False, vol_confidences=aggregation == "conf")
+        v2v = v2v_config if v2v_config is not None else V2VConfig.paper(out_channels=config.num_joints)
+        if v2v.out_channels != config.num_joints:
+            raise ValueError(f"V2V out_channels ({v2v.out_channels}) must equal the number of joints "
+                             f"({config.num_joints})")
+        step = 2 ** v2v.levels
+        if volume_size < step or volume_size % step:
+            raise ValueError(f"volume_size must be a positive multiple of 2**levels = {step} for this V2V, "
+                             f"got {volume_size}")
+        if not cuboid_side > 0:
+            raise ValueError(f"cuboid_side must be positive (mm), got {cuboid_side}")
+        self.backbone = PoseResNet(config)
+        self.process_features = nn.Sequential(nn.Conv2d(config.deconv_channels, v2v.in_channels, 1))
+        self.volume_net = V2VModel(v2v)
+        self.volume_size = int(volume_size)
+        self.cuboid_side = float(cuboid_side)
+        self.aggregation = aggregation
+        self.beta = float(beta)
+        self.rotate_train = bool(rotate_train)
+
+    @property
+    def num_joints(self) -> int:
+        """Number of joints ``J``."""
+        return self.backbone.config.num_joints
+
+    def extra_repr(self) -> str:
+        return (f"volume_size={self.volume_size}, cuboid_side={self.cuboid_side}, aggregation={self.aggregation!r}, "
+                f"beta={self.beta}, rotate_train={self.rotate_train}")
+
+    def sample_rotation(self, batch_size: int, device: torch.device) -> Tensor:
+        """(B,) cube rotations in radians: uniform in [0, 2 pi) in training mode with ``rotate_train``, else 0.
+
+        Drawn on torch's global CPU generator so that ``torch.manual_seed`` reproduces them on any device.
+        """
+        if self.training and self.rotate_train:
+            return (torch.rand(batch_size) * (2 * math.pi)).to(device)
+        return torch.zeros(batch_size, device=device)
+
+    def forward(self, images: Tensor, cameras: Camera, root: Tensor, views_valid: Optional[Tensor] = None,
+                rotation: Optional[Tensor] = None) -> dict[str, Tensor]:
+        """Estimate the joints of a batch of samples seen by one or more views.
+
+        Args:
+            images: (B, C, 3, H, W) network-ready images (H, W multiples of 32), C >= 1.
+            cameras: :class:`Camera` with batch shape (B, C) describing the images.
+            root: (B, 3) cube centres in world mm (pelvis); no gradient flows into it.
+            views_valid: optional (B, C) bool; missing views contribute nothing.
+            rotation: optional (B,) cube rotations about world ``z`` in radians, overriding the random training
+                rotation (and the zero rotation in evaluation).
+
+        Returns:
+            dict with ``joints_3d`` (B, J, 3) world mm; ``volumes`` (B, J, D, D, D) the 3D softmax probabilities
+            (sum 1 per joint); ``volume_logits`` (B, J, D, D, D) ``beta`` times the V2V output, whose softmax is
+            ``volumes``; ``grid`` (B, D, D, D, 3) voxel centres in world mm; ``rotation`` (B,) radians;
+            ``heatmaps`` (B, C, J, h, w) backbone heatmaps; and, with ``"conf"`` aggregation, ``vol_confidences``
+            (B, C) per-view weights normalised over the valid views.
+        """
+        B, C = check_multiview_inputs(images, cameras, views_valid)
+        if root.shape != (B, 3):
+            raise ValueError(f"root must have shape ({B}, 3) (world mm), got {tuple(root.shape)}")
+        H, W = images.shape[-2:]
+        out = self.backbone(images.reshape(B * C, *images.shape[2:]))
+        J, h, w = out.heatmaps.shape[1:]
+        features = self.process_features(out.features)
+        features = features.reshape(B, C, *features.shape[1:])
+        valid = None if views_valid is None else views_valid.to(device=images.device, dtype=torch.bool)
+        result: dict[str, Tensor] = {"heatmaps": out.heatmaps.reshape(B, C, J, h, w)}
+        confidences = None
+        if self.aggregation == "conf":
+            raw = out.vol_confidences.float().reshape(B, C)
+            keep = torch.ones_like(raw) if valid is None else valid.to(raw.dtype)
+            confidences = raw * keep
+            confidences = confidences / confidences.sum(1, keepdim=True).clamp_min(torch.finfo(raw.dtype).tiny)
+            result["vol_confidences"] = confidences
+        theta = self.sample_rotation(B, images.device) if rotation is None else rotation.to(images.device)
+        with autocast_disabled(images.device):
+            grid = make_cuboid_grid(root.detach(), self.cuboid_side, self.volume_size, theta)
+            volumes = unproject_features(features, heatmap_cameras(cameras, (h, w), (H, W)), grid,
+                                         self.aggregation, confidences, valid)
+        scores = self.volume_net(volumes)
+        with autocast_disabled(images.device):
+            logits = scores.float() * self.beta
+            joints_3d, probs = soft_argmax_3d(logits, 1.0, grid[:, None], return_probs=True)
+        result.update(joints_3d=joints_3d, volumes=probs, volume_logits=logits, grid=grid, rotation=theta)
+        return result

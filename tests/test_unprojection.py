@@ -1,0 +1,247 @@
+"""Tests of the batched feature unprojection and the cuboid grid."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lt_core.camera import Camera, stack_cameras
+from lt_core.ops.soft_argmax import soft_argmax_3d
+from lt_core.ops.unprojection import (
+    AGGREGATIONS,
+    make_cuboid_grid,
+    project_grid,
+    unproject_features,
+    unproject_features_loop,
+)
+
+
+def make_rig(B: int, C: int, size: int = 16, dtype: torch.dtype = torch.float64, dist: bool = False) -> Camera:
+    """(B, C) cameras on a ring around the origin, resized to ``size`` x ``size`` feature maps."""
+    rigs = []
+    for b in range(B):
+        cams = []
+        for c in range(C):
+            a = 2 * math.pi * c / C + 0.3 * b
+            cam = Camera.look_at((3000 * math.cos(a), 3000 * math.sin(a), 1300.0 + 100 * c), (0.0, 0.0, 900.0),
+                                 focal=900.0, image_size=(1000, 1000))
+            if dist:
+                cam.dist = torch.tensor([-0.05, 0.01, 1e-3, -1e-3, 0.0], dtype=cam.dtype)
+            cams.append(cam.resize(size / 1000.0))
+        rigs.append(stack_cameras(cams))
+    return stack_cameras(rigs).to(dtype=dtype)
+
+
+def problem(B=2, C=3, Fc=4, size=16, D=8, side=2500.0, dtype=torch.float64, seed=0, dist=False):
+    gen = torch.Generator().manual_seed(seed)
+    cams = make_rig(B, C, size, dtype, dist)
+    features = torch.randn(B, C, Fc, size, size, generator=gen, dtype=dtype)
+    centre = torch.tensor([[0.0, 0.0, 900.0]], dtype=dtype) + 50 * torch.randn(B, 3, generator=gen, dtype=dtype)
+    grid = make_cuboid_grid(centre, side, D, rotation_z=torch.rand(B, generator=gen, dtype=dtype) * 6.28)
+    conf = torch.rand(B, C, generator=gen, dtype=dtype) + 0.1
+    return features, cams, grid, conf
+
+
+# ---------------------------------------------------------------- grid
+
+
+def test_grid_layout_spacing_and_axes():
+    centre = torch.tensor([[100.0, -200.0, 900.0]])
+    grid = make_cuboid_grid(centre, side=2500.0, D=64)
+    assert grid.shape == (1, 64, 64, 64, 3) and grid.dtype == torch.float32
+    step = 2500.0 / 63
+    torch.testing.assert_close(grid[0, 1, 0, 0] - grid[0, 0, 0, 0], torch.tensor([step, 0.0, 0.0]))
+    torch.testing.assert_close(grid[0, 0, 1, 0] - grid[0, 0, 0, 0], torch.tensor([0.0, step, 0.0]))
+    torch.testing.assert_close(grid[0, 0, 0, 1] - grid[0, 0, 0, 0], torch.tensor([0.0, 0.0, step]))
+    torch.testing.assert_close(grid[0, 0, 0, 0], centre[0] - 1250.0)
+    torch.testing.assert_close(grid[0, -1, -1, -1], centre[0] + 1250.0)
+    torch.testing.assert_close(grid[0].reshape(-1, 3).mean(0), centre[0])
+
+
+def test_grid_rotation_about_vertical_axis():
+    centre = torch.tensor([[0.0, 0.0, 900.0], [10.0, 20.0, 30.0]], dtype=torch.float64)
+    grid = make_cuboid_grid(centre, side=1000.0, D=5, rotation_z=torch.tensor([math.pi / 2, 0.0], dtype=torch.float64))
+    # first axis (x) turns into +y, z unchanged, centre fixed
+    axis0 = grid[0, 1, 0, 0] - grid[0, 0, 0, 0]
+    torch.testing.assert_close(axis0, torch.tensor([0.0, 250.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(grid[0, 2, 2, 2], centre[0])
+    torch.testing.assert_close(grid[0, 0, 0, 1] - grid[0, 0, 0, 0], torch.tensor([0.0, 0.0, 250.0],
+                                                                                 dtype=torch.float64))
+    torch.testing.assert_close(grid[1], make_cuboid_grid(centre[1:], 1000.0, 5)[0])
+
+
+def test_soft_argmax_3d_with_grid_returns_mm():
+    grid = make_cuboid_grid(torch.tensor([[0.0, 0.0, 900.0]]), side=2500.0, D=16, rotation_z=torch.tensor([0.7]))
+    logits = torch.full((1, 1, 16, 16, 16), -1e4)
+    logits[0, 0, 3, 11, 7] = 0.0
+    out = soft_argmax_3d(logits, 1.0, grid[:, None])
+    torch.testing.assert_close(out[0, 0], grid[0, 3, 11, 7])
+
+
+def test_grid_errors():
+    with pytest.raises(ValueError):
+        make_cuboid_grid(torch.zeros(3), 100.0, 4)
+    with pytest.raises(ValueError):
+        make_cuboid_grid(torch.zeros(1, 3), 100.0, 1)
+    with pytest.raises(ValueError):
+        make_cuboid_grid(torch.zeros(2, 3), 100.0, 4, rotation_z=torch.zeros(3))
+
+
+# ---------------------------------------------------------------- batched == loop
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_batched_matches_loop_reference(aggregation):
+    features, cams, grid, conf = problem()
+    valid = torch.tensor([[True, False, True], [True, True, True]])
+    for views_valid in (None, valid):
+        fast, vis = unproject_features(features, cams, grid, aggregation, conf, views_valid, return_visibility=True)
+        slow = unproject_features_loop(features, cams, grid, aggregation, conf, views_valid)
+        assert fast.shape == (2, 4, 8, 8, 8) and fast.dtype == torch.float64
+        torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
+        # the problem exercises partially seen voxels and the missing view
+        assert 0 < vis.double().mean() < 1
+        if views_valid is not None:
+            assert not vis[0, 1].any()
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_float32_chunked_projection_matrices_and_distortion(aggregation):
+    features, cams, grid, conf = problem(dtype=torch.float32)
+    ref = unproject_features(features.double(), cams.to(dtype=torch.float64), grid.double(), aggregation,
+                             conf.double())
+    full = unproject_features(features, cams, grid, aggregation, conf)
+    assert full.dtype == torch.float32
+    torch.testing.assert_close(full.double(), ref, atol=1e-4, rtol=1e-4)
+    chunked = unproject_features(features, cams, grid, aggregation, conf, chunk_voxels=37)
+    torch.testing.assert_close(chunked, full, atol=1e-6, rtol=1e-6)
+    via_matrices = unproject_features(features, cams.projection, grid, aggregation, conf)
+    torch.testing.assert_close(via_matrices, full, atol=1e-4, rtol=1e-4)
+    # lens distortion goes through the general projection path; both implementations agree
+    f64, dcams, g64, c64 = problem(dist=True)
+    torch.testing.assert_close(unproject_features(f64, dcams, g64, aggregation, c64),
+                               unproject_features_loop(f64, dcams, g64, aggregation, c64), atol=1e-10, rtol=1e-10)
+
+
+def test_autocast_half_features_give_float32_volume():
+    features, cams, grid, conf = problem(dtype=torch.float32)
+    ref = unproject_features(features, cams, grid, "softmax")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = unproject_features(features.bfloat16(), cams, grid, "softmax")
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=0.05, rtol=0.05)
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def gaussian_blob(centre_uv: torch.Tensor, size: int, sigma: float = 1.0) -> torch.Tensor:
+    """(size, size) Gaussian evaluated at pixel centres (integer coordinates)."""
+    u = torch.arange(size, dtype=centre_uv.dtype)
+    gu = torch.exp(-((u - centre_uv[0]) ** 2) / (2 * sigma**2))
+    gv = torch.exp(-((u - centre_uv[1]) ** 2) / (2 * sigma**2))
+    return gv[:, None] * gu[None, :]
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_blob_at_projection_lands_in_the_right_voxel(aggregation):
+    size, D = 48, 16
+    cams = make_rig(1, 4, size)
+    grid = make_cuboid_grid(torch.tensor([[0.0, 0.0, 900.0]], dtype=torch.float64), side=1500.0, D=D,
+                            rotation_z=torch.tensor([0.3]))
+    target = (5, 9, 6)
+    X = grid[0, target[0], target[1], target[2]]
+    uv, _ = project_grid(cams, X.reshape(1, 1, 3))  # (1, C, 1, 2)
+    features = torch.stack([gaussian_blob(uv[0, c, 0], size) for c in range(4)])[None, :, None]  # (1, 4, 1, s, s)
+    vol = unproject_features(features, cams, grid, aggregation, torch.ones(1, 4, dtype=torch.float64))
+    idx = torch.unravel_index(vol[0, 0].argmax(), (D, D, D))
+    assert tuple(int(i) for i in idx) == target
+    est = soft_argmax_3d(vol[:, :1] * 200.0, 1.0, grid[:, None])[0, 0]
+    assert (est - X).norm() < 1500.0 / (D - 1) / 2
+
+
+def test_single_view_samples_the_bilinear_value_at_the_projection():
+    size = 12
+    cams = make_rig(1, 1, size)
+    grid = make_cuboid_grid(torch.tensor([[0.0, 0.0, 900.0]], dtype=torch.float64), side=600.0, D=4)
+    features = torch.randn(1, 1, 2, size, size, dtype=torch.float64)
+    vol = unproject_features(features, cams, grid, "sum")
+    uv, _ = project_grid(cams, grid.reshape(1, -1, 3))
+    for n in (0, 21, 63):
+        u, v = (float(x) for x in uv[0, 0, n])
+        u0, v0 = math.floor(u), math.floor(v)
+        a, b = u - u0, v - v0
+        m = features[0, 0]
+        expect = ((1 - a) * (1 - b) * m[:, v0, u0] + a * (1 - b) * m[:, v0, u0 + 1]
+                  + (1 - a) * b * m[:, v0 + 1, u0] + a * b * m[:, v0 + 1, u0 + 1])
+        torch.testing.assert_close(vol[0].reshape(2, -1)[:, n], expect)
+
+
+def test_voxels_behind_the_camera_or_outside_the_map_are_zero():
+    size = 16
+    cams = make_rig(1, 1, size)
+    centre = cams.center[0, 0]  # cube around the camera itself: half of it lies behind
+    grid = make_cuboid_grid(centre[None], side=4000.0, D=8)
+    features = torch.ones(1, 1, 1, size, size, dtype=torch.float64)
+    vol, vis = unproject_features(features, cams, grid, "sum", return_visibility=True)
+    uv, depth = project_grid(cams, grid.reshape(1, -1, 3))
+    u, v, z = uv[0, 0, :, 0], uv[0, 0, :, 1], depth[0, 0]
+    inside = (z > 0) & (u >= -0.5) & (u <= size - 0.5) & (v >= -0.5) & (v <= size - 0.5)
+    assert torch.equal(vis.reshape(-1), inside)
+    assert (z <= 0).any() and inside.any() and (~inside & (z > 0)).any()
+    assert (vol.reshape(-1)[~inside] == 0).all()
+    assert (vol.reshape(-1)[inside] > 0).all()
+
+
+def test_aggregation_semantics_on_constant_maps():
+    B, C, size = 1, 3, 16
+    cams = make_rig(B, C, size)
+    grid = make_cuboid_grid(torch.tensor([[0.0, 0.0, 900.0]], dtype=torch.float64), side=300.0, D=4)
+    values = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    features = values.reshape(1, C, 1, 1, 1).expand(B, C, 1, size, size).contiguous()
+    conf = torch.tensor([[1.0, 2.0, 5.0]], dtype=torch.float64)
+    out = {a: unproject_features(features, cams, grid, a, conf) for a in AGGREGATIONS}
+    assert torch.allclose(out["sum"], values.sum())
+    assert torch.allclose(out["conf"], (values * conf[0]).sum() / conf.sum())
+    assert torch.allclose(out["softmax"], (torch.softmax(values, 0) * values).sum())
+    # a missing view drops out of every aggregation
+    valid = torch.tensor([[True, True, False]])
+    keep = values[:2]
+    assert torch.allclose(unproject_features(features, cams, grid, "sum", views_valid=valid), keep.sum())
+    assert torch.allclose(unproject_features(features, cams, grid, "conf", conf, valid),
+                          (keep * conf[0, :2]).sum() / conf[0, :2].sum())
+    assert torch.allclose(unproject_features(features, cams, grid, "softmax", views_valid=valid),
+                          (torch.softmax(keep, 0) * keep).sum())
+
+
+def test_voxels_no_view_sees_are_zero_not_nan():
+    features, cams, grid, conf = problem(B=1)
+    far = grid + torch.tensor([50000.0, 0.0, 0.0], dtype=grid.dtype)
+    for a in AGGREGATIONS:
+        vol = unproject_features(features, cams, far, a, conf)
+        assert torch.equal(vol, torch.zeros_like(vol))
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_gradcheck_wrt_features(aggregation):
+    features, cams, grid, conf = problem(B=1, C=2, Fc=2, size=5, D=3, side=1500.0)
+    features.requires_grad_(True)
+    fn = lambda f: unproject_features(f, cams, grid, aggregation, conf)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (features,), eps=1e-6, atol=1e-6)
+
+
+def test_input_errors():
+    features, cams, grid, conf = problem()
+    with pytest.raises(ValueError, match="aggregation"):
+        unproject_features(features, cams, grid, "max")
+    with pytest.raises(ValueError, match="confidences"):
+        unproject_features(features, cams, grid, "conf")
+    with pytest.raises(ValueError, match="cameras"):
+        unproject_features(features, cams[:, :2], grid)
+    with pytest.raises(ValueError, match="features"):
+        unproject_features(features[0], cams, grid)
+    with pytest.raises(ValueError, match="grid"):
+        unproject_features(features, cams, grid[:1])
