@@ -16,3 +16,7 @@ from .calibration import (  # noqa: E402
 from .human36m import Human36MDataset, collate_samples, load_h36m_labels  # noqa: E402
 from .panoptic import PanopticDataset  # noqa: E402
 from .pose2sim import Pose2SimDetections, pose2sim_check, read_openpose_json, read_trc  # noqa: E402
+# embedded default data: camera rigs, the synthetic multi-view dataset, the shared sample format
+from .rigs import dome_rig, human36m_like_rig, load_rig  # noqa: E402
+from .sample import check_sample  # noqa: E402
+from .synthetic import SyntheticMultiViewDataset  # noqa: E402

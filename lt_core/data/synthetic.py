@@ -1,0 +1,285 @@
+"""The embedded default dataset: real CMU motion capture, rendered as capsule bodies through a camera rig.
+
+Each item is one frame of an embedded clip (``data/mocap_cmu``, retargeted to Human3.6M-17 by
+:func:`lt_core.data.retarget.load_clip`), placed in the capture area, worn by a synthetic subject
+(:class:`~lt_core.render.BodyStyle`) in a random scene (:class:`~lt_core.render.SceneStyle`) and rendered through a
+rig (:mod:`lt_core.data.rigs`) into square person crops, in the one sample format (:mod:`lt_core.data.sample`).
+
+**Split by clip** (validation motions are never seen in training):
+
+* train: ``01_01`` (forward jumps), ``02_01`` (walk), ``11_01`` (kick), ``131_01``, ``131_02`` (walks);
+* val: ``131_03`` (hop) and ``05_06`` (modern dance) -- an unseen style of locomotion of a training subject and an
+  unseen subject with the most varied poses. ``01_01_bvh`` (the BVH copy of ``01_01``) is never used.
+
+**Determinism**: everything random about an item (placement, subject, scene, noise, view subset) is drawn from a
+generator seeded by ``(seed, clip, frame)``, so an item is identical whatever the order of access, the number of
+workers, the frame stride or the other clips selected.
+
+**Rendering** goes straight into the crop (the crop cameras of :func:`lt_core.render.crop_to_person`), which is
+what cropping the full 1000 x 1000 (or 1920 x 1080) frame and resizing would show, point-sampled, at a fraction of
+the cost; crop areas outside the full frame are black, as in the paper's crops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..camera import Camera
+from ..render import BodyStyle, SceneStyle, crop_region, crop_to_person, render, seed_from
+from ..render.raycast import NEAR
+from .rigs import load_rig
+from .sample import collate_samples
+
+__all__ = ["TRAIN_CLIPS", "VAL_CLIPS", "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints"]
+
+TRAIN_CLIPS: tuple[str, ...] = ("01_01", "02_01", "11_01", "131_01", "131_02")
+VAL_CLIPS: tuple[str, ...] = ("131_03", "05_06")
+
+_CLIP_CACHE: dict[tuple[str, float | None], tuple[np.ndarray, dict]] = {}
+
+
+def load_joints(clip: str, fps: float | None) -> tuple[np.ndarray, dict]:
+    """Joints (T, 17, 3) float32 mm and meta of an embedded clip, memoised per process."""
+    key = (clip, fps)
+    if key not in _CLIP_CACHE:
+        from .retarget import load_clip
+
+        _CLIP_CACHE[key] = load_clip(clip, fps=fps)
+    return _CLIP_CACHE[key]
+
+
+def place_joints(joints: Tensor, yaw: float, xy: tuple[float, float]) -> Tensor:
+    """Rotate a pose about the vertical axis through its pelvis and move the pelvis to ``xy`` (heights kept).
+
+    Args:
+        joints: (17, 3) world mm.
+        yaw: rotation angle in radians (counter-clockwise seen from above).
+        xy: target pelvis position on the floor, mm.
+
+    Returns:
+        (17, 3) world mm.
+    """
+    c, s = math.cos(yaw), math.sin(yaw)
+    rot = joints.new_tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    pelvis = joints[6].clone()
+    pelvis[2] = 0.0
+    out = (joints - pelvis) @ rot.T
+    return out + joints.new_tensor([xy[0], xy[1], 0.0])
+
+
+class SyntheticMultiViewDataset(Dataset):
+    """Multi-view renders of the embedded motion capture clips.
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"all"`` (see the module docstring); ignored when ``clips`` is given.
+        clips: explicit clip ids (e.g. ``["02_01"]``).
+        rig: ``"human36m"``, ``"dome"``, a rig JSON path, or a :class:`Camera` of batch shape (C,) (full frames,
+            ``image_size`` set).
+        num_views: views per sample (default: every camera of the rig).
+        image_size: crop side in pixels, or (W, H).
+        fps: frame rate the clips are resampled to (``None``: the capture rate, 120 Hz).
+        frame_stride: keep every ``frame_stride``-th frame after resampling.
+        max_frames_per_clip: keep at most this many frames of each clip (after the stride), evenly spread.
+        random_views: draw ``num_views`` cameras at random per item (default: ``True`` for ``"train"``); otherwise
+            the same evenly spread subset for every item.
+        view_indices: explicit camera indices (overrides ``num_views`` / ``random_views``).
+        subjects_per_clip: number of synthetic subjects (body styles) per clip; each frame is worn by one of them.
+        placement: ``"random"`` (random yaw, pelvis uniformly in a disc of ``placement_radius`` around the capture
+            centre), ``"center"`` (pelvis at the centre, orientation as captured) or ``"original"`` (as captured).
+        placement_radius: disc radius in mm (default 1000 for the Human3.6M-like rig, 500 for the dome).
+        margin: crop box enlargement (see :func:`lt_core.render.person_boxes`).
+        supersample: anti-aliasing factor of the renderer (``s x s`` rays per pixel).
+        seed: dataset seed; items are a function of ``(seed, clip, frame)``.
+        cache_dir: optional folder for rendered samples (read when present, written otherwise).
+        load_images: render images (``False``: labels and cameras only, much faster).
+        render_threads: torch threads while rendering on CPU (default 1: fastest per process; use DataLoader
+            workers for parallelism; ``None`` leaves torch's setting).
+    """
+
+    def __init__(self, split: str = "train", clips: Sequence[str] | None = None, rig: str | Path | Camera = "human36m",
+                 num_views: int | None = None, image_size: int | tuple[int, int] = 128, fps: float | None = 30.0,
+                 frame_stride: int = 1, max_frames_per_clip: int | None = None, random_views: bool | None = None,
+                 view_indices: Sequence[int] | None = None, subjects_per_clip: int = 2, placement: str = "random",
+                 placement_radius: float | None = None, margin: float = 0.2, supersample: int = 1, seed: int = 0,
+                 cache_dir: str | Path | None = None, load_images: bool = True,
+                 render_threads: int | None = 1) -> None:
+        if clips is None:
+            if split not in ("train", "val", "all"):
+                raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
+            clips = {"train": TRAIN_CLIPS, "val": VAL_CLIPS, "all": TRAIN_CLIPS + VAL_CLIPS}[split]
+        if placement not in ("random", "center", "original"):
+            raise ValueError(f"placement must be 'random', 'center' or 'original', got {placement!r}")
+        self.split = split
+        self.clips = list(clips)
+        self.rig_name, self.rig = self._resolve_rig(rig)
+        self.dataset_name = {"human36m": "embedded-h36m-rig", "dome": "embedded-dome"}.get(self.rig_name,
+                                                                                          "embedded-custom-rig")
+        if self.rig.image_size is None:
+            raise ValueError("the rig's cameras need image_size (full-frame W, H)")
+        C_all = self.rig.batch_shape[0]
+        self.out_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        self.num_views = int(num_views) if num_views is not None else (len(view_indices) if view_indices else C_all)
+        if not 1 <= self.num_views <= C_all:
+            raise ValueError(f"num_views must be in 1..{C_all} for this rig, got {num_views}")
+        self.random_views = (split == "train") if random_views is None else bool(random_views)
+        if view_indices is not None:
+            self.view_indices = [int(i) for i in view_indices]
+            self.random_views = False
+        else:
+            self.view_indices = np.unique(np.round(np.linspace(0, C_all - 1, self.num_views)).astype(int)).tolist() \
+                if self.num_views < C_all else list(range(C_all))
+        self.subjects_per_clip = max(1, int(subjects_per_clip))
+        self.placement = placement
+        self.placement_radius = float(placement_radius if placement_radius is not None
+                                      else (500.0 if self.rig_name == "dome" else 1000.0))
+        self.margin, self.supersample, self.seed = float(margin), int(supersample), int(seed)
+        self.fps, self.frame_stride = fps, max(1, int(frame_stride))
+        self.load_images = load_images
+        self.render_threads = render_threads
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+
+        self._joints: dict[str, Tensor] = {}
+        self._clip_meta: dict[str, dict] = {}
+        index = []
+        for clip in self.clips:
+            joints, meta = load_joints(clip, fps)
+            self._joints[clip] = torch.from_numpy(np.ascontiguousarray(joints))
+            self._clip_meta[clip] = meta
+            frames = np.arange(0, joints.shape[0], self.frame_stride)
+            if max_frames_per_clip is not None and len(frames) > max_frames_per_clip:
+                frames = frames[np.round(np.linspace(0, len(frames) - 1, max_frames_per_clip)).astype(int)]
+            index += [(clip, int(f)) for f in frames]
+        self.index = index
+        self._clip_info = self._embedded_info()
+
+    # ------------------------------------------------------------------ set-up helpers
+    @staticmethod
+    def _resolve_rig(rig: str | Path | Camera) -> tuple[str, Camera]:
+        if isinstance(rig, Camera):
+            if len(rig.batch_shape) != 1:
+                raise ValueError(f"a rig Camera must have batch shape (C,), got {tuple(rig.batch_shape)}")
+            return "custom", rig.to(torch.float64)
+        name = str(rig)
+        if name in ("human36m", "h36m", "human36m_like"):
+            return "human36m", load_rig("human36m")
+        if name in ("dome", "panoptic", "panoptic_like_dome"):
+            return "dome", load_rig("dome")
+        return "custom", load_rig(name)
+
+    @staticmethod
+    def _embedded_info() -> dict[str, dict]:
+        try:
+            from .retarget import list_embedded_clips
+
+            return {c["id"]: c for c in list_embedded_clips()}
+        except (ImportError, FileNotFoundError):
+            return {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def config_key(self) -> str:
+        """Hash of everything that determines the samples (names the cache files)."""
+        rig = self.rig
+        parts = [self.dataset_name, self.out_size, self.num_views, self.random_views, self.view_indices,
+                 self.subjects_per_clip, self.placement, self.placement_radius, self.margin, self.supersample,
+                 self.seed, self.fps, self.load_images, rig.K.sum().item(), rig.R.sum().item(), rig.t.sum().item(),
+                 rig.dist.sum().item(), "v1"]
+        return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+
+    # ------------------------------------------------------------------ items
+    def item_setup(self, index: int) -> dict[str, Any]:
+        """Everything an item is made of, before rendering: placed joints, cameras, styles, view indices.
+
+        Returns:
+            dict with ``joints`` (17, 3) mm, ``views`` (list of rig indices), ``body`` (BodyStyle), ``scene``
+            (SceneStyle), ``subject`` (str), ``clip``, ``frame``, ``noise_seed``.
+        """
+        clip, frame = self.index[index]
+        g = torch.Generator().manual_seed(seed_from(self.seed, clip, frame, "item"))
+        joints = self._joints[clip][frame].clone()
+        if self.placement == "random":
+            yaw = float(torch.rand((), generator=g)) * 2 * math.pi
+            r = self.placement_radius * math.sqrt(float(torch.rand((), generator=g)))
+            phi = float(torch.rand((), generator=g)) * 2 * math.pi
+            joints = place_joints(joints, yaw, (r * math.cos(phi), r * math.sin(phi)))
+        elif self.placement == "center":
+            joints = place_joints(joints, 0.0, (0.0, 0.0))
+        k = int(torch.randint(self.subjects_per_clip, (), generator=g))
+        cmu_subject = self._clip_info.get(clip, {}).get("subject") or clip.split("_")[0]
+        subject = f"cmu{cmu_subject}-{k}"
+        body = BodyStyle.from_seed(seed_from(self.seed, "subject", clip, k))
+        scene = SceneStyle.from_seed(seed_from(self.seed, clip, frame, "scene"))
+        C_all = self.rig.batch_shape[0]
+        if self.random_views:
+            views = sorted(torch.randperm(C_all, generator=g)[: self.num_views].tolist())
+        else:
+            views = list(self.view_indices)
+        return {"joints": joints, "views": views, "body": body, "scene": scene, "subject": subject, "clip": clip,
+                "frame": frame, "noise_seed": seed_from(self.seed, clip, frame, "noise")}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        path = None
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"{self.config_key()}_{index:07d}.pt"
+            if path.is_file():
+                return _from_cache(torch.load(path, weights_only=True))
+        sample = self._make(index)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save(_to_cache(sample), tmp)
+            tmp.replace(path)
+        return sample
+
+    def _make(self, index: int) -> dict[str, Any]:
+        s = self.item_setup(index)
+        joints, views, body = s["joints"], s["views"], s["body"]
+        full = self.rig[views]
+        names = [self.rig.names[i] for i in views] if self.rig.names else [f"cam_{i}" for i in views]
+        cams, boxes = crop_to_person(joints, full, self.out_size, body, margin=self.margin)
+        # a view is valid when the person is in front of the camera and at least half of the joints are in frame
+        uv = full.project(joints.double()[None].expand(len(views), 17, 3))
+        depth = full.depth(joints.double()[None].expand(len(views), 17, 3))
+        size = full.image_size[:, None, :]
+        inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1)
+        views_valid = (depth > NEAR).all(-1) & (inside.float().mean(-1) >= 0.5)
+        sample: dict[str, Any] = {}
+        meta = {"dataset": self.dataset_name, "subject": s["subject"],
+                "action": self._clip_info.get(s["clip"], {}).get("description", s["clip"]), "clip": s["clip"],
+                "frame": s["frame"], "index": int(index), "camera_names": names, "bbox_ltrb": boxes.float()}
+        if self.load_images:
+            region = crop_region(boxes, full.image_size, self.out_size)
+            out = render(joints, cams, body, s["scene"], self.out_size, supersample=self.supersample,
+                         valid_region=region, noise_seed=s["noise_seed"], num_threads=self.render_threads)
+            sample["images"] = out.images
+            meta["joints_visible"] = out.joints_visible
+        cams = cams.to(torch.float32)
+        cams.names = names
+        sample.update({"cameras": cams, "joints_3d": joints.float(), "joints_valid": torch.ones(17, dtype=torch.bool),
+                       "views_valid": views_valid, "meta": meta})
+        return sample
+
+
+def _to_cache(sample: dict[str, Any]) -> dict[str, Any]:
+    c = sample["cameras"]
+    out = {k: v for k, v in sample.items() if k != "cameras"}
+    out["cameras"] = {"K": c.K, "R": c.R, "t": c.t, "dist": c.dist, "image_size": c.image_size, "names": c.names}
+    return out
+
+
+def _from_cache(d: dict[str, Any]) -> dict[str, Any]:
+    c = d["cameras"]
+    d["cameras"] = Camera(c["K"], c["R"], c["t"], c["dist"], c["image_size"], c["names"])
+    return d
+
