@@ -63,6 +63,16 @@ def test_frustum_without_image_size_uses_principal_point():
     torch.testing.assert_close(uv[0, 0], torch.tensor([639.5, -0.5], dtype=torch.float64), atol=1e-6, rtol=0)
 
 
+def test_axes_traces_follow_camera_rotation():
+    cam = ring_rig(1)
+    traces = viz.axes_traces(cam.center[0], cam.R[0], length=300.0, name="cam")
+    assert [t.name for t in traces] == ["cam x", "cam y", "cam z"]
+    z_tip = np.array([traces[2].x[1], traces[2].y[1], traces[2].z[1]])
+    # the z arrow points along the optical axis: 300 mm straight ahead of the camera
+    Xc = cam.world_to_camera(torch.as_tensor(z_tip)[None, None])[0, 0]
+    np.testing.assert_allclose(Xc.numpy(), [0.0, 0.0, 300.0], atol=1e-6)
+
+
 def test_skeleton_traces_one_segment_per_bone():
     traces = viz.skeleton_traces(standing_pose(), H36M17, name="gt")
     assert len(traces) == 4

@@ -11,6 +11,7 @@ from .colors import CAMERA_COLORS, SIDE_COLORS, camera_color, side_color
 from .mpl import axes_grid, draw_skeleton_2d, draw_views, set_image_axes, show_image, small_multiples
 from .offline import DEFAULT_RENDERERS, RENDERER_NAME, figure_html, save_html, setup_plotly
 from .scene import (
+    axes_traces,
     camera_traces,
     floor_trace,
     frustum_lines,
@@ -26,7 +27,7 @@ __all__ = [
     "CAMERA_COLORS", "SIDE_COLORS", "camera_color", "side_color",
     "axes_grid", "draw_skeleton_2d", "draw_views", "set_image_axes", "show_image", "small_multiples",
     "DEFAULT_RENDERERS", "RENDERER_NAME", "figure_html", "save_html", "setup_plotly",
-    "camera_traces", "floor_trace", "frustum_lines", "points_trace", "scene_figure", "scene_layout",
+    "axes_traces", "camera_traces", "floor_trace", "frustum_lines", "points_trace", "scene_figure", "scene_layout",
     "skeleton_animation", "skeleton_traces",
     "HEADLESS_ENV", "slider_or_grid", "widgets_enabled",
 ]

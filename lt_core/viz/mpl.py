@@ -137,7 +137,7 @@ def small_multiples(draw: Callable[[Axes, Any], None], values: Sequence[Any], na
 def draw_views(points: ArrayLike, image_sizes: ArrayLike, names: Sequence[str] | None = None,
                images: ArrayLike | None = None, skeleton: Skeleton = H36M17, visible: ArrayLike | None = None,
                overlays: dict[str, ArrayLike] | None = None, ncols: int = 4,
-               panel: tuple[float, float] = (3.2, 3.2)) -> Figure:
+               panel: tuple[float, float] = (3.2, 3.2), title: str | None = None) -> Figure:
     """Per-view drawings of 2D skeletons (optionally over images).
 
     Args:
@@ -150,6 +150,7 @@ def draw_views(points: ArrayLike, image_sizes: ArrayLike, names: Sequence[str] |
         overlays: ``{label: (C, J, 2)}`` further skeletons drawn in one colour each, dashed.
         ncols: panels per row.
         panel: panel size in inches.
+        title: figure title.
 
     Returns:
         The figure.
@@ -174,5 +175,7 @@ def draw_views(points: ArrayLike, image_sizes: ArrayLike, names: Sequence[str] |
             ax.set_title(names[c], fontsize=10)
     if overlays:
         axes[0].legend(loc="lower left", fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
