@@ -70,7 +70,7 @@ def main() -> None:
 
     t1 = dict(num_threads=1)
     fast = timeit(lambda: render(joints, crops, body, scene, **t1), args.repeats, dev)
-    fast_default = timeit(lambda: render(joints, crops, body, scene), args.repeats, dev)
+    fast_default = timeit(lambda: render(joints, crops, body, scene, num_threads=None), args.repeats, dev)
     loop = timeit(lambda: render(joints, crops, body, scene, culling=False, **t1), args.repeats, dev)
     n_full = 2
     full = timeit(lambda: render(joints[:n_full], rig, body, scene, **t1), 1, dev)

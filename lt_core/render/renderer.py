@@ -157,7 +157,7 @@ def render(
     tile: int = 8,
     culling: bool = True,
     max_pixels_per_chunk: int = 1 << 17,
-    num_threads: int | None = None,
+    num_threads: int | None = 1,
 ) -> RenderOutput:
     """Render capsule bodies posed by Human3.6M-17 joints through cameras.
 
@@ -180,8 +180,10 @@ def render(
             capsules; same result, the reference and speed baseline).
         max_pixels_per_chunk: views are rendered in chunks of about this many (super-sampled) pixels (small chunks
             keep the temporaries in cache).
-        num_threads: torch intra-op threads during the call on CPU (``None``: unchanged). The per-op tensors are
-            small, so one thread per process is usually fastest; parallelise with DataLoader workers instead.
+        num_threads: torch intra-op threads during the call on CPU (``None``: torch's setting, restored after the
+            call otherwise). The per-op tensors are small (chunks of ~10^5 elements), so one thread per process is
+            fastest: measured on the 2-core development machine under load, 255 views/s with 1 thread against 17
+            with 2 (``benchmarks/render.py``). Parallelise with DataLoader workers instead.
 
     Returns:
         :class:`RenderOutput` with ``images`` (..., C, 3, H, W) float32 in [0, 1].
