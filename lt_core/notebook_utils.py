@@ -8,6 +8,25 @@ Layout of what the notebooks write (collected by :mod:`lt_core.reproduce` into `
     <OUT_DIR>/tables/<notebook>/<name>.md       the same tables in Markdown, with their caption
 
 Paths printed by these helpers are relative to ``OUT_DIR`` so notebook outputs never show machine paths.
+
+The contract every notebook ``notebooks/NN_name.ipynb`` follows (checked by ``tests/test_notebooks.py``):
+
+* one cell tagged ``parameters`` (papermill) defining at least::
+
+      SIZE = os.environ.get("LT_NOTEBOOK_SIZE", "full")  # "smoke" or "full"
+      SEED = 0
+      OUT_DIR = os.environ.get("LT_RESULTS_DIR", "../results")
+
+  plus dataset paths where relevant (relative to ``notebooks/``);
+* imports from ``lt_core`` instead of redefining library code; calls :func:`check_size`, :func:`seed_everything`
+  and ``lt_core.viz.setup_plotly()``; writes figures and tables through :class:`NotebookResults`;
+* a ``smoke`` run takes about 30 s on 2 cores, a ``full`` run a few minutes;
+* cells whose first line is ``# NBVAL_CHECK_OUTPUT`` print only deterministic, size-independent checks (they are
+  compared by nbval against the committed outputs); nothing printed shows timings, memory addresses or machine paths;
+* sliders go through ``lt_core.viz.slider_or_grid`` (static pictures when headless);
+* the last Markdown cell is a "What we saw" summary;
+* the committed file is executed top to bottom by ``scripts/build_notebooks.py`` (full size unless that takes too
+  long; ``metadata.lt_core.executed_size`` records the size).
 """
 
 from __future__ import annotations
