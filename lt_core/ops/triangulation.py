@@ -63,37 +63,29 @@ _ADJ = [
     [(-1, 3, 0, 3), (+1, 3, 1, 1), (-1, 3, 2, 0)],
     [(+1, 2, 0, 3), (-1, 2, 1, 1), (+1, 2, 2, 0)],
 ]
-_INDEX_CACHE: dict[torch.device, tuple[Tensor, ...]] = {}
-
-
-def _adj_tables(device: torch.device) -> tuple[Tensor, ...]:
-    if device not in _INDEX_CACHE:
-        f = lambda r, c: 4 * r + c  # noqa: E731
-        rows = lambda table, pos: torch.tensor([f(t[pos[0]], t[pos[1]]) for t in table], device=device)  # noqa: E731
-        minors_a = torch.cat([rows(_S_A, (0, 1)), rows(_C_A, (0, 1))])  # m[a,b] * m[c,d] - m[a,d] * m[c,b]
-        minors_b = torch.cat([rows(_S_A, (2, 3)), rows(_C_A, (2, 3))])
-        minors_c = torch.cat([rows(_S_A, (0, 3)), rows(_C_A, (0, 3))])
-        minors_d = torch.cat([rows(_S_A, (2, 1)), rows(_C_A, (2, 1))])
-        m_idx = torch.tensor([[f(r, c) for _, r, c, _ in row] for row in _ADJ], device=device).T.reshape(-1)
-        k_idx = torch.tensor([[k for _, _, _, k in row] for row in _ADJ], device=device).T.reshape(-1)
-        sign = torch.tensor([[s for s, _, _, _ in row] for row in _ADJ], device=device).T.reshape(3, 16, 1)
-        _INDEX_CACHE[device] = (minors_a, minors_b, minors_c, minors_d, m_idx, k_idx, sign)
-    return _INDEX_CACHE[device]
-
-
-def adjugate4(m: Tensor) -> Tensor:
+def adjugate4(m: Tensor | list[Tensor]) -> Tensor:
     """Closed-form adjugate of many 4x4 matrices, stored as structure of arrays.
 
+    Uses Laplace expansion by complementary 2x2 minors of rows (0, 1) and rows (2, 3): twelve minors, then three
+    products per entry. Every operation is elementwise on contiguous length-N rows, which is what makes it fast.
+
     Args:
-        m: (16, N) row-major entries of N matrices (``m[4 * r + c]`` is entry (r, c) of every matrix).
+        m: (16, N) row-major entries of N matrices (``m[4 * r + c]`` is entry (r, c) of every matrix), or a
+            list of those 16 rows.
 
     Returns:
         (16, N) entries of ``adj(m)`` (equal to ``det(m) * inverse(m)`` where invertible).
     """
-    ma, mb, mc, md, m_idx, k_idx, sign = _adj_tables(m.device)
-    minors = m.index_select(0, ma) * m.index_select(0, mb) - m.index_select(0, mc) * m.index_select(0, md)
-    terms = m.index_select(0, m_idx) * minors.index_select(0, k_idx)  # (48, N): 3 terms for each entry
-    return (terms.reshape(3, 16, -1) * sign.to(m.dtype)).sum(0)
+    e = lambda r, c: m[4 * r + c]  # noqa: E731
+    minors = [e(a, b) * e(c, d) - e(a, d) * e(c, b) for a, b, c, d in _S_A + _C_A]
+    out = []
+    for terms in _ADJ:
+        acc = None
+        for sign, r, c, k in terms:
+            t = e(r, c) * minors[k]
+            acc = (t if sign > 0 else -t) if acc is None else (acc + t if sign > 0 else acc - t)
+        out.append(acc)
+    return torch.stack(out)
 
 
 def _det3(a: Tensor) -> Tensor:
@@ -232,16 +224,20 @@ def null_vector_dehomogenized(M: Tensor, iterations: int = 2) -> Tensor:
         (N, 3) dehomogenised eigenvectors (a homogeneous coordinate near 0 is clamped, keeping values finite).
     """
     tiny = torch.finfo(M.dtype).tiny
+    rows = list(M.unbind(0))
     # a relative ridge changes no eigenvector but keeps adj(M) non-zero when M has a 2D null space
-    ridge = 1e-13 * (M[0] + M[5] + M[10] + M[15]) + tiny
-    M = M + torch.tensor([1.0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], dtype=M.dtype, device=M.device)[:, None] * ridge
-    adj = adjugate4(M).reshape(4, 4, -1)  # adj[r, c, n]
-    k = torch.stack([adj[0, 0], adj[1, 1], adj[2, 2], adj[3, 3]]).abs().argmax(0)  # (N,)
-    v = torch.gather(adj, 1, k.expand(4, 1, -1))[:, 0]  # (4, N): column k = adj e_k, already near the answer
+    ridge = 1e-13 * (rows[0] + rows[5] + rows[10] + rows[15]) + tiny
+    for i in (0, 5, 10, 15):
+        rows[i] = rows[i] + ridge
+    adj = adjugate4(rows)  # (16, N)
+    diag = torch.stack([adj[0], adj[5], adj[10], adj[15]]).abs()
+    k = diag.argmax(0)  # (N,)
+    cols = adj.reshape(4, 4, -1)  # cols[r, c, n]
+    v = torch.gather(cols, 1, k.expand(4, 1, -1))[:, 0]  # (4, N): column k = adj e_k, already near the answer
     for step in range(iterations + 1):
         v = v * torch.rsqrt((v * v).sum(0, keepdim=True) + tiny)
         if step < iterations:
-            v = (adj * v[None]).sum(1)
+            v = (cols * v[None]).sum(1)
     h = v[3]
     small = 1e-12 if M.dtype == torch.float64 else 1e-6
     h = torch.where(h.abs() < small, torch.where(h < 0, -small, small).to(h.dtype), h)
