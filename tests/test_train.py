@@ -439,3 +439,26 @@ def test_real_models_train_and_evaluate(tmp_path, kind, options, loss):
         assert not missing
         preds, ev = evaluate_model(ransac, _rig_dataset(2))
         assert preds.joints_3d.shape == (2, J, 3)
+
+
+def test_2d_pretraining_losses_vanish_at_the_ground_truth():
+    from lt_core.train.factory import heatmap_2d_loss, heatmap_targets, keypoints_2d_loss
+
+    from lt_core.train.batching import collate
+
+    batch = collate([_rig_dataset(2, views=2, size=64)[i] for i in range(2)])
+    X = batch["joints_3d"][:, None].expand(-1, 2, -1, -1)
+    uv = batch["cameras"].project(X)
+    h = w = 16  # heatmaps of a stride-4 network on 64 px images
+    uv_hm = (uv + 0.5) * (w / 64) - 0.5
+    exact = {"joints_2d": uv, "heatmaps": heatmap_targets(uv_hm, (h, w), 1.5)}
+    assert float(keypoints_2d_loss(exact, batch)) < 1e-3
+    assert float(heatmap_2d_loss(exact, batch, sigma=1.5, keypoints_weight=0.1)) < 1e-3
+    shifted = {"joints_2d": uv + torch.tensor([3.0, 4.0]), "heatmaps": torch.zeros_like(exact["heatmaps"])}
+    assert float(keypoints_2d_loss(shifted, batch)) == pytest.approx(7.0, rel=1e-4)  # L1 in pixels
+    assert float(heatmap_2d_loss(shifted, batch, sigma=1.5)) > 1.0
+    # the loss options of the config reach the loss
+    fn = build_loss(TrainConfig(loss="heatmap_2d", loss_options={"sigma": 1.5}))
+    assert float(fn(exact, batch)[0]) < 1e-3
+    hm = heatmap_targets(torch.tensor([[5.0, 7.0]]), (16, 16), 1.0)[0]
+    assert divmod(int(hm.argmax()), 16) == (7, 5) and float(hm.max()) == pytest.approx(1.0)

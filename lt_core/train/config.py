@@ -51,7 +51,10 @@ class TrainConfig:
             ``None``: the paper's).
         weight_decay: Adam weight decay.
         grad_clip: max global gradient norm (``None`` or 0: no clipping).
-        loss: loss name for ``lt_core.losses.model_loss`` (``None``: the model kind's default).
+        loss: loss name for ``lt_core.losses.model_loss`` (``None``: the model kind's default), or one of the
+            training package's own: ``"keypoints_2d"``, ``"heatmap_2d"`` (2D pretraining), ``"l1_cm"``.
+        loss_options: keyword arguments of the loss (``model_loss``: ``scale``, ``ce_weight``;
+            ``heatmap_2d``: ``sigma``, ``weight``, ``keypoints_weight``).
         seed: seed of every random generator (python, numpy, torch, CUDA) and of the data order.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available).
         amp: mixed precision: ``"auto"`` (on when the device is CUDA), ``True`` or ``False``.
@@ -89,6 +92,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float | None = None
     loss: str | None = None
+    loss_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
     amp: bool | str = "auto"

@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from lt_core.train.config import TrainConfig
 
-__all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "keypoints_2d_loss", "param_groups",
+__all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "keypoints_2d_loss", "heatmap_2d_loss",
+           "heatmap_targets", "param_groups",
            "forward_model", "DEFAULT_LOSS"]
 
 DEFAULT_LOSS = {"algebraic": "algebraic", "ransac": "ransac", "volumetric": "volumetric", "custom": "l1_cm"}
@@ -133,28 +134,87 @@ def _fallback_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
     return (err * w).sum() / w.sum().clamp(min=1.0)
 
 
-def keypoints_2d_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
-    """2D pretraining loss of a backbone: mean L1 distance in image pixels between the model's ``joints_2d``
-    (B, C, J, 2) and the ground-truth joints projected by the batch cameras, over valid joints of valid views whose
-    projection falls inside the image.
-
-    This trains the heatmaps alone (the paper starts from a backbone trained on 2D keypoints); the triangulation
-    is not involved, so it also suits the RANSAC baseline's backbone.
-    """
-    pred = output["joints_2d"].float()
-    cams = batch["cameras"]
-    gt = cams.to(torch.float32).project(batch["joints_3d"].float()[:, None].expand(-1, pred.shape[1], -1, -1))
-    mask = torch.ones(pred.shape[:-1], dtype=torch.bool, device=pred.device)
+def _projection_mask(uv: Tensor, depth: Tensor, batch: dict[str, Any], size: tuple[int, int]) -> Tensor:
+    """(B, C, J) joints usable for 2D supervision: valid joint, valid view, in front of and inside the image."""
+    h, w = size
+    mask = (depth > 0) & (uv[..., 0] > -0.5) & (uv[..., 0] < w - 0.5) & (uv[..., 1] > -0.5) & (uv[..., 1] < h - 0.5)
     if batch.get("joints_valid") is not None:
         mask &= batch["joints_valid"].bool()[:, None, :]
     if batch.get("views_valid") is not None:
         mask &= batch["views_valid"].bool()[:, :, None]
-    h, w = batch["images"].shape[-2:]
-    inside = (gt[..., 0] > -0.5) & (gt[..., 0] < w - 0.5) & (gt[..., 1] > -0.5) & (gt[..., 1] < h - 0.5)
-    mask &= inside & (cams.depth(batch["joints_3d"].float()[:, None].expand(-1, pred.shape[1], -1, -1)) > 0)
+    return mask
+
+
+def _projected_gt(batch: dict[str, Any], views: int) -> tuple[Tensor, Tensor]:
+    """(B, C, J, 2) ground-truth pixels in every view and the (B, C, J) mask of usable ones."""
+    X = batch["joints_3d"].float()[:, None].expand(-1, views, -1, -1)
+    cams = batch["cameras"].to(torch.float32)
+    uv = cams.project(X)
+    return uv, _projection_mask(uv, cams.depth(X), batch, tuple(batch["images"].shape[-2:]))
+
+
+def keypoints_2d_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+    """2D loss on the soft-argmax keypoints: mean L1 distance in image pixels between the model's ``joints_2d``
+    (B, C, J, 2) and the ground-truth joints projected by the batch cameras, over valid joints of valid views whose
+    projection falls inside the image.
+
+    Note: heatmaps trained only through the soft-argmax need not peak at the joint (their hard argmax can be far
+    off); use :func:`heatmap_2d_loss` for a backbone that the RANSAC baseline will read.
+    """
+    pred = output["joints_2d"].float()
+    gt, mask = _projected_gt(batch, pred.shape[1])
     err = (pred - gt).abs().sum(-1)
     m = mask.to(err.dtype)
     return (err * m).sum() / m.sum().clamp(min=1.0)
+
+
+def heatmap_targets(uv: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
+    """Gaussian heatmaps with peak 1 centred on sub-pixel positions.
+
+    Args:
+        uv: (..., 2) heatmap-pixel coordinates (integer = pixel centre).
+        size: ``(h, w)`` of the heatmaps.
+        sigma: standard deviation in heatmap pixels.
+
+    Returns:
+        (..., h, w) targets.
+    """
+    h, w = size
+    xs = torch.arange(w, dtype=uv.dtype, device=uv.device)
+    ys = torch.arange(h, dtype=uv.dtype, device=uv.device)
+    gx = torch.exp(-((xs - uv[..., 0:1]) ** 2) / (2 * sigma**2))  # (..., w)
+    gy = torch.exp(-((ys - uv[..., 1:2]) ** 2) / (2 * sigma**2))  # (..., h)
+    return gy[..., :, None] * gx[..., None, :]
+
+
+def heatmap_2d_loss(output: dict[str, Tensor], batch: dict[str, Any], sigma: float = 1.0,
+                    weight: float = 1000.0, keypoints_weight: float = 0.0) -> Tensor:
+    """Classic 2D pose pretraining: ``weight`` x MSE between the raw heatmaps and Gaussians (peak 1, ``sigma``
+    heatmap pixels) at the ground-truth joints projected into each view.
+
+    Averages over heatmap pixels of valid joints of valid views whose projection falls inside the image. Heatmaps
+    trained this way peak at the joints, so both the hard argmax (RANSAC baseline) and the soft-argmax of the
+    algebraic model can read them; the paper's backbone was pretrained on 2D keypoints like this.
+
+    Args:
+        output: model output with ``heatmaps`` (B, C, J, h, w).
+        batch: collated batch (``images`` (B, C, 3, H, W), ``cameras`` (B, C), ``joints_3d`` (B, J, 3) mm, ...).
+        sigma: Gaussian standard deviation in heatmap pixels.
+        weight: multiplier (keeps the loss near 1).
+        keypoints_weight: add this times :func:`keypoints_2d_loss` (soft-argmax L1 in pixels) when the output has
+            ``joints_2d``, so that the soft-argmax reading is accurate too.
+    """
+    hm = output["heatmaps"].float()
+    B, C, J, h, w = hm.shape
+    H, W = batch["images"].shape[-2:]
+    uv, mask = _projected_gt(batch, C)
+    uv_hm = (uv + 0.5) * uv.new_tensor([w / W, h / H]) - 0.5
+    err = (hm - heatmap_targets(uv_hm, (h, w), sigma)).pow(2).mean((-1, -2))  # (B, C, J)
+    m = mask.to(err.dtype)
+    loss = weight * (err * m).sum() / m.sum().clamp(min=1.0)
+    if keypoints_weight and "joints_2d" in output:
+        loss = loss + keypoints_weight * keypoints_2d_loss(output, batch)
+    return loss
 
 
 def build_loss(cfg: TrainConfig) -> Callable[[dict[str, Tensor], dict[str, Any]], tuple[Tensor, dict[str, float]]]:
@@ -163,22 +223,26 @@ def build_loss(cfg: TrainConfig) -> Callable[[dict[str, Tensor], dict[str, Any]]
     Uses ``lt_core.losses.model_loss(name, output, batch)`` (the name is ``cfg.loss`` or the model kind's default);
     its result may be a tensor, a ``(loss, parts)`` tuple or a dict with a ``"loss"`` / ``"total"`` entry.
     ``"l1_cm"`` (always available, also the fallback without ``lt_core.losses``) is the mean L1 joint error in cm;
-    ``"keypoints_2d"`` is :func:`keypoints_2d_loss` (2D pretraining of the backbone, in pixels);
+    ``"keypoints_2d"`` (:func:`keypoints_2d_loss`, soft-argmax L1 in pixels) and ``"heatmap_2d"``
+    (:func:`heatmap_2d_loss`, Gaussian heatmap MSE) pretrain the backbone in 2D;
     ``"package.module:callable"`` calls ``callable(output, batch)``.
     """
     name = cfg.loss or DEFAULT_LOSS[cfg.kind]
+    opts = dict(cfg.loss_options)
     if name == "keypoints_2d":
-        return lambda output, batch: _split_loss(keypoints_2d_loss(output, batch))
+        return lambda output, batch: _split_loss(keypoints_2d_loss(output, batch, **opts))
+    if name == "heatmap_2d":
+        return lambda output, batch: _split_loss(heatmap_2d_loss(output, batch, **opts))
     if ":" in name:
         fn = resolve_callable(name)
-        return lambda output, batch: _split_loss(fn(output, batch))
+        return lambda output, batch: _split_loss(fn(output, batch, **opts))
     try:
         from lt_core.losses import model_loss
     except ImportError:
         model_loss = None
     if model_loss is None or name == "l1_cm":
         return lambda output, batch: _split_loss(_fallback_loss(output, batch))
-    return lambda output, batch: _split_loss(model_loss(name, output, batch))
+    return lambda output, batch: _split_loss(model_loss(name, output, batch, **opts))
 
 
 def _split_loss(result: Any) -> tuple[Tensor, dict[str, float]]:
