@@ -6,12 +6,13 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from lt_core.camera import Camera, stack_cameras
 from lt_core.ops.soft_argmax import soft_argmax_3d
 from lt_core.ops.unprojection import (
     AGGREGATIONS,
+    BACKENDS,
+    _GatherTaps,
     make_cuboid_grid,
     project_grid,
     unproject_features,
@@ -42,6 +43,30 @@ def problem(B=2, C=3, Fc=4, size=16, D=8, side=2500.0, dtype=torch.float64, seed
     centre = torch.tensor([[0.0, 0.0, 900.0]], dtype=dtype) + 50 * torch.randn(B, 3, generator=gen, dtype=dtype)
     grid = make_cuboid_grid(centre, side, D, rotation_z=torch.rand(B, generator=gen, dtype=dtype) * 6.28)
     conf = torch.rand(B, C, generator=gen, dtype=dtype) + 0.1
+    return features, cams, grid, conf
+
+
+def hard_problem(B=2, Fc=3, D=7, dtype=torch.float64, seed=1):
+    """4 views per sample on 16 x 12 maps (non-square): 3 on a ring (the cube sticks out of their maps) and one
+    standing inside the cube looking outwards (part of the cube lies behind that camera)."""
+    gen = torch.Generator().manual_seed(seed)
+    scale = 16 / 1000.0  # 1000 x 750 images -> 16 x 12 maps
+    rigs = []
+    for b in range(B):
+        cams = []
+        for c in range(3):
+            a = 2 * math.pi * c / 3 + 0.4 * b
+            eye = (2600 * math.cos(a), 2600 * math.sin(a), 1200.0 + 80 * c)
+            cams.append(Camera.look_at(eye, (0.0, 0.0, 900.0), focal=900.0, image_size=(1000, 750)).resize(scale))
+        inner = Camera.look_at((300.0 * (b + 1), -200.0, 950.0), (3000.0, 800.0 * b, 1000.0), focal=500.0,
+                               image_size=(1000, 750))
+        cams.append(inner.resize(scale))
+        rigs.append(stack_cameras(cams))
+    cams = stack_cameras(rigs).to(dtype=dtype)
+    features = torch.randn(B, 4, Fc, 12, 16, generator=gen, dtype=dtype)
+    centre = torch.tensor([[0.0, 0.0, 900.0]], dtype=dtype) + 40 * torch.randn(B, 3, generator=gen, dtype=dtype)
+    grid = make_cuboid_grid(centre, 2200.0, D, rotation_z=torch.rand(B, generator=gen, dtype=dtype) * 6.28)
+    conf = torch.rand(B, 4, generator=gen, dtype=dtype) + 0.1
     return features, cams, grid, conf
 
 
@@ -90,49 +115,155 @@ def test_grid_errors():
         make_cuboid_grid(torch.zeros(2, 3), 100.0, 4, rotation_z=torch.zeros(3))
 
 
-# ---------------------------------------------------------------- batched == loop
+# ---------------------------------------------------------------- backends == loop reference
+
+SAMPLERS = ("gather", "grid_sample")
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
-def test_batched_matches_loop_reference(aggregation):
+def test_backends_match_loop_reference(aggregation):
     features, cams, grid, conf = problem()
     valid = torch.tensor([[True, False, True], [True, True, True]])
     for views_valid in (None, valid):
-        fast, vis = unproject_features(features, cams, grid, aggregation, conf, views_valid, return_visibility=True)
         slow = unproject_features_loop(features, cams, grid, aggregation, conf, views_valid)
-        assert fast.shape == (2, 4, 8, 8, 8) and fast.dtype == torch.float64
-        torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
-        # the problem exercises partially seen voxels and the missing view
-        assert 0 < vis.double().mean() < 1
-        if views_valid is not None:
-            assert not vis[0, 1].any()
+        for backend in SAMPLERS:
+            fast, vis = unproject_features(features, cams, grid, aggregation, conf, views_valid,
+                                           return_visibility=True, backend=backend)
+            assert fast.shape == (2, 4, 8, 8, 8) and fast.dtype == torch.float64
+            torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
+            # the problem exercises partially seen voxels and the missing view
+            assert 0 < vis.double().mean() < 1
+            if views_valid is not None:
+                assert not vis[0, 1].any()
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
-def test_float32_chunked_projection_matrices_and_distortion(aggregation):
+def test_backends_match_with_views_out_of_the_map_and_a_camera_inside_the_cube(aggregation):
+    features, cams, grid, conf = hard_problem()
+    valid = torch.tensor([[True, True, False, True], [True, True, True, True]])
+    for views_valid in (None, valid):
+        slow = unproject_features_loop(features, cams, grid, aggregation, conf, views_valid)
+        outs, masks = [], []
+        for backend in SAMPLERS:
+            out, vis = unproject_features(features, cams, grid, aggregation, conf, views_valid,
+                                          return_visibility=True, backend=backend)
+            torch.testing.assert_close(out, slow, atol=1e-10, rtol=1e-10)
+            outs.append(out)
+            masks.append(vis)
+        assert torch.equal(masks[0], masks[1])
+        vis = masks[0]
+        _, depth = project_grid(cams, grid.reshape(2, -1, 3))
+        behind = (depth <= 0).reshape(vis.shape)
+        assert behind[:, 3].any() and not (vis & behind).any()  # the inner camera: voxels behind it are hidden
+        assert vis[:, 3].any() and (0.3 < vis[:, :3].double().mean() < 0.95)  # partly out of the maps
+        unseen = ~vis.any(1)
+        assert unseen.any() and (outs[0].permute(1, 0, 2, 3, 4)[:, unseen] == 0).all()
+        # "auto" is the gather backend on the CPU
+        assert torch.equal(unproject_features(features, cams, grid, aggregation, conf, views_valid), outs[0])
+        # float32: loose agreement with the float64 reference for every implementation
+        f32 = (features.float(), cams.to(dtype=torch.float32), grid.float(), conf.float())
+        for out in [unproject_features(*f32[:3], aggregation, f32[3], views_valid, backend=b) for b in SAMPLERS] + [
+                unproject_features_loop(*f32[:3], aggregation, f32[3], views_valid)]:
+            assert out.dtype == torch.float32
+            torch.testing.assert_close(out.double(), slow, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+@pytest.mark.parametrize("backend", SAMPLERS)
+def test_float32_chunked_projection_matrices_and_distortion(aggregation, backend):
     features, cams, grid, conf = problem(dtype=torch.float32)
     ref = unproject_features(features.double(), cams.to(dtype=torch.float64), grid.double(), aggregation,
-                             conf.double())
-    full = unproject_features(features, cams, grid, aggregation, conf)
+                             conf.double(), backend=backend)
+    full = unproject_features(features, cams, grid, aggregation, conf, backend=backend)
     assert full.dtype == torch.float32
     torch.testing.assert_close(full.double(), ref, atol=1e-4, rtol=1e-4)
-    chunked = unproject_features(features, cams, grid, aggregation, conf, chunk_voxels=37)
-    torch.testing.assert_close(chunked, full, atol=1e-6, rtol=1e-6)
-    via_matrices = unproject_features(features, cams.projection, grid, aggregation, conf)
+    # chunks change the float32 rounding of the projection slightly (matrix products of another shape)
+    chunked = unproject_features(features, cams, grid, aggregation, conf, chunk_voxels=37, backend=backend)
+    torch.testing.assert_close(chunked, full, atol=2e-5, rtol=2e-5)
+    via_matrices = unproject_features(features, cams.projection, grid, aggregation, conf, backend=backend)
     torch.testing.assert_close(via_matrices, full, atol=1e-4, rtol=1e-4)
+    # float32 features with float64 geometry: projected in float64, sampled in float32
+    mixed = unproject_features(features, cams.to(dtype=torch.float64), grid.double(), aggregation, conf,
+                               backend=backend)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed.double(), ref, atol=1e-5, rtol=1e-5)
     # lens distortion goes through the general projection path; both implementations agree
     f64, dcams, g64, c64 = problem(dist=True)
-    torch.testing.assert_close(unproject_features(f64, dcams, g64, aggregation, c64),
-                               unproject_features_loop(f64, dcams, g64, aggregation, c64), atol=1e-10, rtol=1e-10)
+    valid = torch.tensor([[True, True, False], [True, True, True]])
+    for views_valid in (None, valid):
+        torch.testing.assert_close(
+            unproject_features(f64, dcams, g64, aggregation, c64, views_valid, chunk_voxels=100, backend=backend),
+            unproject_features_loop(f64, dcams, g64, aggregation, c64, views_valid), atol=1e-10, rtol=1e-10)
 
 
-def test_autocast_half_features_give_float32_volume():
+@pytest.mark.parametrize("backend", SAMPLERS)
+def test_autocast_half_features_give_float32_volume(backend):
     features, cams, grid, conf = problem(dtype=torch.float32)
-    ref = unproject_features(features, cams, grid, "softmax")
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = unproject_features(features.bfloat16(), cams, grid, "softmax")
-    assert out.dtype == torch.float32
-    torch.testing.assert_close(out, ref, atol=0.05, rtol=0.05)
+    cams32 = cams.to(dtype=torch.float32)
+    for aggregation in AGGREGATIONS:
+        ref = unproject_features(features, cams32, grid, aggregation, conf, backend=backend)
+        half = features.bfloat16().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = unproject_features(half, cams32, grid, aggregation, conf, backend=backend)
+            out.square().sum().backward()
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, ref, atol=0.05, rtol=0.05)
+        assert half.grad.dtype == torch.bfloat16 and torch.isfinite(half.grad.float()).all()
+        assert half.grad.abs().sum() > 0
+
+
+def test_gather_with_and_without_autograd_agree_and_gradients_match_grid_sample():
+    features, cams, grid, conf = hard_problem(B=1, D=5)
+    weights = torch.randn(1, 3, 5, 5, 5, dtype=torch.float64)
+    for aggregation in AGGREGATIONS:
+        grads = []
+        for backend in SAMPLERS:
+            f = features.clone().requires_grad_(True)
+            c = conf.clone().requires_grad_(True)
+            out = unproject_features(f, cams, grid, aggregation, c, backend=backend, chunk_voxels=40)
+            with torch.no_grad():
+                torch.testing.assert_close(out, unproject_features(features, cams, grid, aggregation, conf,
+                                                                   backend=backend, chunk_voxels=40))
+            (out * weights).sum().backward()
+            grads.append((f.grad, c.grad))
+        torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-10, rtol=1e-10)
+        if aggregation == "conf":
+            torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-10, rtol=1e-10)
+            assert grads[0][1].abs().sum() > 0
+
+
+def test_backend_choice():
+    features, cams, grid, conf = problem(B=1)
+    assert set(SAMPLERS) < set(BACKENDS)
+    with pytest.raises(ValueError, match="backend"):
+        unproject_features(features, cams, grid, backend="cuda")
+    # "auto" keeps the gradient w.r.t. the grid by switching to grid_sample
+    g = grid.clone().requires_grad_(True)
+    f = features.clone().requires_grad_(True)
+    unproject_features(f, cams, g, "softmax").sum().backward()
+    assert g.grad is not None and g.grad.abs().sum() > 0
+    # the gather backend treats the geometry as constant
+    g.grad = None
+    unproject_features(f, cams, g, "softmax", backend="gather").sum().backward()
+    assert g.grad is None and f.grad is not None
+
+
+def test_gather_rows_are_exact_beyond_float32_integers():
+    """Tap rows of maps whose table has more than 2^24 rows are computed in float64."""
+    h = w = 4200
+    P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]]])  # u = x, v = y
+    pts = torch.tensor([[[4190.25, 4195.75, 0.0], [3.5, 4170.5, 0.0], [-2.0, 5.0, 0.0]]])
+    taps = _GatherTaps(P, pts, None, h, w, torch.float32, 3)
+    rows, wts, visible = taps(0, 0, 3, False)
+    assert visible[0].tolist() == [True, True, False]
+    W2 = w + 2
+    for i, (u, v) in enumerate([(4190.25, 4195.75), (3.5, 4170.5)]):
+        top_left = 2 + (math.floor(v) + 1) * W2 + math.floor(u) + 1
+        assert top_left > 2 ** 24
+        assert rows[i].tolist() == [top_left, top_left + 1, top_left + W2, top_left + W2 + 1]
+        a, b = u - math.floor(u), v - math.floor(v)
+        torch.testing.assert_close(wts[i], torch.tensor([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b]))
+    assert rows[2].tolist() == [0, 1, W2, W2 + 1] and wts[2].tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
 # ---------------------------------------------------------------- geometry
@@ -226,11 +357,24 @@ def test_voxels_no_view_sees_are_zero_not_nan():
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
-def test_gradcheck_wrt_features(aggregation):
+@pytest.mark.parametrize("backend", SAMPLERS)
+def test_gradcheck_wrt_features(aggregation, backend):
     features, cams, grid, conf = problem(B=1, C=2, Fc=2, size=5, D=3, side=1500.0)
     features.requires_grad_(True)
-    fn = lambda f: unproject_features(f, cams, grid, aggregation, conf)  # noqa: E731
+    fn = lambda f: unproject_features(f, cams, grid, aggregation, conf, backend=backend)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (features,), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_gradcheck_gather_hidden_views_and_confidences(aggregation):
+    """Views partly out of the maps, a camera inside the cube, a missing view and voxels no view sees."""
+    features, cams, grid, conf = hard_problem(B=1, Fc=1, D=4)
+    valid = torch.tensor([[True, False, True, True]])
+    features.requires_grad_(True)
+    conf.requires_grad_(aggregation == "conf")
+    fn = lambda f, c: unproject_features(f, cams, grid, aggregation, c, valid, chunk_voxels=20,  # noqa: E731
+                                         backend="gather")
+    assert torch.autograd.gradcheck(fn, (features, conf), eps=1e-6, atol=1e-6, fast_mode=True)
 
 
 def test_input_errors():
@@ -245,3 +389,5 @@ def test_input_errors():
         unproject_features(features[0], cams, grid)
     with pytest.raises(ValueError, match="grid"):
         unproject_features(features, cams, grid[:1])
+    with pytest.raises(ValueError, match="chunk_voxels"):
+        unproject_features(features, cams, grid, chunk_voxels=0)

@@ -19,7 +19,16 @@ A voxel contributes nothing from a view when it lies behind that camera (depth <
 runs over the views that do see the voxel; the released model instead let those views take part with a value of
 0, which differs only for voxels that some camera does not see. A voxel seen by no view is 0.
 
-Geometry (projection, masks, normalised sampling positions) is computed in at least float32 with autocast
+Two sampling backends give the same volumes up to float rounding. ``"grid_sample"`` samples all maps at once
+with ``F.grid_sample``. ``"gather"`` writes bilinear sampling as a weighted gather: the maps, zero-padded and
+channels-last, are the rows of a table, and ``F.embedding_bag(mode="sum", per_sample_weights=...)`` reads the four
+bilinear taps of every voxel and view with their weights in one fused pass (one bag per voxel holding the taps of
+all views for ``"sum"``/``"conf"``, one bag per voxel and view for ``"softmax"``). On the CPU, where grid_sample
+dominates the cost, the gather is several times faster. It treats the grid and the cameras as constants (no
+gradient flows into them); both are differentiable w.r.t. the features and the confidences. ``"auto"`` (the
+default) picks gather on the CPU and grid_sample elsewhere, or when the grid or the cameras require a gradient.
+
+Geometry (projection, masks, sampling positions and weights) is computed in at least float32 with autocast
 disabled, so the module is safe under mixed precision; half-precision features are sampled in float32.
 
 Grid layout (:func:`make_cuboid_grid`): ``grid[b, i, j, k] = centre_b + R_z(theta_b) @ (s * (i, j, k) - side / 2)``
@@ -42,8 +51,10 @@ from ..camera import Camera
 
 __all__ = [
     "AGGREGATIONS",
+    "BACKENDS",
     "autocast_disabled",
     "Aggregation",
+    "Backend",
     "make_cuboid_grid",
     "project_grid",
     "unproject_features",
@@ -53,6 +64,10 @@ __all__ = [
 Aggregation = Literal["sum", "conf", "softmax"]
 AGGREGATIONS: tuple[str, ...] = ("sum", "conf", "softmax")
 """Supported view aggregations."""
+
+Backend = Literal["auto", "gather", "grid_sample"]
+BACKENDS: tuple[str, ...] = ("auto", "gather", "grid_sample")
+"""Sampling implementations of :func:`unproject_features` (``"auto"``: gather on the CPU, grid_sample elsewhere)."""
 
 
 def autocast_disabled(device: torch.device):
@@ -241,15 +256,17 @@ def _sampling_positions(cameras: Union[Camera, Tensor], points: Tensor, h: int, 
 _CPU_CHUNK_ELEMENTS = 1 << 21
 
 
-def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Optional[int]) -> int:
-    """Voxels per step: ``chunk_voxels`` if given, else all of them off the CPU, else ~2M sampled values."""
+def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Optional[int],
+                 cpu_elements: int = _CPU_CHUNK_ELEMENTS) -> int:
+    """Voxels per step: ``chunk_voxels`` if given, else all of them off the CPU, else ``cpu_elements`` values."""
     if chunk_voxels is not None:
         if chunk_voxels < 1:
             raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
         return min(int(chunk_voxels), N)
     if device.type != "cpu":
         return N
-    return max(1, min(N, _CPU_CHUNK_ELEMENTS // max(1, per_voxel)))
+    step = max(1, min(N, cpu_elements // max(1, per_voxel)))
+    return -(-N // -(-N // step))  # same number of steps, evenly sized
 
 
 def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation: str) -> Tensor:
@@ -276,6 +293,230 @@ def _normalized_confidences(confidences: Tensor, valid: Tensor) -> Tensor:
     return w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
 
 
+# ---------------------------------------------------------------------------------------------- gather backend
+#
+# Bilinear sampling as a weighted gather. The C maps of a sample are zero-padded by one pixel and stored
+# channels-last as the rows of a table: 2 sentinel rows, then C * (h+2) * (w+2) rows of F values. A voxel-view that
+# sees a map reads the 4 rows around its pixel with the bilinear weights (taps in the padding ring read zeros, like
+# grid_sample's zero padding); F.embedding_bag(mode="sum", per_sample_weights=...) does the gather and the weighted
+# sum in one vectorised pass. "sum"/"conf" use one bag of 4*C taps per voxel (conf: the view weights are folded
+# into the table), "softmax" one bag of 4 taps per voxel-view followed by a softmax over the views.
+# In padded pixel coordinates (u + 1, v + 1) a visible voxel lies in [0.5, w + 0.5] x [0.5, h + 0.5], so its four
+# taps are always inside its own padded map. Hidden voxel-views read table rows (0, 1, w+2, w+3): row 0 holds
+# _HIDDEN_LOGIT for the softmax (0 for the sums) and the other three are padding zeros, so a hidden view adds
+# nothing to a sum and gets softmax weight exp(-1e30) = 0. A voxel that no view sees has its view 0 read rows
+# (1, 2, w+3, w+4) instead (all zeros): its softmax is then [1, 0, ...] over values [0, -1e30, ...], exactly 0.
+
+_HIDDEN_LOGIT = -1e30
+_SENTINEL_ROWS = 2
+_GATHER_CHUNK_ELEMENTS = 1 << 20
+_SOFTMAX_CHUNK_ELEMENTS = 1 << 19
+
+
+def _gather_table(maps: Tensor, hidden: float, scale: Optional[Tensor] = None) -> Tensor:
+    """(C, F, h, w) maps of one sample -> (2 + C*(h+2)*(w+2), F) gather table.
+
+    Row 0 is ``hidden``, row 1 zero, then the maps zero-padded by one pixel, channels last: row
+    ``2 + c*(h+2)*(w+2) + (v+1)*(w+2) + (u+1)`` is pixel (u, v) of view c. ``scale``: optional (C,) view weights
+    multiplied into the maps.
+    """
+    C, Fc, h, w = maps.shape
+    if scale is not None:
+        maps = maps * scale[:, None, None, None]
+    # pad first (one contiguous pass): the (h+2)*(w+2) plane stride also avoids the cache-set conflicts of
+    # power-of-two strides in the channels-last transposition that follows
+    padded = F.pad(maps, (1, 1, 1, 1))
+    table = maps.new_empty(_SENTINEL_ROWS + C * (h + 2) * (w + 2), Fc)
+    table[:1].fill_(hidden)
+    table[1:_SENTINEL_ROWS].zero_()
+    table[_SENTINEL_ROWS:].view(C, h + 2, w + 2, Fc).copy_(padded.permute(0, 2, 3, 1))
+    return table
+
+
+class _GatherTaps:
+    """Bilinear taps of the gather backend (table rows and weights), one chunk of voxels of one sample at a time.
+
+    Without lens distortion the projection matrices are folded once into ``(B, 3C, 3)`` / ``(B, 3C, 1)`` (pixel
+    coordinates shifted by +1 into the padded maps, missing views given ``z = -1``), so one matrix product per
+    chunk gives ``((u+1) z, (v+1) z, z)`` for all views, laid out ``(3, C, n)``: voxels innermost, so that the
+    elementwise work runs over long contiguous rows. Two small matrix products then interleave the taps per voxel
+    (a layout change is costly on a CPU, and GEMM packing does it fastest):
+
+    - rows: ``[u0, v0] @ E + first``, ``u0 = floor(u)``: exact integer arithmetic in floating point;
+    - weights: ``[a, b, a b] @ Mw + [1, 0, 0, 0]``, i.e. ``(1-a)(1-b), a(1-b), (1-a)b, ab`` with ``a, b`` the
+      fractional parts (the product form up to float rounding).
+
+    Hidden voxel-views are moved to the integer position whose taps are the table rows (0, 1, w+2, w+3) with
+    weights (1, 0, 0, 0) (and, for the softmax, view 0 of a voxel no view sees to rows (1, 2, w+3, w+4)).
+
+    The taps are constants of the geometry (no gradient flows into the grid or the cameras). They are computed into
+    buffers allocated once per call: the views returned for a chunk are overwritten by the next chunk.
+    """
+
+    def __init__(self, cameras: Union[Camera, Tensor], points: Tensor, views_valid: Optional[Tensor],
+                 h: int, w: int, sdtype: torch.dtype, step: int):
+        self.cameras, self.points = cameras, points.detach()
+        B = points.shape[0]
+        self.C = C = cameras.shape[1] if isinstance(cameras, Tensor) else cameras.batch_shape[1]
+        device, dtype = points.device, points.dtype
+        self.valid = None if views_valid is None else views_valid.to(device=device, dtype=torch.bool)
+        self.matrices = None
+        if not (isinstance(cameras, Camera) and cameras.has_distortion):
+            P = (cameras.projection if isinstance(cameras, Camera) else cameras).detach().to(dtype)  # (B, C, 3, 4)
+            P = torch.stack([P[:, :, 0] + P[:, :, 2], P[:, :, 1] + P[:, :, 2], P[:, :, 2]], 2)  # pixel + 1
+            if self.valid is not None:  # a missing view sees nothing: z = -1 everywhere
+                behind = torch.tensor([0.0, 0.0, 0.0, -1.0], dtype=dtype, device=device)
+                P = torch.where(self.valid[:, :, None, None], P, behind)
+            P = P.transpose(1, 2)  # (B, 3, C, 4): rows ordered (coordinate, view)
+            self.matrices = (P[..., :3].reshape(B, 3 * C, 3), P[..., 3:].reshape(B, 3 * C, 1))
+        H2, W2 = h + 2, w + 2
+        # rows are exact in floating point: integers below 2^24 in float32
+        idtype = dtype if _SENTINEL_ROWS + C * H2 * W2 < 2 ** 24 or dtype == torch.float64 else torch.float64
+        kw = dict(device=device, dtype=idtype)
+        first = torch.arange(C, **kw) * (H2 * W2) + _SENTINEL_ROWS  # row of padded pixel (0, 0) of each view
+        blocks = torch.eye(C, **kw).repeat_interleave(4, 1)  # (C, 4C)
+        self.rows_matrix = torch.cat([blocks, W2 * blocks])  # (2C, 4C): column c*4 + k gets u0_c + W2 v0_c
+        self.rows_bias = (first[:, None] + torch.tensor([0.0, 1.0, W2, W2 + 1.0], **kw)).reshape(4 * C)
+        # positions whose taps are rows (0, 1, W2, W2+1) (hidden) and (1, 2, W2+1, W2+2) (view 0, voxel unseen)
+        self.hidden = torch.stack([-first, torch.zeros_like(first)]).view(2, C, 1).to(dtype)
+        self.unseen = torch.tensor([1.0 - _SENTINEL_ROWS, 0.0], device=device, dtype=dtype).view(2, 1)
+        kw = dict(device=device, dtype=sdtype)
+        mix = torch.tensor([[-1.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0], [1.0, -1.0, -1.0, 1.0]], **kw)
+        self.weights_matrix = torch.einsum("ij,ck->ickj", mix, torch.eye(C, **kw)).reshape(3 * C, 4 * C)
+        self.weights_bias = torch.tensor([1.0, 0.0, 0.0, 0.0], **kw).repeat(C)
+        self.bounds = torch.tensor([w + 0.5, h + 0.5], dtype=dtype, device=device).view(2, 1, 1)
+        # per-chunk work buffers (flat), and their views for a chunk of n voxels (cached per n)
+        new = lambda k, dt: torch.empty(k * step, dtype=dt, device=device)  # noqa: E731
+        self._buffers = dict(q=new(3 * C, dtype), uv=new(2 * C, dtype), corner=new(2 * C, dtype),
+                             planes=new(3 * C, sdtype), wts=new(4 * C, sdtype), rows_f=new(4 * C, idtype),
+                             rows=new(4 * C, torch.int32), m1=new(2 * C, torch.bool), m2=new(2 * C, torch.bool),
+                             visible=new(C, torch.bool), mask=new(C, torch.bool), unseen=new(1, torch.bool))
+        self._views: dict[int, dict[str, Tensor]] = {}
+
+    def _buffer_views(self, n: int) -> dict[str, Tensor]:
+        views = self._views.get(n)
+        if views is None:
+            C, buf = self.C, self._buffers
+            shapes = dict(q=(3 * C, n), uv=(2, C, n), corner=(2, C, n), planes=(3 * C, n), wts=(n, 4 * C),
+                          rows_f=(n, 4 * C), rows=(n, 4 * C), m1=(2, C, n), m2=(2, C, n), visible=(C, n),
+                          mask=(C, n), unseen=(n,))
+            views = {k: buf[k][:math.prod(shape)].view(shape) for k, shape in shapes.items()}
+            self._views[n] = views
+        return views
+
+    def _project(self, b: int, n0: int, n1: int, out: Tensor) -> Tensor:
+        """(3, C, n) padded homogeneous pixel coordinates ``((u+1) z, (v+1) z, z)`` of points ``n0:n1`` of
+        sample ``b``."""
+        pts = self.points[b, n0:n1]
+        C, n = self.C, pts.shape[0]
+        if self.matrices is not None:
+            M, t = self.matrices
+            return torch.addmm(t[b], M[b], pts.t(), out=out).view(3, C, n)
+        uv, depth = project_grid(self.cameras[b:b + 1], pts[None])  # (1, C, n, 2), (1, C, n)
+        uv, depth = uv[0].detach(), depth[0].detach()
+        if self.valid is not None:
+            depth = torch.where(self.valid[b, :, None], depth, torch.full_like(depth, -1.0))
+        return torch.stack([(uv[..., 0] + 1) * depth, (uv[..., 1] + 1) * depth, depth]).to(out.dtype)
+
+    @torch.no_grad()
+    def __call__(self, b: int, n0: int, n1: int, softmax: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """Taps of points ``n0:n1`` of sample ``b``.
+
+        Returns:
+            ``(rows, weights, visible)``: (n, 4C) int32 table rows and weights ordered (view, tap) per voxel (one
+            bag of 4C taps per voxel or, viewed as (n*C, 4), one bag of 4 taps per voxel-view), and the (C, n)
+            visibility. ``softmax``: voxels that no view sees read the all-zero rows in view 0.
+        """
+        C, n = self.C, n1 - n0
+        v = self._buffer_views(n)
+        q = self._project(b, n0, n1, v["q"])
+        uv = torch.div(q[:2], q[2:], out=v["uv"])  # padded pixel coordinates
+        torch.ge(uv, 0.5, out=v["m1"])  # NaN compares False
+        torch.le(uv, self.bounds, out=v["m2"])
+        inside = v["m1"].logical_and_(v["m2"])
+        visible = torch.logical_and(inside[0], inside[1], out=v["visible"])
+        visible &= torch.gt(q[2], 0, out=v["mask"])
+        torch.where(visible, uv, self.hidden, out=uv)
+        if softmax:
+            unseen = torch.logical_not(torch.any(visible, 0, out=v["unseen"]), out=v["unseen"])
+            torch.where(unseen, self.unseen, uv[:, 0], out=uv[:, 0])
+        corner = torch.floor(uv, out=v["corner"])
+        planes = v["planes"]
+        frac = torch.sub(uv, corner, out=planes[:2 * C].view(2, C, n))
+        torch.mul(frac[0], frac[1], out=planes[2 * C:])
+        rows_f = torch.addmm(self.rows_bias, corner.view(2 * C, n).t().to(self.rows_matrix.dtype), self.rows_matrix,
+                             out=v["rows_f"])
+        rows = v["rows"].copy_(rows_f)
+        wts = torch.addmm(self.weights_bias, planes.t(), self.weights_matrix, out=v["wts"])
+        return rows, wts, visible
+
+
+def _unproject_gather(features: Tensor, taps: _GatherTaps, N: int, aggregation: str,
+                      view_weights: Optional[Tensor], step: int, keep_visibility: bool):
+    """Gather backend of :func:`unproject_features`: (B, F, N) volume and the (B, C, N) visibility (or None).
+
+    One sample at a time (its table, a few MB, stays in cache and its memory is reused by the next sample), ``step``
+    voxels at a time within a sample (the softmax in sub-steps whose per-view samples stay near 2 MB). Without
+    autograd the chunks are written straight into the volume.
+    """
+    B, C, Fc, h, w = features.shape
+    softmax = aggregation == "softmax"
+    sub = max(1, _SOFTMAX_CHUNK_ELEMENTS // (C * Fc)) if softmax else step
+    track = torch.is_grad_enabled() and (features.requires_grad or (
+        view_weights is not None and view_weights.requires_grad))
+    volume = None if track else features.new_empty(B, Fc, N)
+    visibility = torch.empty(B, C, N, dtype=torch.bool, device=features.device) if keep_visibility else None
+    samples = []
+    for b in range(B):
+        table = _gather_table(features[b], _HIDDEN_LOGIT if softmax else 0.0,
+                              None if view_weights is None else view_weights[b])
+        parts = []
+        for n0 in range(0, N, step):
+            n1 = min(N, n0 + step)
+            rows, wts, visible = taps(b, n0, n1, softmax)
+            if track:  # the taps' buffers are reused by the next chunk, autograd keeps these for the backward
+                rows, wts = rows.clone(), wts.clone()
+            if keep_visibility:
+                visibility[b, :, n0:n1] = visible
+            for j0 in range(0, n1 - n0, sub):
+                j1 = min(n1 - n0, j0 + sub)
+                n = j1 - j0
+                if softmax:  # one bag per voxel-view, softmax over the views
+                    s = F.embedding_bag(rows[j0:j1].view(n * C, 4), table, mode="sum",
+                                        per_sample_weights=wts[j0:j1].view(n * C, 4)).view(n, C, Fc)
+                    p = torch.softmax(s, 1)
+                    if track:
+                        r = (p * s).sum(1)
+                    else:  # sum_c p_c s_c without a full-size temporary
+                        r = torch.mul(p[:, 0], s[:, 0])
+                        for c in range(1, C):
+                            r.addcmul_(p[:, c], s[:, c])
+                else:  # one bag of 4*C taps per voxel
+                    r = F.embedding_bag(rows[j0:j1], table, per_sample_weights=wts[j0:j1], mode="sum")
+                if track:
+                    parts.append(r.t())
+                else:
+                    volume[b, :, n0 + j0:n0 + j1].copy_(r.t())
+        if track:
+            samples.append(torch.cat(parts, 1) if len(parts) > 1 else parts[0].contiguous())
+    if track:
+        volume = torch.stack(samples)
+    return volume, visibility
+
+
+def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tensor], grid: Tensor) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    if features.device.type != "cpu":
+        return "grid_sample"
+    geometry = [grid] + ([cameras.K, cameras.R, cameras.t, cameras.dist] if isinstance(cameras, Camera) else [cameras])
+    if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in geometry):
+        return "grid_sample"  # the gather backend treats the geometry as constant
+    return "gather"
+
+
 def unproject_features(
     features: Tensor,
     cameras: Union[Camera, Tensor],
@@ -285,6 +526,7 @@ def unproject_features(
     views_valid: Optional[Tensor] = None,
     return_visibility: bool = False,
     chunk_voxels: Optional[int] = None,
+    backend: Backend = "auto",
 ):
     """Unproject multi-view feature maps into voxel grids, all samples and views in one call.
 
@@ -298,34 +540,48 @@ def unproject_features(
             views here (weights sum to 1 per sample).
         views_valid: optional (B, C) bool; missing views contribute nothing.
         return_visibility: also return the (B, C, D1, D2, D3) boolean mask of voxels each view sees.
-        chunk_voxels: voxels processed per step (all samples and views at once in each step). ``None``: the
-            whole grid in one step on GPUs; on the CPU steps whose per-view samples stay near 8 MB, since large
-            fresh allocations (page faults) cost more there than the extra steps.
+        chunk_voxels: voxels processed per step. ``None``: the whole grid in one step on GPUs; on the CPU steps
+            small enough for the per-step temporaries to stay in cache.
+        backend: how the maps are sampled. ``"gather"``: a fused weighted gather (``F.embedding_bag`` over
+            channels-last maps), several times faster than grid_sample on the CPU; it treats the grid and the
+            cameras as constants (no gradient flows into them). ``"grid_sample"``: ``F.grid_sample``,
+            differentiable w.r.t. the geometry too. ``"auto"``: gather on the CPU, grid_sample elsewhere or when
+            the grid or the cameras require a gradient. Both agree up to float rounding and are differentiable
+            w.r.t. the features (and the confidences).
 
     Returns:
         (B, F, D1, D2, D3) aggregated volume, index-aligned with ``grid``; dtype float32/float64 (half inputs are
         promoted). With ``return_visibility``, the tuple ``(volume, visibility)``.
     """
     _check_inputs(features, cameras, grid, aggregation, confidences, views_valid)
+    backend = _resolve_backend(backend, features, cameras, grid)
     B, C, Fc, h, w = features.shape
     spatial = grid.shape[1:4]
     N = spatial[0] * spatial[1] * spatial[2]
     sdtype = _sample_dtype(features)
     with autocast_disabled(features.device):
-        # (B, C, N, 2) sampling positions, (B, C, N) visibility; hidden voxels sample exactly 0
-        g, visible = _sampling_positions(cameras, grid.reshape(B, N, 3), h, w, views_valid)
-        maps = features.reshape(B, C, Fc, h, w).to(sdtype)
+        maps = features.to(sdtype)
+        weights = None
         if aggregation == "conf":
             valid = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
                      else views_valid.to(torch.bool))
             weights = _normalized_confidences(confidences.to(sdtype), valid)
-            maps = maps * weights[:, :, None, None, None]  # sampling is linear: weight the small maps
-        maps = maps.reshape(B * C, Fc, h, w)
-        g = g.to(sdtype)
-        step = _voxel_chunk(features.device, B * C * Fc, N, chunk_voxels)
-        parts = [_sample_and_aggregate(maps, g[:, :, n0:n0 + step], visible[:, :, n0:n0 + step], aggregation)
-                 for n0 in range(0, N, step)]
-        volume = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
+        if backend == "gather":
+            step = _voxel_chunk(features.device, 16 * C + Fc, N, chunk_voxels, _GATHER_CHUNK_ELEMENTS)
+            points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
+            taps = _GatherTaps(cameras, points, views_valid, h, w, sdtype, step)
+            volume, visible = _unproject_gather(maps, taps, N, aggregation, weights, step, return_visibility)
+        else:
+            # (B, C, N, 2) sampling positions, (B, C, N) visibility; hidden voxels sample exactly 0
+            g, visible = _sampling_positions(cameras, grid.reshape(B, N, 3), h, w, views_valid)
+            if weights is not None:
+                maps = maps * weights[:, :, None, None, None]  # sampling is linear: weight the small maps
+            maps = maps.reshape(B * C, Fc, h, w)
+            g = g.to(sdtype)
+            step = _voxel_chunk(features.device, B * C * Fc, N, chunk_voxels)
+            parts = [_sample_and_aggregate(maps, g[:, :, n0:n0 + step], visible[:, :, n0:n0 + step],
+                                           aggregation) for n0 in range(0, N, step)]
+            volume = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
     volume = volume.reshape(B, Fc, *spatial)
     if return_visibility:
         return volume, visible.reshape(B, C, *spatial)
@@ -340,10 +596,12 @@ def unproject_features_loop(
     confidences: Optional[Tensor] = None,
     views_valid: Optional[Tensor] = None,
 ) -> Tensor:
-    """Per-sample, per-view reference of :func:`unproject_features` (slow; for tests and benchmarks).
+    """Per-sample, per-view reference of :func:`unproject_features` (for tests and as the benchmark baseline).
 
-    Projects the grid into one view at a time, samples that view's map on its own and aggregates with explicit
-    loops over views. Same arguments and result as :func:`unproject_features` (without ``return_visibility``).
+    The straightforward implementation: for every sample and view, project the grid into that view, sample that
+    view's map with ``F.grid_sample`` and accumulate (``"sum"``, ``"conf"``); ``"softmax"`` keeps the per-view
+    volumes of a sample and aggregates them at the end. Same arguments and result as :func:`unproject_features`
+    (without ``return_visibility``).
     """
     _check_inputs(features, cameras, grid, aggregation, confidences, views_valid)
     B, C, Fc, h, w = features.shape
@@ -352,34 +610,33 @@ def unproject_features_loop(
     out = []
     for b in range(B):
         points = grid[b].reshape(1, -1, 3)
-        per_view, masks = [], []
+        if aggregation == "conf":
+            weights = [confidences[b, c].to(sdtype) if views_valid is None or bool(views_valid[b, c])
+                       else confidences.new_zeros((), dtype=sdtype) for c in range(C)]
+            total = sum(weights).clamp_min(torch.finfo(sdtype).tiny)
+        acc, per_view, masks = None, [], []
         for c in range(C):
-            cam = cameras[b:b + 1, c:c + 1]
-            uv, depth = project_grid(cam, points)  # (1, 1, N, 2), (1, 1, N)
+            uv, depth = project_grid(cameras[b:b + 1, c:c + 1], points)  # (1, 1, N, 2), (1, 1, N)
             u, v, z = uv[0, 0, :, 0], uv[0, 0, :, 1], depth[0, 0]
             seen = (z > 0) & (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
             if views_valid is not None and not bool(views_valid[b, c]):
                 seen = torch.zeros_like(seen)
             pos = torch.stack([(u + 0.5) / w * 2 - 1, (v + 0.5) / h * 2 - 1], -1)
-            pos = torch.where(seen[:, None], pos, torch.full_like(pos, -3.0))
+            pos = torch.where(seen[:, None], pos, torch.full_like(pos, -3.0))  # unseen: all taps in the padding
             vol = F.grid_sample(features[b, c][None].to(sdtype), pos.to(sdtype)[None, None],
                                 mode="bilinear", padding_mode="zeros", align_corners=False)[0, :, 0]  # (F, N)
-            per_view.append(vol)
-            masks.append(seen)
-        if aggregation == "sum":
-            acc = sum(vol * m.to(sdtype) for vol, m in zip(per_view, masks))
-        elif aggregation == "conf":
-            weights = []
-            for c in range(C):
-                ok = views_valid is None or bool(views_valid[b, c])
-                weights.append(confidences[b, c].to(sdtype) if ok else confidences.new_zeros((), dtype=sdtype))
-            total = sum(weights)
-            acc = sum(vol * m.to(sdtype) * (wc / total) for vol, m, wc in zip(per_view, masks, weights))
-        else:
+            if aggregation == "sum":
+                acc = vol if acc is None else acc.add_(vol)
+            elif aggregation == "conf":
+                acc = vol * (weights[c] / total) if acc is None else acc.addcmul_(vol, weights[c] / total)
+            else:
+                per_view.append(vol)
+                masks.append(seen)
+        if aggregation == "softmax":
             stacked = torch.stack(per_view)  # (C, F, N)
             seen = torch.stack(masks)[:, None, :].expand_as(stacked)
             logits = torch.where(seen, stacked, torch.full_like(stacked, -math.inf))
             soft = torch.softmax(logits, 0).nan_to_num(0.0)  # voxels no view sees: all weights 0
-            acc = (soft * torch.where(seen, stacked, torch.zeros_like(stacked))).sum(0)
+            acc = (soft * stacked).sum(0)  # unseen views sampled exactly 0
         out.append(acc.reshape(Fc, *spatial))
     return torch.stack(out)
