@@ -1,0 +1,289 @@
+"""Train small CPU models on the embedded 4-camera data and compare them on held-out clips.
+
+Usage::
+
+    python scripts/train_embedded.py                 # the committed checkpoints and table (about 25 min, 2 cores)
+    python scripts/train_embedded.py --quick         # a smoke run in a few minutes (numbers not meaningful)
+
+Data: :class:`lt_core.data.synthetic.SyntheticMultiViewDataset` with the Human3.6M-like 4-camera rig, 128 x 128
+crops. Training clips and validation clips are disjoint (``TRAIN_CLIPS`` / ``VAL_CLIPS`` of that module); the
+table is measured on the validation clips. The images are rendered once and kept in memory (uint8) for all stages.
+
+Stages (all with the tiny backbone, ResNet-18 at width 0.25; Adam; the paper's losses):
+
+1. ``2d``: the backbone is trained on 2D keypoints, like the paper's backbone pretrained on 2D pose: Gaussian
+   heatmap MSE (sigma 1.5 heatmap pixels) plus 0.1 x the soft-argmax L1 in pixels
+   (:func:`lt_core.train.factory.heatmap_2d_loss`). The **RANSAC** baseline uses this backbone as it is (hard
+   argmax + RANSAC, the paper's 15 px threshold at 384 px scaled to the 128 px crops: 5 px).
+2. ``alg_noconf``: algebraic triangulation without confidences (unweighted DLT), fine-tuned end to end from (1)
+   with the smooth-MSE 3D loss.
+3. ``alg_conf``: the same with the learned per-view, per-joint confidences.
+4. ``vol``: volumetric triangulation (softmax aggregation), backbone from (1), L1 + 0.01 CE loss; at test time its
+   cuboid is centred on the pelvis predicted by ``alg_conf`` (the paper's protocol).
+
+Stages 2-4 get the same number of optimizer steps. The learning rates are larger than the paper's (which
+fine-tuned large pretrained networks) because these small networks start from much less.
+
+Outputs: ``data/checkpoints/embedded_<name>.pt`` (weights + config, a few MB) with ``embedded_<name>.json``
+(manifest: config, seed, code version, metrics), run folders under ``--runs`` (CSV logs, full checkpoints), and
+``results/tables/embedded_h36m_rig.csv`` / ``.md`` (absolute and relative MPJPE, PA-MPJPE in mm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+from lt_core.data.synthetic import VAL_CLIPS, SyntheticMultiViewDataset  # noqa: E402
+from lt_core.train import TrainConfig, Trainer, predict  # noqa: E402
+from lt_core.train.factory import build_model, init_from_checkpoint  # noqa: E402
+from lt_core.train.records import code_version, write_manifest  # noqa: E402
+
+IMAGE_SIZE = 128
+
+
+class InMemory(Dataset):
+    """A rendered dataset held in memory, images as uint8 (a quarter of float32's memory).
+
+    Args:
+        dataset: any dataset in the sample format.
+        workers: DataLoader workers used once to render everything.
+        desc: progress label.
+    """
+
+    def __init__(self, dataset: Dataset, workers: int = 2, desc: str = "render") -> None:
+        from tqdm.auto import tqdm
+
+        self.items: list[dict[str, Any]] = []
+        loader = DataLoader(dataset, batch_size=None, num_workers=workers)
+        for s in tqdm(loader, total=len(dataset), desc=desc, disable=not sys.stderr.isatty()):
+            s = dict(s)
+            s["images"] = (s["images"].clamp(0, 1) * 255).round().to(torch.uint8)
+            s["meta"] = {k: v for k, v in s["meta"].items() if k in ("dataset", "subject", "action", "clip", "frame")}
+            self.items.append(s)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s = dict(self.items[i])
+        s["images"] = s["images"].float() / 255.0
+        return s
+
+
+def data_options(split: str, quick: bool) -> dict[str, Any]:
+    opts: dict[str, Any] = {"rig": "human36m", "image_size": IMAGE_SIZE, "fps": 30.0, "seed": 0}
+    if split == "val":
+        opts["frame_stride"] = 2
+    if quick:
+        opts["max_frames_per_clip"] = 24 if split == "train" else 8
+    return opts
+
+
+def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
+    """The shared settings of every stage, updated with ``kw``."""
+    d: dict[str, Any] = dict(name=name, backbone="tiny", v2v="tiny", dataset="synthetic",
+                             dataset_options=data_options("train", args.quick), image_size=(IMAGE_SIZE, IMAGE_SIZE),
+                             batch_size=args.batch_size, epochs=1000, device="cpu", seed=args.seed, num_workers=0,
+                             out_dir=str(Path(args.runs) / name), log_every=10, val_max_samples=args.val_during,
+                             progress=None, grad_clip=args.grad_clip, resume="auto" if args.resume else None)
+    d.update(kw)
+    return TrainConfig(**d)
+
+
+def run_stage(cfg: TrainConfig, train: Dataset, val: Dataset, val_every: int) -> tuple[Trainer, float]:
+    """Train one stage; returns the trainer and the wall time in seconds."""
+    t0 = time.time()
+    trainer = Trainer(cfg.updated(val_every=val_every), train_dataset=train, val_dataset=val)
+    trainer.fit()
+    return trainer, time.time() - t0
+
+
+def export(trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any],
+           out: Path) -> Path:
+    """Write ``embedded_<name>.pt`` (weights + config) and ``embedded_<name>.json`` (manifest)."""
+    model = trainer_or_model.raw_model if isinstance(trainer_or_model, Trainer) else trainer_or_model
+    path = out / f"embedded_{name}.pt"
+    version = code_version()
+    torch.save({"format": "lt_core.train/1-export", "model": model.state_dict(), "config": cfg.to_dict(),
+                "metrics": metrics, "code_version": version, "torch_version": torch.__version__, **extra}, path)
+    write_manifest(path.with_suffix(".json"), cfg.to_dict(), device="cpu", status="finished", metrics=metrics,
+                   extra={**extra, "checkpoint": path.name,
+                          "parameters": sum(p.numel() for p in model.parameters())}, version=version)
+    return path
+
+
+def markdown(df: pd.DataFrame, caption: str) -> str:
+    cols = list(df.columns)
+    lines = [caption, "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in r.values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
+    ap.add_argument("--steps-2d", type=int, default=1500, help="optimizer steps of the 2D backbone stage")
+    ap.add_argument("--steps-3d", type=int, default=600, help="optimizer steps of each 3D stage")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr-2d", type=float, default=1e-3)
+    ap.add_argument("--lr-backbone", type=float, default=3e-4, help="backbone lr of the 3D stages")
+    ap.add_argument("--lr-heads", type=float, default=1e-3, help="confidence head / process_features / V2V lr")
+    ap.add_argument("--grad-clip", type=float, default=10.0)
+    ap.add_argument("--volume-size", type=int, default=24, help="voxels per side (multiple of 8 for the tiny V2V)")
+    ap.add_argument("--cuboid-side", type=float, default=2200.0, help="cuboid side in mm")
+    ap.add_argument("--val-during", type=int, default=48, help="validation samples during training")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (1 is the most robust on a shared machine)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "embedded"), help="run folders (logs, full checkpoints)")
+    ap.add_argument("--checkpoints", default=str(ROOT / "data" / "checkpoints"))
+    ap.add_argument("--tables", default=str(ROOT / "results" / "tables"))
+    ap.add_argument("--resume", action="store_true", help="continue interrupted stages from their last.pt")
+    ap.add_argument("--fresh", action="store_true", help="delete the run folders first")
+    ap.add_argument("--evaluate-only", action="store_true",
+                    help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps_2d, args.steps_3d, args.val_during = 20, 10, 8
+    torch.set_num_threads(args.threads)
+    runs, ckpt_dir, tables = Path(args.runs), Path(args.checkpoints), Path(args.tables)
+    if args.fresh and runs.exists() and not args.evaluate_only:
+        shutil.rmtree(runs)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tables.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+
+    print("rendering the embedded data (Human3.6M-like rig, 4 views, 128 px) ...", flush=True)
+    t0 = time.time()
+    train = None if args.evaluate_only else InMemory(
+        SyntheticMultiViewDataset("train", **data_options("train", args.quick)), desc="train")
+    val = InMemory(SyntheticMultiViewDataset("val", **data_options("val", args.quick)), desc="val")
+    render_s = time.time() - t0
+    print(f"  {len(train) if train else 0} training and {len(val)} validation samples in {render_s:.0f} s",
+          flush=True)
+    val_every = 2 if not args.quick else 1
+    timings: dict[str, float] = {"render": render_s}
+    if not args.evaluate_only:
+        train_all(args, train, val, val_every, timings, runs, ckpt_dir)
+    df = write_tables(ckpt_dir, val, tables, args.quick)
+    total = time.time() - t_start
+    timings["total"] = total
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / "timings.json").write_text(json.dumps(timings, indent=2))
+    print(df.to_string(index=False))
+    print(f"total {total / 60:.1f} min (render {render_s:.0f} s); timings in {runs / 'timings.json'}")
+    return 0
+
+
+def train_all(args: argparse.Namespace, train: Dataset, val: Dataset, val_every: int, timings: dict[str, float],
+              runs: Path, ckpt_dir: Path) -> None:
+    """The four stages; each exports its checkpoint and manifest to ``ckpt_dir``."""
+    # 1. 2D backbone (also the RANSAC baseline's)
+    cfg2d = base_config("embedded_2d", args, model="algebraic", model_options={"use_confidences": False},
+                        loss="heatmap_2d", loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
+                        max_steps=args.steps_2d, lr_backbone=args.lr_2d, lr_heads=args.lr_2d)
+    print(f"stage 2d: {args.steps_2d} steps", flush=True)
+    tr2d, timings["2d"] = run_stage(cfg2d, train, val, val_every)
+    backbone_ckpt = str(runs / "embedded_2d" / "last.pt")
+
+    # RANSAC on the 2D backbone (nothing more to train)
+    cfg_r = base_config("embedded_ransac", args, model="ransac", epochs=0, init_from=backbone_ckpt,
+                        model_options={"threshold": 15.0 * IMAGE_SIZE / 384})
+    torch.manual_seed(args.seed)
+    ransac = build_model(cfg_r)
+    init_from_checkpoint(ransac, backbone_ckpt)
+    export(ransac, cfg_r, "ransac", tr2d.last_val,
+           {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": "embedded_2d"}, ckpt_dir)
+
+    # 2-3. algebraic without / with confidences, 4. volumetric; all fine-tuned from the 2D backbone
+    common = dict(max_steps=args.steps_3d, init_from=backbone_ckpt, lr_backbone=args.lr_backbone,
+                  lr_heads=args.lr_heads)
+    stages = [
+        ("alg_noconf", dict(model="algebraic", model_options={"use_confidences": False})),
+        ("alg_conf", dict(model="algebraic", model_options={"use_confidences": True})),
+        ("vol_softmax", dict(model="volumetric", model_options={"volume_size": args.volume_size,
+                                                                "cuboid_side": args.cuboid_side,
+                                                                "aggregation": "softmax"})),
+    ]
+    for name, kw in stages:
+        cfg = base_config(f"embedded_{name}", args, **kw, **common)
+        print(f"stage {name}: {args.steps_3d} steps", flush=True)
+        tr, timings[name] = run_stage(cfg, train, val, val_every)
+        export(tr, cfg, name, tr.last_val, {"train_steps": tr.step, "train_s": round(timings[name], 1),
+                                            "init_from": "embedded_2d"}, ckpt_dir)
+
+
+MODELS = (  # (checkpoint name, table label)
+    ("ransac", "RANSAC (hard argmax, 2D backbone)"),
+    ("alg_noconf", "Algebraic, no confidences (unweighted DLT)"),
+    ("alg_conf", "Algebraic, learned confidences"),
+    ("vol_softmax", "Volumetric (softmax), root from algebraic"),
+)
+
+
+def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool) -> pd.DataFrame:
+    """Evaluate the exported checkpoints on the held-out clips; write the CSV / Markdown tables.
+
+    The volumetric model's cuboid is centred on the pelvis predicted by ``alg_conf`` (the paper's test protocol);
+    its manifest also records the result with the ground-truth pelvis.
+    """
+    from lt_core.train import load_trained_model
+
+    rows, per_action = [], {}
+    alg_preds = None
+    for name, label in MODELS:
+        path = ckpt_dir / f"embedded_{name}.pt"
+        model = load_trained_model(path)
+        root = alg_preds if name.startswith("vol") else "gt"
+        preds = predict(model, val, batch_size=8, root=root)
+        if name == "alg_conf":
+            alg_preds = preds
+        ev = preds.evaluate()
+        manifest = json.loads(path.with_suffix(".json").read_text())
+        metrics = dict(ev.summary)
+        if name.startswith("vol"):
+            metrics["mpjpe_rel_gt_root"] = predict(model, val, batch_size=8, root="gt").evaluate().summary["mpjpe_rel"]
+        manifest["metrics"] = {**manifest.get("metrics", {}), **{f"test_{k}": v for k, v in metrics.items()}}
+        path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        rows.append({"model": label, "checkpoint": path.name, "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
+                     "MPJPE rel (mm)": ev.summary["mpjpe_rel"], "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
+                     "frames": ev.summary["frames"], "train steps": manifest.get("train_steps"),
+                     "train time (s)": manifest.get("train_s")})
+        per_action[label] = ev.per_action["mpjpe_rel"]
+        print(f"  {name}: {ev.summary['mpjpe_rel']:.1f} mm relative, {ev.summary['mpjpe_abs']:.1f} mm absolute",
+              flush=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(tables / "embedded_h36m_rig.csv", index=False, float_format="%.2f")
+    actions = pd.DataFrame(per_action).T
+    actions.index.name = "model"
+    actions.to_csv(tables / "embedded_h36m_rig_per_action.csv", float_format="%.2f")
+    n = int(df["frames"].iloc[0])
+    caption = (f"**Embedded data, Human3.6M-like 4-camera rig**, 128 px crops, held-out clips ({n} frames of "
+               f"{', '.join(VAL_CLIPS)}); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
+               "pelvis subtracted from prediction and ground truth. "
+               + ("QUICK SMOKE RUN: numbers not meaningful. " if quick else "")
+               + "Written by `scripts/train_embedded.py`.")
+    act = actions.reset_index()
+    text = markdown(df, caption) + "\n" + markdown(act, "Relative MPJPE (mm) per held-out clip ('Average' = over "
+                                                         "frames):")
+    (tables / "embedded_h36m_rig.md").write_text(text)
+    return df
+
+
+if __name__ == "__main__":
+    sys.exit(main())
