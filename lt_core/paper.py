@@ -60,7 +60,7 @@ CITATION = "Iskakov, Burkov, Lempitsky, Malkov. Learnable Triangulation of Human
 """How the tables cite the paper."""
 
 METHOD_NAMES: dict[str, str] = {
-    "ransac": "RANSAC (hard argmax, 15 px)",
+    "ransac": "RANSAC (hard-argmax 2D points)",
     "algebraic": "Algebraic (learned confidences)",
     "algebraic_noconf": "Algebraic (no confidences)",
     "volumetric": "Volumetric (softmax aggregation)",

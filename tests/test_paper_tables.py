@@ -79,7 +79,7 @@ def test_perfect_predictions_give_zeros_beside_the_paper():
     evals = {m: _evaluation(gt.copy(), gt) for m in ("ransac", "algebraic", "volumetric")}
     table = compare_with_paper("h36m_relative", evals, MEASURED)
     df = table.frame
-    assert list(df["method"]) == ["RANSAC (hard argmax, 15 px)", "Algebraic (learned confidences)",
+    assert list(df["method"]) == ["RANSAC (hard-argmax 2D points)", "Algebraic (learned confidences)",
                                   "Volumetric (softmax aggregation)"]
     paper_col, (meas_col,) = table.paper_column(), table.measured_columns()
     assert "Human3.6M" in paper_col and MEASURED in meas_col  # both datasets named in the headers
@@ -114,9 +114,9 @@ def test_missing_methods_are_nan_and_say_why():
                                sources={"volumetric": "checkpoint vol.pt"})
     df = table.frame.set_index("method")
     meas = table.measured_columns()[0]
-    assert math.isnan(df.loc["RANSAC (hard argmax, 15 px)", meas])
+    assert math.isnan(df.loc["RANSAC (hard-argmax 2D points)", meas])
     assert math.isnan(df.loc["Algebraic (learned confidences)", meas])
-    assert df.loc["RANSAC (hard argmax, 15 px)", "measured from"].startswith("not measured")
+    assert df.loc["RANSAC (hard-argmax 2D points)", "measured from"].startswith("not measured")
     assert df.loc["Volumetric (softmax aggregation)", "measured from"] == "checkpoint vol.pt, 12 frames"
 
 
