@@ -26,15 +26,17 @@ The labels are a pickled dict: ``subject_names``, ``camera_names``, ``action_nam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..camera import Camera, stack_cameras
+from ..camera import Camera
 from .calibration import h36m_cameras_from_labels
+
+from .sample import collate_samples  # the one collate of the sample format; re-exported here
 
 __all__ = [
     "H36M_TRAIN_SUBJECTS",
@@ -300,35 +302,3 @@ class Human36MDataset(Dataset):
         if self.load_images:
             sample["images"] = torch.stack(images)
         return sample
-
-
-def collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Batch samples of the one sample format.
-
-    Args:
-        samples: B dicts with ``cameras`` (C,), ``joints_3d`` (J, 3), ``joints_valid`` (J,), ``views_valid`` (C,),
-            optional ``images`` (C, 3, H, W) and ``meta``.
-
-    Returns:
-        A dict with ``images`` (B, C, 3, H, W) (when present), ``cameras`` with batch shape (B, C),
-        ``joints_3d`` (B, J, 3), ``joints_valid`` (B, J), ``views_valid`` (B, C), ``meta`` a list of B dicts.
-        Other tensor entries are stacked, anything else is listed.
-    """
-    if not samples:
-        raise ValueError("collate_samples needs at least one sample")
-    out: dict[str, Any] = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
-        if key == "cameras":
-            shapes = {tuple(v.batch_shape) for v in values}
-            if len(shapes) != 1:
-                raise ValueError(f"samples have different camera counts {sorted(shapes)}; cannot batch them")
-            out[key] = stack_cameras(values)
-        elif isinstance(values[0], Tensor):
-            shapes = {tuple(v.shape) for v in values}
-            if len(shapes) != 1:
-                raise ValueError(f"samples disagree on the shape of {key!r}: {sorted(shapes)}")
-            out[key] = torch.stack(values)
-        else:
-            out[key] = list(values)
-    return out

@@ -19,27 +19,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from lt_core.camera import Camera, stack_cameras
+from lt_core.camera import Camera
+from lt_core.data.sample import collate_samples
 
 __all__ = ["collate", "move_batch", "batch_size_of", "SkipSampler", "SeededDataset", "sample_seed"]
 
 
-def _default_collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stack tensors, stack cameras to batch shape (B, C), list everything else (``meta`` a list of B dicts)."""
-    out: dict[str, Any] = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
-        if isinstance(values[0], Camera):
-            out[key] = stack_cameras(values)
-        elif isinstance(values[0], Tensor):
-            out[key] = torch.stack(values)
-        else:
-            out[key] = list(values)
-    return out
-
-
 def collate(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Batch samples of the one sample format with the data package's ``collate_samples`` when available.
+    """Batch samples of the one sample format (:func:`lt_core.data.sample.collate_samples`).
 
     Returns:
         ``images`` (B, C, 3, H, W), ``cameras`` Camera (B, C), ``joints_3d`` (B, J, 3) mm, ``joints_valid`` (B, J),
@@ -47,13 +34,6 @@ def collate(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
-    try:
-        from lt_core.data.sample import collate_samples  # type: ignore[import-not-found]
-    except ImportError:
-        try:
-            from lt_core.data.human36m import collate_samples  # type: ignore[no-redef]
-        except ImportError:
-            collate_samples = _default_collate_samples  # type: ignore[assignment]
     return collate_samples(samples)
 
 
