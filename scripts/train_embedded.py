@@ -122,15 +122,27 @@ def run_stage(cfg: TrainConfig, train: Dataset, val: Dataset, val_every: int) ->
     return trainer, time.time() - t0
 
 
+def portable_config(cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg.to_dict()`` with the run paths (``out_dir``, ``init_from``) relative to the repository when inside it,
+    so that an exported checkpoint does not record the machine it was trained on."""
+    d = cfg.to_dict()
+    for key in ("out_dir", "init_from"):
+        if d.get(key):
+            p = Path(d[key]).resolve()
+            d[key] = p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else p.name
+    return d
+
+
 def export(trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any],
            out: Path) -> Path:
     """Write ``embedded_<name>.pt`` (weights + config) and ``embedded_<name>.json`` (manifest)."""
     model = trainer_or_model.raw_model if isinstance(trainer_or_model, Trainer) else trainer_or_model
     path = out / f"embedded_{name}.pt"
     version = code_version()
-    torch.save({"format": "lt_core.train/1-export", "model": model.state_dict(), "config": cfg.to_dict(),
+    config = portable_config(cfg)
+    torch.save({"format": "lt_core.train/1-export", "model": model.state_dict(), "config": config,
                 "metrics": metrics, "code_version": version, "torch_version": torch.__version__, **extra}, path)
-    write_manifest(path.with_suffix(".json"), cfg.to_dict(), device="cpu", status="finished", metrics=metrics,
+    write_manifest(path.with_suffix(".json"), config, device="cpu", status="finished", metrics=metrics,
                    extra={**extra, "checkpoint": path.name,
                           "parameters": sum(p.numel() for p in model.parameters())}, version=version)
     return path
