@@ -13,6 +13,8 @@ from lt_core.ops.unprojection import (
     AGGREGATIONS,
     BACKENDS,
     _GatherTaps,
+    _transpose_into,
+    _transposer,
     make_cuboid_grid,
     project_grid,
     unproject_features,
@@ -264,6 +266,68 @@ def test_gather_rows_are_exact_beyond_float32_integers():
         a, b = u - math.floor(u), v - math.floor(v)
         torch.testing.assert_close(wts[i], torch.tensor([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b]))
     assert rows[2].tolist() == [0, 1, W2, W2 + 1] and wts[2].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_gather_taps_of_degenerate_projections_are_hidden():
+    """Points on the camera plane (z = 0, with 0/0 = NaN or +-inf pixels) and behind it read the sentinel rows."""
+    h = w = 8
+    P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]])  # u = x/z, v = y/z
+    pts = torch.tensor([[[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [-1.0, -1.0, -1.0], [2.5, 3.5, 1.0], [7.5, 7.5, 1.0],
+                         [7.6, 3.0, 1.0]]])
+    taps = _GatherTaps(P, pts, None, h, w, torch.float32, 6)
+    rows, wts, visible = taps(0, 0, 6, False)
+    assert visible[0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]
+    W2 = w + 2
+    for i in (0, 1, 2, 5):
+        assert rows[i].tolist() == [0, 1, W2, W2 + 1] and wts[i].tolist() == [1.0, 0.0, 0.0, 0.0]
+    rows_softmax = taps(0, 0, 6, True)[0].clone()  # the only view of an unseen voxel reads the zero rows
+    for i in (0, 1, 2, 5):
+        assert rows_softmax[i].tolist() == [1, 2, W2 + 1, W2 + 2]
+    rows, wts, visible = taps(0, 0, 6, False)
+    top_left = 2 + (3 + 1) * W2 + 2 + 1  # u = 2.5, v = 3.5
+    assert rows[3].tolist() == [top_left, top_left + 1, top_left + W2, top_left + W2 + 1]
+    torch.testing.assert_close(wts[3], torch.full((4,), 0.25))
+
+
+def test_transpose_into_is_an_exact_scaled_transposition():
+    for Fc, scale in ((32, 1.0), (12, math.log(2.0)), (7, 1.0), (6, 0.5)):
+        r = torch.randn(50, Fc, dtype=torch.float64)
+        for exact_gemm in (True, False):
+            out = torch.zeros(Fc, 80, dtype=torch.float64)
+            eye = _transposer(Fc, scale, exact_gemm, r)
+            assert (eye is None) == (not exact_gemm or Fc % 4 != 0)
+            _transpose_into(out[:, 10:60], r, scale, eye)  # rows of the target are strided
+            assert torch.equal(out[:, 10:60], r.t() * scale)
+            assert not out[:, :10].any() and not out[:, 60:].any()
+
+
+def test_gather_softmax_of_large_features_matches_the_loop():
+    """Features too large for the base-2 softmax without a max shift (|x| log2(e) > 100 in float32, > 1000 in
+    float64) go through torch.softmax; both paths agree with the loop."""
+    features, cams, grid, conf = hard_problem()
+    valid = torch.tensor([[True, True, False, True], [True, True, True, True]])
+    for dtype, scale in ((torch.float64, 1.0), (torch.float64, 300.0), (torch.float32, 1.0), (torch.float32, 40.0)):
+        f = (features * scale).to(dtype)
+        ref = unproject_features_loop(f.double(), cams, grid, "softmax", views_valid=valid)
+        out = unproject_features(f, cams.to(dtype=dtype), grid.to(dtype), "softmax", views_valid=valid,
+                                 backend="gather")
+        tol = 1e-10 if dtype == torch.float64 else 1e-4
+        torch.testing.assert_close(out.double(), ref, atol=tol * scale, rtol=tol)
+    assert (features * 300.0).abs().max() * math.log2(math.e) > 1000  # the float64 max-shifted path ran
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_gather_with_non_finite_features_keeps_channels_apart(aggregation):
+    """A NaN or an infinite feature only reaches the voxels and the channel that read it, as in the loop (no
+    transposition trick mixes channels then)."""
+    features, cams, grid, conf = problem(Fc=8)
+    for bad in (math.nan, math.inf):
+        f = features.clone()
+        f[0, 1, 3, 5:9, 6:10] = bad
+        ref = unproject_features_loop(f, cams, grid, aggregation, conf)
+        out = unproject_features(f, cams, grid, aggregation, conf, backend="gather")
+        assert not torch.isfinite(ref[0, 3]).all()
+        torch.testing.assert_close(out, ref, atol=1e-10, rtol=1e-10, equal_nan=True)
 
 
 # ---------------------------------------------------------------- geometry
