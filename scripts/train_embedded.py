@@ -2,10 +2,11 @@
 
 Usage::
 
-    python scripts/train_embedded.py --fresh         # the committed checkpoints and table (about 25 min, 2 cores)
+    python scripts/train_embedded.py --fresh         # the committed checkpoints and table (about 40 min, 2 cores)
     python scripts/train_embedded.py --quick         # a smoke run in a few minutes (numbers not meaningful)
     python scripts/train_embedded.py --evaluate-only # re-evaluate data/checkpoints/embedded_*.pt, rewrite the tables
     python scripts/train_embedded.py --resume        # continue interrupted stages from runs/embedded/<stage>/last.pt
+    python scripts/train_embedded.py --stages vol_softmax  # retrain one stage on the existing 2D backbone run
 
 Data: :class:`lt_core.data.synthetic.SyntheticMultiViewDataset` with the Human3.6M-like 4-camera rig, 128 x 128
 crops. Training clips and validation clips are disjoint (``TRAIN_CLIPS`` / ``VAL_CLIPS`` of that module); the
@@ -23,15 +24,18 @@ Stages (all with the tiny backbone, ResNet-18 at width 0.25; Adam; the paper's l
 4. ``vol``: volumetric triangulation (softmax aggregation), backbone from (1), L1 + 0.01 CE loss; at test time its
    cuboid is centred on the pelvis predicted by ``alg_conf`` (the paper's protocol).
 
-Stages 2-4 take 600 optimizer steps each (batch 8). The volume is 24^3 voxels over a 2200 mm cube (96 mm spacing;
-the paper: 64^3 over 2500 mm, 40 mm) to fit a CPU budget. The learning rates are larger than the paper's (which
-fine-tuned large pretrained networks) because these small networks start from much less. At this scale the
-volumetric model does **not** beat the algebraic one (its V2V starts from scratch and a volumetric step costs about
-5 algebraic steps). A cheaper and better volumetric variant, ``--volume-size 16 --steps-vol 1200`` (147 mm voxels,
-twice the steps, ~570 s instead of ~790 s), reached 127.5 mm relative instead of 138.0, still behind algebraic.
+Stages 2-3 take 600 optimizer steps each (batch 8), the volumetric stage 2400: its V2V starts from scratch and
+needs the longer schedule to overtake the algebraic model (at 1600 steps it was better in relative MPJPE only,
+105.5 vs 107.2 mm, not yet in absolute). The volume is 16^3 voxels over a 2200 mm cube (147 mm spacing; the paper:
+64^3 over 2500 mm, 40 mm) with a V2V of widths 16-32-32-32 to fit a CPU budget; a coarser voxel grid with twice the
+V2V width learned faster than a finer one with the narrow preset (8-16-16-16 at 24^3 reached 138 mm after 600
+steps, 16-32-32-32 at 16^3 114 mm after 800, relative MPJPE with the ground-truth pelvis). The learning rates are larger than the paper's (which fine-tuned
+large pretrained networks) because these small networks start from much less.
 
-Timing (2 shared cores, 1 torch thread): rendering ~30 s, 2D stage ~5 min, each algebraic stage ~2.5 min,
-volumetric ~13 min; about 25 min in all. Runs are deterministic: re-running gives the same numbers.
+Timing (2 shared cores, 1 torch thread): rendering ~30-60 s, 2D stage ~5 min, each algebraic stage ~2.5 min,
+volumetric ~20-28 min (0.4-0.7 s per step depending on the load); about 35-45 min in all. Runs are deterministic:
+re-running gives the same numbers, and ``--resume`` continues a stage exactly where it stopped (its recorded train
+time then adds up the runs).
 
 Outputs: ``data/checkpoints/embedded_<name>.pt`` (weights + config, a few MB) with ``embedded_<name>.json``
 (manifest: config, seed, code version, metrics), run folders under ``--runs`` (CSV logs, full checkpoints), and
@@ -115,11 +119,15 @@ def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
 
 
 def run_stage(cfg: TrainConfig, train: Dataset, val: Dataset, val_every: int) -> tuple[Trainer, float]:
-    """Train one stage; returns the trainer and the wall time in seconds."""
+    """Train one stage; returns the trainer and its wall time in seconds (summed over resumed runs)."""
     t0 = time.time()
     trainer = Trainer(cfg.updated(val_every=val_every), train_dataset=train, val_dataset=val)
     trainer.fit()
-    return trainer, time.time() - t0
+    record = Path(cfg.out_dir) / "stage_seconds.json"
+    earlier = json.loads(record.read_text())["seconds"] if cfg.resume and record.exists() else 0.0
+    seconds = earlier + time.time() - t0
+    record.write_text(json.dumps({"seconds": round(seconds, 1)}) + "\n")
+    return trainer, seconds
 
 
 def portable_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -161,13 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
     ap.add_argument("--steps-2d", type=int, default=1500, help="optimizer steps of the 2D backbone stage")
     ap.add_argument("--steps-3d", type=int, default=600, help="optimizer steps of each algebraic stage")
-    ap.add_argument("--steps-vol", type=int, default=600, help="optimizer steps of the volumetric stage")
+    ap.add_argument("--steps-vol", type=int, default=2400, help="optimizer steps of the volumetric stage")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr-2d", type=float, default=1e-3)
     ap.add_argument("--lr-backbone", type=float, default=3e-4, help="backbone lr of the 3D stages")
     ap.add_argument("--lr-heads", type=float, default=1e-3, help="confidence head / process_features / V2V lr")
     ap.add_argument("--grad-clip", type=float, default=10.0)
-    ap.add_argument("--volume-size", type=int, default=24, help="voxels per side (multiple of 8 for the tiny V2V)")
+    ap.add_argument("--lr-heads-vol", type=float, default=3e-3, help="process_features / V2V lr (volumetric)")
+    ap.add_argument("--volume-size", type=int, default=16, help="voxels per side (multiple of 8 for the tiny V2V)")
+    ap.add_argument("--v2v-channels", default="16,32,32,32",
+                    help="V2V widths c0,...,cL (the tiny preset is 8,16,16,16; the paper's 32,64,128,128,128,128)")
+    ap.add_argument("--v2v-front", type=int, default=16, help="channels of the V2V's first convolution")
     ap.add_argument("--cuboid-side", type=float, default=2200.0, help="cuboid side in mm")
     ap.add_argument("--val-during", type=int, default=48, help="validation samples during training")
     ap.add_argument("--threads", type=int, default=1,
@@ -177,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoints", default=str(ROOT / "data" / "checkpoints"))
     ap.add_argument("--tables", default=str(ROOT / "results" / "tables"))
     ap.add_argument("--resume", action="store_true", help="continue interrupted stages from their last.pt")
+    ap.add_argument("--stages", default="2d,alg_noconf,alg_conf,vol_softmax",
+                    help="comma-separated stages to (re)train; the others keep their exported checkpoints (the 3D "
+                         "stages need runs/embedded/embedded_2d/last.pt from an earlier 2d stage)")
     ap.add_argument("--fresh", action="store_true", help="delete the run folders first")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables")
@@ -216,36 +231,46 @@ def main(argv: list[str] | None = None) -> int:
 def train_all(args: argparse.Namespace, train: Dataset, val: Dataset, val_every: int, timings: dict[str, float],
               runs: Path, ckpt_dir: Path) -> None:
     """The four stages; each exports its checkpoint and manifest to ``ckpt_dir``."""
-    # 1. 2D backbone (also the RANSAC baseline's)
-    cfg2d = base_config("embedded_2d", args, model="algebraic", model_options={"use_confidences": False},
-                        loss="heatmap_2d", loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
-                        max_steps=args.steps_2d, lr_backbone=args.lr_2d, lr_heads=args.lr_2d)
-    print(f"stage 2d: {args.steps_2d} steps", flush=True)
-    tr2d, timings["2d"] = run_stage(cfg2d, train, val, val_every)
+    stages = set(args.stages.split(","))
+    unknown = stages - {"2d", "alg_noconf", "alg_conf", "vol_softmax"}
+    if unknown:
+        raise SystemExit(f"unknown --stages {sorted(unknown)}; choose from 2d, alg_noconf, alg_conf, vol_softmax")
     backbone_ckpt = str(runs / "embedded_2d" / "last.pt")
+    if "2d" in stages:
+        # 1. 2D backbone (also the RANSAC baseline's)
+        cfg2d = base_config("embedded_2d", args, model="algebraic", model_options={"use_confidences": False},
+                            loss="heatmap_2d", loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
+                            max_steps=args.steps_2d, lr_backbone=args.lr_2d, lr_heads=args.lr_2d)
+        print(f"stage 2d: {args.steps_2d} steps", flush=True)
+        tr2d, timings["2d"] = run_stage(cfg2d, train, val, val_every)
 
-    # RANSAC on the 2D backbone (nothing more to train)
-    cfg_r = base_config("embedded_ransac", args, model="ransac", epochs=0, init_from=backbone_ckpt,
-                        model_options={"threshold": 15.0 * IMAGE_SIZE / 384})
-    torch.manual_seed(args.seed)
-    ransac = build_model(cfg_r)
-    init_from_checkpoint(ransac, backbone_ckpt)
-    export(ransac, cfg_r, "ransac", tr2d.last_val,
-           {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": "embedded_2d"}, ckpt_dir)
+        # RANSAC on the 2D backbone (nothing more to train)
+        cfg_r = base_config("embedded_ransac", args, model="ransac", epochs=0, init_from=backbone_ckpt,
+                            model_options={"threshold": 15.0 * IMAGE_SIZE / 384})
+        torch.manual_seed(args.seed)
+        ransac = build_model(cfg_r)
+        init_from_checkpoint(ransac, backbone_ckpt)
+        export(ransac, cfg_r, "ransac", tr2d.last_val,
+               {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": "embedded_2d"},
+               ckpt_dir)
+    elif not Path(backbone_ckpt).exists():
+        raise SystemExit(f"{backbone_ckpt} is missing: run the 2d stage first (--stages 2d,...)")
 
     # 2-3. algebraic without / with confidences, 4. volumetric; all fine-tuned from the 2D backbone
     common = dict(max_steps=args.steps_3d, init_from=backbone_ckpt, lr_backbone=args.lr_backbone,
                   lr_heads=args.lr_heads)
-    stages = [
+    stage_list = [
         ("alg_noconf", dict(model="algebraic", model_options={"use_confidences": False})),
         ("alg_conf", dict(model="algebraic", model_options={"use_confidences": True})),
-        ("vol_softmax", dict(model="volumetric", model_options={"volume_size": args.volume_size,
-                                                                "cuboid_side": args.cuboid_side,
-                                                                "aggregation": "softmax"})),
+        ("vol_softmax", dict(model="volumetric", lr_heads=args.lr_heads_vol,
+                             model_options={"volume_size": args.volume_size, "cuboid_side": args.cuboid_side,
+                                            "aggregation": "softmax",
+                                            "v2v_options": {"channels": [int(c) for c in args.v2v_channels.split(",")],
+                                                            "front_channels": args.v2v_front}})),
     ]
-    for name, kw in stages:
+    for name, kw in [st for st in stage_list if st[0] in stages]:
         steps = args.steps_vol if name.startswith("vol") else args.steps_3d
-        cfg = base_config(f"embedded_{name}", args, **kw, **{**common, "max_steps": steps})
+        cfg = base_config(f"embedded_{name}", args, **{**common, "max_steps": steps, **kw})
         print(f"stage {name}: {steps} steps", flush=True)
         tr, timings[name] = run_stage(cfg, train, val, val_every)
         export(tr, cfg, name, tr.last_val, {"train_steps": tr.step, "train_s": round(timings[name], 1),
