@@ -463,7 +463,7 @@ def find_checkpoints(*folders: str | Path) -> list[CheckpointInfo]:
                 found.append(CheckpointInfo(path=p, model=str(cfg.get("model")), method=_method_of(cfg),
                                             dataset=str(cfg.get("dataset", "synthetic")), rig=_rig_of(cfg),
                                             views=cfg.get("views"), image_size=size,  # type: ignore[arg-type]
-                                            step=int(ckpt.get("step", 0)), config=cfg))
+                                            step=int(ckpt.get("step", ckpt.get("train_steps", 0))), config=cfg))
     return sorted(found, key=lambda c: str(c.path))
 
 

@@ -311,3 +311,16 @@ def test_long_dataset_description_goes_to_the_caption_only():
     table = compare_with_paper("h36m_relative", {"algebraic": _evaluation(gt, gt)}, MEASURED, description=long)
     assert long in table.caption and table.caption.count(MEASURED) == 1
     assert table.measured_columns() == [f"measured: {MEASURED}, relative MPJPE (mm)"]
+
+
+def test_exported_checkpoints_report_their_training_steps(tmp_path):
+    # scripts/train_embedded.py exports "train_steps" (no "step"): the tables must still name the schedule
+    from lt_core.train.checkpoint import atomic_save
+
+    _tiny_checkpoint(tmp_path / "alg.pt", "algebraic")
+    ckpt = torch.load(tmp_path / "alg.pt", weights_only=False)
+    del ckpt["step"]
+    ckpt["train_steps"] = 2400
+    atomic_save(ckpt, tmp_path / "alg.pt")
+    (info,) = find_checkpoints(tmp_path)
+    assert info.step == 2400
