@@ -37,6 +37,11 @@ volumetric ~20-28 min (0.4-0.7 s per step depending on the load); about 35-45 mi
 re-running gives the same numbers, and ``--resume`` continues a stage exactly where it stopped (its recorded train
 time then adds up the runs).
 
+``--rig dome`` trains the same stages on the Panoptic-like 31-camera dome, 4 cameras per sample (random ones in
+training, 4 evenly spread ones at test), as the paper trains on CMU Panoptic; the checkpoints are
+``embedded_dome_<name>.pt`` and the table ``results/tables/embedded_dome.md``. Notebook 06 uses them for the
+Panoptic table, the camera-count curve and the Panoptic -> Human3.6M transfer direction.
+
 Outputs: ``data/checkpoints/embedded_<name>.pt`` (weights + config, a few MB) with ``embedded_<name>.json``
 (manifest: config, seed, code version, metrics), run folders under ``--runs`` (CSV logs, full checkpoints), and
 ``results/tables/embedded_h36m_rig.csv`` / ``.md`` (absolute and relative MPJPE, PA-MPJPE in mm) with
@@ -98,8 +103,18 @@ class InMemory(Dataset):
         return s
 
 
-def data_options(split: str, quick: bool) -> dict[str, Any]:
-    opts: dict[str, Any] = {"rig": "human36m", "image_size": IMAGE_SIZE, "fps": 30.0, "seed": 0}
+RIGS = {  # --rig -> (file prefix, table name, description)
+    "human36m": ("embedded", "embedded_h36m_rig", "Human3.6M-like 4-camera rig"),
+    "dome": ("embedded_dome", "embedded_dome", "Panoptic-like 31-camera dome, 4 cameras per sample"),
+}
+
+
+def data_options(split: str, quick: bool, rig: str = "human36m") -> dict[str, Any]:
+    """Dataset options of a split. On the dome every sample shows 4 of its 31 cameras: drawn at random for
+    training, the same evenly spread 4 for validation (as in the paper's 4-camera Panoptic evaluation)."""
+    opts: dict[str, Any] = {"rig": rig, "image_size": IMAGE_SIZE, "fps": 30.0, "seed": 0}
+    if rig == "dome":
+        opts["num_views"] = 4
     if split == "val":
         opts["frame_stride"] = 2
     if quick:
@@ -110,7 +125,8 @@ def data_options(split: str, quick: bool) -> dict[str, Any]:
 def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
     """The shared settings of every stage, updated with ``kw``."""
     d: dict[str, Any] = dict(name=name, backbone="tiny", v2v="tiny", dataset="synthetic",
-                             dataset_options=data_options("train", args.quick), image_size=(IMAGE_SIZE, IMAGE_SIZE),
+                             dataset_options=data_options("train", args.quick, args.rig),
+                             image_size=(IMAGE_SIZE, IMAGE_SIZE),
                              batch_size=args.batch_size, epochs=1000, device="cpu", seed=args.seed, num_workers=0,
                              out_dir=str(Path(args.runs) / name), log_every=10, val_max_samples=args.val_during,
                              progress=None, grad_clip=args.grad_clip, resume="auto" if args.resume else None)
@@ -143,9 +159,10 @@ def portable_config(cfg: TrainConfig) -> dict[str, Any]:
 
 def export(trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any],
            out: Path) -> Path:
-    """Write ``embedded_<name>.pt`` (weights + config) and ``embedded_<name>.json`` (manifest)."""
+    """Write ``<prefix>_<name>.pt`` (weights + config) and ``<prefix>_<name>.json`` (manifest); ``name`` includes
+    the rig's prefix (``embedded_alg_conf``, ``embedded_dome_alg_conf``)."""
     model = trainer_or_model.raw_model if isinstance(trainer_or_model, Trainer) else trainer_or_model
-    path = out / f"embedded_{name}.pt"
+    path = out / f"{name}.pt"
     version = code_version()
     config = portable_config(cfg)
     torch.save({"format": "lt_core.train/1-export", "model": model.state_dict(), "config": config,
@@ -167,6 +184,9 @@ def markdown(df: pd.DataFrame, caption: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
+    ap.add_argument("--rig", choices=sorted(RIGS), default="human36m",
+                    help="training and test rig: the Human3.6M-like rig (embedded_*.pt) or the dome, 4 of its cameras "
+                         "per sample (embedded_dome_*.pt, for the paper's Panoptic experiments)")
     ap.add_argument("--steps-2d", type=int, default=1500, help="optimizer steps of the 2D backbone stage")
     ap.add_argument("--steps-3d", type=int, default=600, help="optimizer steps of each algebraic stage")
     ap.add_argument("--steps-vol", type=int, default=2400, help="optimizer steps of the volumetric stage")
@@ -209,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     print("rendering the embedded data (Human3.6M-like rig, 4 views, 128 px) ...", flush=True)
     t0 = time.time()
     train = None if args.evaluate_only else InMemory(
-        SyntheticMultiViewDataset("train", **data_options("train", args.quick)), desc="train")
-    val = InMemory(SyntheticMultiViewDataset("val", **data_options("val", args.quick)), desc="val")
+        SyntheticMultiViewDataset("train", **data_options("train", args.quick, args.rig)), desc="train")
+    val = InMemory(SyntheticMultiViewDataset("val", **data_options("val", args.quick, args.rig)), desc="val")
     render_s = time.time() - t0
     print(f"  {len(train) if train else 0} training and {len(val)} validation samples in {render_s:.0f} s",
           flush=True)
@@ -218,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {"render": render_s}
     if not args.evaluate_only:
         train_all(args, train, val, val_every, timings, runs, ckpt_dir)
-    df = write_tables(ckpt_dir, val, tables, args.quick)
+    df = write_tables(ckpt_dir, val, tables, args.quick, args.rig)
     total = time.time() - t_start
     timings["total"] = total
     runs.mkdir(parents=True, exist_ok=True)
@@ -235,23 +255,24 @@ def train_all(args: argparse.Namespace, train: Dataset, val: Dataset, val_every:
     unknown = stages - {"2d", "alg_noconf", "alg_conf", "vol_softmax"}
     if unknown:
         raise SystemExit(f"unknown --stages {sorted(unknown)}; choose from 2d, alg_noconf, alg_conf, vol_softmax")
-    backbone_ckpt = str(runs / "embedded_2d" / "last.pt")
+    prefix = RIGS[args.rig][0]
+    backbone_ckpt = str(runs / f"{prefix}_2d" / "last.pt")
     if "2d" in stages:
         # 1. 2D backbone (also the RANSAC baseline's)
-        cfg2d = base_config("embedded_2d", args, model="algebraic", model_options={"use_confidences": False},
+        cfg2d = base_config(f"{prefix}_2d", args, model="algebraic", model_options={"use_confidences": False},
                             loss="heatmap_2d", loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
                             max_steps=args.steps_2d, lr_backbone=args.lr_2d, lr_heads=args.lr_2d)
         print(f"stage 2d: {args.steps_2d} steps", flush=True)
         tr2d, timings["2d"] = run_stage(cfg2d, train, val, val_every)
 
         # RANSAC on the 2D backbone (nothing more to train)
-        cfg_r = base_config("embedded_ransac", args, model="ransac", epochs=0, init_from=backbone_ckpt,
+        cfg_r = base_config(f"{prefix}_ransac", args, model="ransac", epochs=0, init_from=backbone_ckpt,
                             model_options={"threshold": 15.0 * IMAGE_SIZE / 384})
         torch.manual_seed(args.seed)
         ransac = build_model(cfg_r)
         init_from_checkpoint(ransac, backbone_ckpt)
-        export(ransac, cfg_r, "ransac", tr2d.last_val,
-               {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": "embedded_2d"},
+        export(ransac, cfg_r, f"{prefix}_ransac", tr2d.last_val,
+               {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": f"{prefix}_2d"},
                ckpt_dir)
     elif not Path(backbone_ckpt).exists():
         raise SystemExit(f"{backbone_ckpt} is missing: run the 2d stage first (--stages 2d,...)")
@@ -270,11 +291,11 @@ def train_all(args: argparse.Namespace, train: Dataset, val: Dataset, val_every:
     ]
     for name, kw in [st for st in stage_list if st[0] in stages]:
         steps = args.steps_vol if name.startswith("vol") else args.steps_3d
-        cfg = base_config(f"embedded_{name}", args, **{**common, "max_steps": steps, **kw})
+        cfg = base_config(f"{prefix}_{name}", args, **{**common, "max_steps": steps, **kw})
         print(f"stage {name}: {steps} steps", flush=True)
         tr, timings[name] = run_stage(cfg, train, val, val_every)
-        export(tr, cfg, name, tr.last_val, {"train_steps": tr.step, "train_s": round(timings[name], 1),
-                                            "init_from": "embedded_2d"}, ckpt_dir)
+        export(tr, cfg, f"{prefix}_{name}", tr.last_val, {"train_steps": tr.step, "train_s": round(timings[name], 1),
+                                                          "init_from": f"{prefix}_2d"}, ckpt_dir)
 
 
 MODELS = (  # (checkpoint name, table label)
@@ -285,20 +306,25 @@ MODELS = (  # (checkpoint name, table label)
 )
 
 
-def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool) -> pd.DataFrame:
-    """Evaluate the exported checkpoints on the held-out clips; write the CSV / Markdown tables.
+def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool, rig: str = "human36m") -> pd.DataFrame:
+    """Evaluate the exported checkpoints of ``rig`` on its held-out clips; write the CSV / Markdown tables.
 
     The volumetric model's cuboid is centred on the pelvis predicted by ``alg_conf`` (the paper's test protocol);
-    its manifest also records the result with the ground-truth pelvis.
+    its manifest also records the result with the ground-truth pelvis. Missing checkpoints (a stage still being
+    trained in another process) are skipped with a message.
     """
     from lt_core.train import load_trained_model
 
+    prefix, table_name, description = RIGS[rig]
     rows, per_action = [], {}
     alg_preds = None
     for name, label in MODELS:
-        path = ckpt_dir / f"embedded_{name}.pt"
+        path = ckpt_dir / f"{prefix}_{name}.pt"
+        if not path.exists():
+            print(f"  {path.name}: missing, not in the table", flush=True)
+            continue
         model = load_trained_model(path)
-        root = alg_preds if name.startswith("vol") else "gt"
+        root = alg_preds if name.startswith("vol") and alg_preds is not None else "gt"
         preds = predict(model, val, batch_size=8, root=root)
         if name == "alg_conf":
             alg_preds = preds
@@ -318,12 +344,14 @@ def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool) -> pd.
         print(f"  {name}: {ev.summary['mpjpe_rel']:.1f} mm relative, {ev.summary['mpjpe_abs']:.1f} mm absolute",
               flush=True)
     df = pd.DataFrame(rows)
-    df.to_csv(tables / "embedded_h36m_rig.csv", index=False, float_format="%.2f")
+    if not rows:
+        raise SystemExit(f"no {prefix}_*.pt checkpoints in {ckpt_dir}")
+    df.to_csv(tables / f"{table_name}.csv", index=False, float_format="%.2f")
     actions = pd.DataFrame(per_action).T
     actions.index.name = "model"
-    actions.to_csv(tables / "embedded_h36m_rig_per_action.csv", float_format="%.2f")
+    actions.to_csv(tables / f"{table_name}_per_action.csv", float_format="%.2f")
     n = int(df["frames"].iloc[0])
-    caption = (f"**Embedded data, Human3.6M-like 4-camera rig**, 128 px crops, held-out clips ({n} frames of "
+    caption = (f"**Embedded data, {description}**, 128 px crops, held-out clips ({n} frames of "
                f"{', '.join(VAL_CLIPS)}); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
                "pelvis subtracted from prediction and ground truth. "
                + ("QUICK SMOKE RUN: numbers not meaningful. " if quick else "")
@@ -331,7 +359,7 @@ def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool) -> pd.
     act = actions.reset_index()
     text = markdown(df, caption) + "\n" + markdown(act, "Relative MPJPE (mm) per held-out clip ('Average' = over "
                                                          "frames):")
-    (tables / "embedded_h36m_rig.md").write_text(text)
+    (tables / f"{table_name}.md").write_text(text)
     return df
 
 
