@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .rotation import is_rotation, rodrigues_to_matrix
 
-__all__ = ["Camera", "CameraError", "stack_cameras"]
+__all__ = ["Camera", "CameraError", "distort_normalized", "stack_cameras"]
 
 
 class CameraError(ValueError):
@@ -212,13 +212,7 @@ class Camera:
     # ------------------------------------------------------------------ distortion
     def distort_normalized(self, xy: Tensor) -> Tensor:
         """Apply OpenCV distortion to normalized image coordinates (..., N, 2) -> (..., N, 2)."""
-        k1, k2, p1, p2, k3 = (self.dist[..., i, None] for i in range(5))
-        x, y = xy[..., 0], xy[..., 1]
-        r2 = x * x + y * y
-        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        return torch.stack([xd, yd], -1)
+        return distort_normalized(xy, self.dist)
 
     def undistort_normalized(self, xy_d: Tensor, iterations: int = 20) -> Tensor:
         """Invert :meth:`distort_normalized` by fixed-point iteration (as OpenCV's ``undistortPoints``)."""
@@ -330,6 +324,25 @@ class Camera:
         cam = cam.resize(w / (box[..., 2] - box[..., 0]), h / (box[..., 3] - box[..., 1]))
         cam.image_size = torch.tensor([w, h], dtype=self.dtype, device=self.device).expand(*self.batch_shape, 2)
         return cam
+
+
+def distort_normalized(xy: Tensor, dist: Tensor) -> Tensor:
+    """OpenCV distortion ``(k1, k2, p1, p2, k3)`` of normalized image coordinates.
+
+    Args:
+        xy: (..., N, 2) normalized coordinates ``(X / Z, Y / Z)`` (unitless).
+        dist: (..., 5) coefficients, broadcast against the leading dimensions of ``xy``.
+
+    Returns:
+        (..., N, 2) distorted normalized coordinates.
+    """
+    k1, k2, p1, p2, k3 = (dist[..., i, None] for i in range(5))
+    x, y = xy[..., 0], xy[..., 1]
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return torch.stack([xd, yd], -1)
 
 
 def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) -> Camera:

@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     tables.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
 
-    print("rendering the embedded data (Human3.6M-like rig, 4 views, 128 px) ...", flush=True)
+    print(f"rendering the embedded data ({RIGS[args.rig][2]}, {IMAGE_SIZE} px) ...", flush=True)
     t0 = time.time()
     train = None if args.evaluate_only else InMemory(
         SyntheticMultiViewDataset("train", **data_options("train", args.quick, args.rig)), desc="train")

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..camera import Camera
+from ..camera import Camera, distort_normalized
 
 __all__ = [
     "AGGREGATIONS",
@@ -138,17 +138,6 @@ def _camera_tensors(cameras: Camera, dtype: torch.dtype) -> tuple[Tensor, Tensor
     return cameras.K.to(dtype), cameras.R.to(dtype), cameras.t.to(dtype), dist
 
 
-def _distort(xy: Tensor, dist: Tensor) -> Tensor:
-    """OpenCV distortion of normalised coordinates (B, C, N, 2) with dist (B, C, 5)."""
-    k1, k2, p1, p2, k3 = (dist[..., i, None] for i in range(5))
-    x, y = xy[..., 0], xy[..., 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return torch.stack([xd, yd], -1)
-
-
 def project_grid(cameras: Union[Camera, Tensor], points: Tensor) -> tuple[Tensor, Tensor]:
     """Project the same world points into all views of each sample.
 
@@ -176,7 +165,7 @@ def project_grid(cameras: Union[Camera, Tensor], points: Tensor) -> tuple[Tensor
         z = torch.where(depth.abs() < 1e-9, torch.full_like(depth, 1e-9), depth)[..., None]
         xy = Xc[..., :2] / z
         if dist is not None:
-            xy = _distort(xy, dist)
+            xy = distort_normalized(xy, dist)  # (B, C, N, 2) with dist (B, C, 5)
         x, y = xy[..., 0], xy[..., 1]
         u = K[..., 0, 0, None] * x + K[..., 0, 1, None] * y + K[..., 0, 2, None]
         v = K[..., 1, 1, None] * y + K[..., 1, 2, None]
