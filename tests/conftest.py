@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,3 +35,16 @@ def random_points(b: int, j: int, dtype: torch.dtype = torch.float64, seed: int 
 @pytest.fixture
 def rig4() -> Camera:
     return ring_rig(4)
+
+
+def project_panoptic_cm(cam: dict, X_cm: np.ndarray) -> np.ndarray:
+    """Independent numpy reference of CMU Panoptic's own projection: a calibration-JSON camera dict (``K``, ``R``,
+    ``t``, ``distCoef``), (N, 3) points in its centimetre world frame -> (N, 2) pixels (OpenCV distortion)."""
+    R, t, K, d = (np.asarray(cam[k], dtype=float) for k in ("R", "t", "K", "distCoef"))
+    Xc = X_cm @ R.T + t.reshape(3)
+    x, y = Xc[:, 0] / Xc[:, 2], Xc[:, 1] / Xc[:, 2]
+    r2 = x * x + y * y
+    rad = 1 + d[0] * r2 + d[1] * r2**2 + d[4] * r2**3
+    xd = x * rad + 2 * d[2] * x * y + d[3] * (r2 + 2 * x * x)
+    yd = y * rad + d[2] * (r2 + 2 * y * y) + 2 * d[3] * x * y
+    return np.stack([K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2]], -1)

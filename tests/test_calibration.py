@@ -28,6 +28,8 @@ from lt_core.data.calibration import (
 )
 from lt_core.rotation import rodrigues_to_matrix
 
+from conftest import project_panoptic_cm
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "pose2sim_balancing"
 TOML = DATA / "calibration" / "Calib_qualisys.toml"
 
@@ -145,18 +147,6 @@ def _look_at_ydown(centre: np.ndarray, target=(0.0, -90.0, 0.0)) -> np.ndarray:
     return np.stack([x, y, z])
 
 
-def _project_cm(cam: dict, X_cm: np.ndarray) -> np.ndarray:
-    """Reference projection in Panoptic's own units and frame (numpy, OpenCV distortion)."""
-    R, t, K, d = (np.asarray(cam[k], dtype=float) for k in ("R", "t", "K", "distCoef"))
-    Xc = X_cm @ R.T + t.reshape(3)
-    x, y = Xc[:, 0] / Xc[:, 2], Xc[:, 1] / Xc[:, 2]
-    r2 = x * x + y * y
-    rad = 1 + d[0] * r2 + d[1] * r2**2 + d[4] * r2**3
-    xd = x * rad + 2 * d[2] * x * y + d[3] * (r2 + 2 * x * x)
-    yd = y * rad + d[2] * (r2 + 2 * y * y) + 2 * d[3] * x * y
-    return np.stack([K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2]], -1)
-
-
 def test_panoptic_selection_units_and_round_trip(tmp_path):
     doc = _panoptic_doc()
     p = tmp_path / "calibration_seq.json"
@@ -190,7 +180,7 @@ def test_panoptic_cm_ydown_point_projects_to_same_pixel_after_conversion(tmp_pat
     assert (X_ours[:, 2] > 0).all() and X_ours[0, 2] == 1700.0  # up is +z, floor at z = 0
     for c, raw in enumerate(doc["cameras"]):
         uv = cams[c].project(X_ours)
-        np.testing.assert_allclose(uv.numpy(), _project_cm(raw, X_cm), atol=1e-6)
+        np.testing.assert_allclose(uv.numpy(), project_panoptic_cm(raw, X_cm), atol=1e-6)
 
 
 def test_panoptic_errors(tmp_path):

@@ -15,6 +15,8 @@ from lt_core.data.human36m import collate_samples
 from lt_core.data.panoptic import PanopticDataset, PanopticFormatError, panoptic_to_zup, read_panoptic_bodies
 from lt_core.skeleton import COCO19, H36M17
 
+from conftest import project_panoptic_cm
+
 SEQ = "171204_pose1"
 RES = (320, 180)  # the fixture's "HD" images are small; the real ones are 1920 x 1080
 HD = ["00_00", "00_03", "00_06", "00_12"]
@@ -50,18 +52,6 @@ def _calibration() -> dict:
     return {"calibDataSource": "fixture", "cameras": cams}
 
 
-def project_cm(cam: dict, X_cm: np.ndarray) -> np.ndarray:
-    """Independent reference: Panoptic's own projection (cm, OpenCV distortion) in numpy."""
-    R, t, K, d = (np.asarray(cam[k], dtype=float) for k in ("R", "t", "K", "distCoef"))
-    Xc = X_cm @ R.T + t.reshape(3)
-    x, y = Xc[:, 0] / Xc[:, 2], Xc[:, 1] / Xc[:, 2]
-    r2 = x * x + y * y
-    rad = 1 + d[0] * r2 + d[1] * r2**2 + d[4] * r2**3
-    xd = x * rad + 2 * d[2] * x * y + d[3] * (r2 + 2 * x * x)
-    yd = y * rad + d[2] * (r2 + 2 * y * y) + 2 * d[3] * x * y
-    return np.stack([K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2]], -1)
-
-
 def body(frame: int, offset_x: float) -> np.ndarray:
     j = np.array([BODY_CM[n] for n in COCO19.joints], dtype=float) + [offset_x + 0.5 * frame, 0.0, 0.0]
     return np.concatenate([j, np.full((19, 1), 0.7)], 1)  # (19, 4) x, y, z, c
@@ -95,7 +85,7 @@ def make_fixture(root: Path) -> dict:
                 continue
             folder = seq / "hdImgs" / cam["name"]
             folder.mkdir(parents=True, exist_ok=True)
-            uv = project_cm(cam, a[:1, :3])[0]
+            uv = project_panoptic_cm(cam, a[:1, :3])[0]
             Image.fromarray(_blob(uv)).save(folder / f"{cam['name']}_{frame:08d}.jpg", quality=95)
     return calib
 
@@ -153,7 +143,7 @@ def test_cameras_project_like_panoptic_and_crops_agree(root):
     neck_cm = body(101, 0.0)[:1, :3]
     neck_ours = panoptic_to_zup(neck_cm)
     for c in range(4):
-        np.testing.assert_allclose(full[c].project(neck_ours).numpy(), project_cm(calib["cameras"][c], neck_cm),
+        np.testing.assert_allclose(full[c].project(neck_ours).numpy(), project_panoptic_cm(calib["cameras"][c], neck_cm),
                                    atol=1e-6)
     uv = s["cameras"].to(torch.float64).project(s["joints_3d"][H36M17.index("Thorax")][None].double())[:, 0]
     v, u = torch.meshgrid(torch.arange(48.0, dtype=torch.float64), torch.arange(48.0, dtype=torch.float64),
