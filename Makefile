@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 reproduce: setup
 	$(PY) -m lt_core.reproduce --size $(SIZE)
 
-# retrain the small checkpoints in data/checkpoints and rewrite results/tables/embedded_h36m_rig.* (~40 min, 2 cores)
+# retrain the small checkpoints in data/checkpoints and rewrite results/tables/embedded_{h36m_rig,dome}.*
+# (about 40 + 30 minutes on 2 cores)
 train: setup
 	$(PY) scripts/train_embedded.py --fresh
+	$(PY) scripts/train_embedded.py --rig dome --fresh
 
 test: setup
 	$(PY) -m pytest -q tests

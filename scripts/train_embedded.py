@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stages", default="2d,alg_noconf,alg_conf,vol_softmax",
                     help="comma-separated stages to (re)train; the others keep their exported checkpoints (the 3D "
                          "stages need runs/embedded/embedded_2d/last.pt from an earlier 2d stage)")
-    ap.add_argument("--fresh", action="store_true", help="delete the run folders first")
+    ap.add_argument("--fresh", action="store_true", help="delete this rig's run folders first")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables")
     args = ap.parse_args(argv)
@@ -220,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         args.steps_2d, args.steps_3d, args.steps_vol, args.val_during = 20, 10, 10, 8
     torch.set_num_threads(args.threads)
     runs, ckpt_dir, tables = Path(args.runs), Path(args.checkpoints), Path(args.tables)
-    if args.fresh and runs.exists() and not args.evaluate_only:
-        shutil.rmtree(runs)
+    if args.fresh and not args.evaluate_only:  # this rig's run folders only (the other rig's stay)
+        for stage in ("2d", "ransac", "alg_noconf", "alg_conf", "vol_softmax"):
+            shutil.rmtree(runs / f"{RIGS[args.rig][0]}_{stage}", ignore_errors=True)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tables.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
