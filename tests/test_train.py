@@ -324,6 +324,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     from lt_core.train.distributed import cleanup_distributed, init_distributed
 
     env = init_distributed("cpu")
+    finished = False
     try:
         cfg = _cfg(Path(out_dir), batch_size=2)
         torch.manual_seed(0)
@@ -334,8 +335,9 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         tr.train_step(batch)
         if env.is_main:
             torch.save({"grads": grads, "params": _params(tr.raw_model)}, Path(out_dir) / "ddp.pt")
+        finished = True
     finally:
-        cleanup_distributed()
+        cleanup_distributed(barrier=finished)
 
 
 def test_ddp_two_processes_match_combined_batch(tmp_path):

@@ -46,12 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     from lt_core.train.loop import Trainer
 
     env = init_distributed(cfg.device)
+    finished = False
     try:
         result = Trainer(cfg, env=env).fit()
         if env.is_main:
             print(json.dumps(result, default=str))
+        finished = True
     finally:
-        cleanup_distributed()
+        cleanup_distributed(barrier=finished)
     return 0
 
 

@@ -88,9 +88,17 @@ def init_distributed(device: str = "auto", timeout_s: float = 600.0) -> DistEnv:
     return DistEnv(rank, world, local, dev, backend)
 
 
-def cleanup_distributed() -> None:
-    """Destroy the process group if one is running."""
+def cleanup_distributed(barrier: bool = True) -> None:
+    """Destroy the process group if one is running.
+
+    Args:
+        barrier: first wait until every rank gets here, so that all ranks tear the group down together (with gloo,
+            a rank that destroys its connections while a peer is still finishing can make that peer abort). Pass
+            ``False`` on an error path, where the other ranks may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if barrier and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 
