@@ -31,7 +31,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 benchmark: setup
-	$(PY) benchmarks/triangulation.py
+	$(PY) benchmarks/triangulation.py --batch 2048
 
 clean:
 	rm -rf $(VENV) results/*.ipynb
