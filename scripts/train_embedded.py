@@ -29,8 +29,9 @@ needs the longer schedule to overtake the algebraic model (at 1600 steps it was 
 105.5 vs 107.2 mm, not yet in absolute). The volume is 16^3 voxels over a 2200 mm cube (147 mm spacing; the paper:
 64^3 over 2500 mm, 40 mm) with a V2V of widths 16-32-32-32 to fit a CPU budget; a coarser voxel grid with twice the
 V2V width learned faster than a finer one with the narrow preset (8-16-16-16 at 24^3 reached 138 mm after 600
-steps, 16-32-32-32 at 16^3 114 mm after 800, relative MPJPE with the ground-truth pelvis). The learning rates are larger than the paper's (which fine-tuned
-large pretrained networks) because these small networks start from much less.
+steps, 16-32-32-32 at 16^3 114 mm after 800, relative MPJPE with the ground-truth pelvis). The learning rates are
+larger than the paper's (which fine-tuned large pretrained networks) because these small networks start from much
+less.
 
 Timing (2 shared cores, 1 torch thread): rendering ~30-60 s, 2D stage ~5 min, each algebraic stage ~2.5 min,
 volumetric ~20-28 min (0.4-0.7 s per step depending on the load); about 35-45 min in all. Runs are deterministic:
@@ -102,6 +103,9 @@ class InMemory(Dataset):
         s["images"] = s["images"].float() / 255.0
         return s
 
+
+STAGES = ("2d", "alg_noconf", "alg_conf", "vol_softmax")
+"""Training stages in order; ``2d`` also exports the RANSAC baseline (``ransac``), which trains nothing itself."""
 
 RIGS = {  # --rig -> (file prefix, table name, description)
     "human36m": ("embedded", "embedded_h36m_rig", "Human3.6M-like 4-camera rig"),
@@ -209,19 +213,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoints", default=str(ROOT / "data" / "checkpoints"))
     ap.add_argument("--tables", default=str(ROOT / "results" / "tables"))
     ap.add_argument("--resume", action="store_true", help="continue interrupted stages from their last.pt")
-    ap.add_argument("--stages", default="2d,alg_noconf,alg_conf,vol_softmax",
+    ap.add_argument("--stages", default=",".join(STAGES),
                     help="comma-separated stages to (re)train; the others keep their exported checkpoints (the 3D "
                          "stages need runs/embedded/embedded_2d/last.pt from an earlier 2d stage)")
     ap.add_argument("--fresh", action="store_true", help="delete this rig's run folders first")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables")
     args = ap.parse_args(argv)
+    args.stages = set(args.stages.split(","))
+    if args.stages - set(STAGES):  # before anything is rendered
+        ap.error(f"unknown --stages {sorted(args.stages - set(STAGES))}; choose from {', '.join(STAGES)}")
     if args.quick:
         args.steps_2d, args.steps_3d, args.steps_vol, args.val_during = 20, 10, 10, 8
     torch.set_num_threads(args.threads)
     runs, ckpt_dir, tables = Path(args.runs), Path(args.checkpoints), Path(args.tables)
     if args.fresh and not args.evaluate_only:  # this rig's run folders only (the other rig's stay)
-        for stage in ("2d", "ransac", "alg_noconf", "alg_conf", "vol_softmax"):
+        for stage in (*STAGES, "ransac"):
             shutil.rmtree(runs / f"{RIGS[args.rig][0]}_{stage}", ignore_errors=True)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tables.mkdir(parents=True, exist_ok=True)
@@ -252,10 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 def train_all(args: argparse.Namespace, train: Dataset, val: Dataset, val_every: int, timings: dict[str, float],
               runs: Path, ckpt_dir: Path) -> None:
     """The four stages; each exports its checkpoint and manifest to ``ckpt_dir``."""
-    stages = set(args.stages.split(","))
-    unknown = stages - {"2d", "alg_noconf", "alg_conf", "vol_softmax"}
-    if unknown:
-        raise SystemExit(f"unknown --stages {sorted(unknown)}; choose from 2d, alg_noconf, alg_conf, vol_softmax")
+    stages = args.stages
     prefix = RIGS[args.rig][0]
     backbone_ckpt = str(runs / f"{prefix}_2d" / "last.pt")
     if "2d" in stages:
