@@ -65,9 +65,25 @@ Aggregation = Literal["sum", "conf", "softmax"]
 AGGREGATIONS: tuple[str, ...] = ("sum", "conf", "softmax")
 """Supported view aggregations."""
 
-Backend = Literal["auto", "gather", "grid_sample"]
-BACKENDS: tuple[str, ...] = ("auto", "gather", "grid_sample")
-"""Sampling implementations of :func:`unproject_features` (``"auto"``: gather on the CPU, grid_sample elsewhere)."""
+Backend = Literal["auto", "fused", "gather", "grid_sample"]
+BACKENDS: tuple[str, ...] = ("auto", "fused", "gather", "grid_sample")
+"""Sampling implementations of :func:`unproject_features` (``"auto"``: fused on the CPU when numba is installed,
+else gather; grid_sample elsewhere)."""
+
+
+def fused_available() -> bool:
+    """Whether the compiled ``"fused"`` CPU backend can run (it needs numba)."""
+    global _FUSED
+    if _FUSED is None:
+        try:
+            from . import _fused
+            _FUSED = _fused
+        except ImportError:
+            _FUSED = False
+    return _FUSED is not False
+
+
+_FUSED = None
 
 
 def autocast_disabled(device: torch.device):
@@ -621,8 +637,8 @@ def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tens
         return "grid_sample"
     geometry = [grid] + ([cameras.K, cameras.R, cameras.t, cameras.dist] if isinstance(cameras, Camera) else [cameras])
     if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in geometry):
-        return "grid_sample"  # the gather backend treats the geometry as constant
-    return "gather"
+        return "grid_sample"  # the fused and gather backends treat the geometry as constant
+    return "fused" if fused_available() else "gather"
 
 
 def unproject_features(
@@ -674,7 +690,18 @@ def unproject_features(
             valid = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
                      else views_valid.to(torch.bool))
             weights = _normalized_confidences(confidences.to(sdtype), valid)
-        if backend == "gather":
+        if backend == "fused":
+            if not fused_available():
+                raise RuntimeError("backend 'fused' needs numba (pip install numba); backend 'gather' needs nothing")
+            if features.device.type != "cpu":
+                raise ValueError(f"backend 'fused' runs on the CPU, got features on {features.device}")
+            if chunk_voxels is not None and chunk_voxels < 1:
+                raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
+            points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
+            geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w, project_grid)
+            volume, visible = _FUSED.fused_unproject(maps, weights, geometry, aggregation, return_visibility,
+                                                     chunk_voxels)
+        elif backend == "gather":
             step = _voxel_chunk(features.device, 16 * C + Fc, N, chunk_voxels, _GATHER_CHUNK_ELEMENTS)
             points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
             taps = _GatherTaps(cameras, points, views_valid, h, w, sdtype, step)

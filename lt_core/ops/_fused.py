@@ -1,0 +1,177 @@
+"""The ``"fused"`` unprojection backend: compiled CPU kernels (:mod:`lt_core.ops._fused_kernels`) behind an
+autograd function.
+
+The maps of every sample are laid out once as a padded channels-last table; then tasks (a sample and a range of
+voxels each) project, sample and aggregate their voxels in one pass each and write them into the channels-first
+volume. Tasks run in a pool of ``torch.get_num_threads()`` threads (the kernels release the GIL), or in the calling
+thread when torch uses one thread. The backward pass recomputes the taps and scatters the volume gradient into a
+gradient table (one task per sample: samples own their tables), which is transposed back into the maps' layout.
+
+The grid and the cameras are constants here (no gradient flows into them); the maps and the per-view weights of
+the ``"conf"`` aggregation are differentiable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..camera import Camera
+from . import _fused_kernels as K
+from ._simd import LANES
+
+__all__ = ["FusedGeometry", "fused_unproject"]
+
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_KEY: tuple[int, int] = (0, 0)
+
+
+def _run(tasks: list[Callable[[], None]]) -> None:
+    """Run the tasks in the thread pool (one per torch thread), or here when torch uses a single thread."""
+    global _POOL, _POOL_KEY
+    threads = torch.get_num_threads()
+    if threads <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task()
+        return
+    key = (threads, os.getpid())  # a forked child gets a pool of its own
+    if _POOL is None or _POOL_KEY != key:
+        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lt-unproject")
+        _POOL_KEY = key
+    for future in [_POOL.submit(task) for task in tasks]:
+        future.result()
+
+
+def _ranges(B: int, N: int, chunk: Optional[int]) -> list[tuple[int, int, int]]:
+    """(sample, first voxel, end) tasks: ``chunk`` voxels each (rounded up to whole blocks), or by default about two
+    tasks per thread in all."""
+    if chunk is None:
+        parts = max(1, math.ceil(2 * torch.get_num_threads() / B)) if torch.get_num_threads() > 1 else 1
+        chunk = math.ceil(N / parts)
+    step = max(K.BLOCK, math.ceil(chunk / K.BLOCK) * K.BLOCK)
+    return [(b, n0, min(N, n0 + step)) for b in range(B) for n0 in range(0, N, step)]
+
+
+class FusedGeometry:
+    """Where the voxels of every sample land in every view, in the kernels' layout (constants: no gradient).
+
+    Without lens distortion: (B, C, 3, 4) matrices giving padded homogeneous pixels ``((u+1) z, (v+1) z, z)`` and
+    the (B, N, 3) points; with distortion: (B, C, N, 2) padded pixel coordinates, NaN where a voxel is hidden.
+    A missing view (``views_valid`` False) sees nothing.
+    """
+
+    def __init__(self, cameras: Union[Camera, Tensor], points: Tensor, views_valid: Optional[Tensor],
+                 h: int, w: int, project: Callable):
+        B, N, _ = points.shape
+        dtype = points.dtype
+        valid = None if views_valid is None else views_valid.to(device=points.device, dtype=torch.bool)
+        self.points = points.detach().contiguous().numpy()
+        self.use_pos = isinstance(cameras, Camera) and cameras.has_distortion
+        if self.use_pos:
+            uv, depth = project(cameras, points.detach())  # (B, C, N, 2), (B, C, N)
+            uv = uv.to(dtype) + 1.0
+            hidden = depth <= 0
+            if valid is not None:
+                hidden = hidden | ~valid[:, :, None]
+            uv = torch.where(hidden[..., None], torch.full_like(uv, math.nan), uv)
+            self.pos = uv.contiguous().numpy()
+            self.proj = np.zeros((B, 1, 3, 4), dtype=self.points.dtype)
+        else:
+            P = (cameras.projection if isinstance(cameras, Camera) else cameras).detach().to(dtype)
+            P = torch.stack([P[:, :, 0] + P[:, :, 2], P[:, :, 1] + P[:, :, 2], P[:, :, 2]], 2)  # pixel + 1
+            if valid is not None:
+                behind = torch.tensor([0.0, 0.0, 0.0, -1.0], dtype=dtype)
+                P = torch.where(valid[:, :, None, None], P, torch.stack([P[..., 0, :], P[..., 1, :],
+                                                                         behind.expand_as(P[..., 2, :])], -2))
+            self.proj = P.contiguous().numpy()
+            self.pos = np.zeros((B, 1, 1, 2), dtype=self.points.dtype)
+        self.h, self.w, self.N = h, w, N
+
+
+def _padded_channels(Fc: int) -> int:
+    return -(-Fc // LANES) * LANES
+
+
+def _tables(maps: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(B, C, F, h, w) maps times (B, C) scale -> (B, C, (h+2)(w+2), Fp) padded channels-last tables."""
+    B, C, Fc, h, w = maps.shape
+    tables = np.zeros((B, C, (h + 2) * (w + 2), _padded_channels(Fc)), dtype=maps.dtype)
+    _run([lambda b=b: K.table_from_maps(maps[b], scale[b], tables[b]) for b in range(B)])
+    return tables
+
+
+class _FusedUnprojection(torch.autograd.Function):
+    """(B, C, F, h, w) maps and optional (B, C) view weights -> (B, F, N) volume and (B, C, N) visibility."""
+
+    @staticmethod
+    def forward(ctx, maps: Tensor, weights: Optional[Tensor], geometry: FusedGeometry, softmax: bool,
+                keep_vis: bool, chunk: Optional[int]):
+        B, C, Fc, h, w = maps.shape
+        m = maps.detach().contiguous().numpy()
+        scale = (np.ones((B, C), dtype=m.dtype) if weights is None
+                 else weights.detach().to(maps.dtype).contiguous().numpy())
+        tables = _tables(m, scale)
+        N = geometry.N
+        volume = maps.new_empty(B, Fc, N)
+        out = volume.numpy()
+        # non-temporal stores need every channel row of the volume to start on a vector boundary
+        stream = volume.data_ptr() % (LANES * volume.element_size()) == 0 and N % LANES == 0
+        vis = np.zeros((B, C, N) if keep_vis else (B, 1, 1), dtype=np.bool_)
+        g = geometry
+
+        def task(b: int, n0: int, n1: int) -> None:
+            K.forward(tables[b], Fc, g.proj[b], g.points[b], g.pos[b], g.use_pos, g.h, g.w, softmax, n0, n1,
+                      out[b], stream, vis[b], keep_vis)
+
+        _run([lambda t=t: task(*t) for t in _ranges(B, N, chunk)])
+        ctx.save_for_backward(maps, weights)
+        ctx.fused = (tables, geometry, softmax)
+        visibility = torch.from_numpy(vis) if keep_vis else None
+        if visibility is not None:
+            ctx.mark_non_differentiable(visibility)
+        return volume, visibility
+
+    @staticmethod
+    def backward(ctx, grad_volume: Tensor, _grad_visibility):
+        maps, weights = ctx.saved_tensors
+        tables, g, softmax = ctx.fused
+        B, C, Fc, h, w = maps.shape
+        go = grad_volume.detach().to(maps.dtype).contiguous().numpy()
+        grad_tables = np.zeros_like(tables)
+
+        def task(b: int) -> None:
+            K.backward(tables[b], go[b], g.proj[b], g.points[b], g.pos[b], g.use_pos, g.h, g.w, softmax, 0, g.N,
+                       grad_tables[b])
+
+        _run([lambda b=b: task(b) for b in range(B)])
+        # gradient w.r.t. the weighted maps, then through the per-view weights
+        grad_weighted = np.empty(maps.shape, dtype=tables.dtype)
+        ones = np.ones((B, C), dtype=tables.dtype)
+        _run([lambda b=b: K.maps_from_table(grad_tables[b], ones[b], grad_weighted[b]) for b in range(B)])
+        grad_weighted = torch.from_numpy(grad_weighted)
+        grad_maps = grad_weights = None
+        if weights is None:
+            grad_maps = grad_weighted
+        else:
+            if ctx.needs_input_grad[0]:
+                grad_maps = grad_weighted * weights.detach().to(maps.dtype)[:, :, None, None, None]
+            if ctx.needs_input_grad[1]:
+                grad_weights = (grad_weighted * maps.detach()).sum((2, 3, 4)).to(weights.dtype)
+        return grad_maps, grad_weights, None, None, None, None
+
+
+def fused_unproject(maps: Tensor, weights: Optional[Tensor], geometry: FusedGeometry, aggregation: str,
+                    keep_vis: bool, chunk: Optional[int]) -> tuple[Tensor, Optional[Tensor]]:
+    """(B, C, F, h, w) float32/float64 CPU maps -> (B, F, N) volume and the (B, C, N) visibility (or None).
+
+    ``weights``: (B, C) per-view weights folded into the maps (the ``"conf"`` aggregation), or None.
+    """
+    if maps.device.type != "cpu":
+        raise ValueError(f"the fused backend runs on the CPU, got features on {maps.device}")
+    return _FusedUnprojection.apply(maps, weights, geometry, aggregation == "softmax", keep_vis, chunk)

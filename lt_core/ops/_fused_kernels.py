@@ -1,0 +1,266 @@
+"""Compiled CPU kernels of the ``"fused"`` unprojection backend (numba; see :mod:`lt_core.ops.unprojection`).
+
+Everything a voxel needs happens in one pass over a block of voxels: projection into each view, visibility, the
+four bilinear taps, the weighted gather of the channels from a padded channels-last table, the aggregation over the
+views and the transposition of the block into the channels-first volume. Nothing of size ``C * N`` is written to
+memory, which is what the tensor-level backends spend most of their time on. The channel arithmetic runs on
+vectors of :data:`LANES` elements (:mod:`lt_core.ops._simd`).
+
+Layouts (one sample; the caller runs samples and voxel ranges as tasks):
+
+- ``table``: (C, (h+2)*(w+2), Fp) maps zero-padded by one pixel, channels last and zero-padded to ``Fp``, a multiple
+  of LANES; row ``(v+1)*(w+2) + (u+1)`` of view ``c`` is pixel (u, v). Padded pixel coordinates of a visible voxel
+  lie in ``[0.5, w+0.5] x [0.5, h+0.5]``, so its four taps always fall inside its own padded map (taps in the ring
+  read the zero padding, like grid_sample's zero padding).
+- ``proj``: (C, 3, 4) matrices giving homogeneous *padded* pixel coordinates ``((u+1) z, (v+1) z, z)`` of a world
+  point in mm; a missing view has the row ``(0, 0, 0, -1)`` for ``z`` (always behind the camera).
+- ``pos``: alternatively (C, N, 2) padded pixel coordinates computed elsewhere (lens distortion), NaN where hidden.
+- ``points``: (N, 3) world mm. ``out``: (F, N) volume of the sample (channels first).
+
+A voxel-view is visible when ``z > 0`` and its pixel lies in the map's rectangle ``[-0.5, w-0.5] x [-0.5, h-0.5]``.
+The softmax over views subtracts the per-channel maximum over the visible views; voxels that no view sees are 0.
+Non-finite features propagate as in the loop reference: a NaN or an infinity read by a tap reaches the channel and
+the voxels that read it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._simd import (LANES, blend4, blend4_add, scatter4_add, softmax_accumulate, softmax_grad, softmax_mix,
+                    store_fence, transpose_tile, transpose_tile_stream, vdiv, vfill, vmax)
+
+BLOCK = 64
+"""Voxels per block (a multiple of LANES): the block's taps, samples and results stay in the L1/L2 caches."""
+
+_LOG2E = 1.4426950408889634
+_OPTS = dict(nogil=True, cache=True, fastmath={"contract"})
+"""Compiled without the GIL (tasks run in threads), cached on disk, and with fused multiply-adds only: no
+reassociation, and NaN and infinities keep their IEEE behaviour."""
+
+
+@njit(**_OPTS)
+def _log2e(dt):
+    """log2(e) in dtype ``dt`` (numba types Python float literals as float64)."""
+    k = np.empty(1, dtype=dt)
+    k[0] = _LOG2E
+    return k[0]
+
+
+@njit(**_OPTS)
+def _tap(up, vp, z, w, h, W2):
+    """Padded pixel coordinates -> (visible, top-left row, 4 bilinear weights)."""
+    ok = (z > 0) and (up >= 0.5) and (up <= w + 0.5) and (vp >= 0.5) and (vp <= h + 0.5)
+    if not ok:
+        return False, 0, 0.0, 0.0, 0.0, 0.0
+    u0 = np.floor(up)
+    v0 = np.floor(vp)
+    a = up - u0
+    b = vp - v0
+    return True, int(v0) * W2 + int(u0), (1.0 - a) * (1.0 - b), a * (1.0 - b), (1.0 - a) * b, a * b
+
+
+@njit(**_OPTS)
+def _view_taps(proj, points, pos, use_pos, c, n0, n, h, w, rows, wts, seen):
+    """Taps of voxels ``n0:n0+n`` in view ``c``: rows (n,), weights (4, n), seen (n,)."""
+    W2 = w + 2
+    if use_pos:
+        for i in range(n):
+            ok, row, w0, w1, w2, w3 = _tap(pos[c, n0 + i, 0], pos[c, n0 + i, 1], 1.0, w, h, W2)
+            seen[i] = ok
+            rows[i] = row
+            wts[0, i], wts[1, i], wts[2, i], wts[3, i] = w0, w1, w2, w3
+    else:
+        p00, p01, p02, p03 = proj[c, 0, 0], proj[c, 0, 1], proj[c, 0, 2], proj[c, 0, 3]
+        p10, p11, p12, p13 = proj[c, 1, 0], proj[c, 1, 1], proj[c, 1, 2], proj[c, 1, 3]
+        p20, p21, p22, p23 = proj[c, 2, 0], proj[c, 2, 1], proj[c, 2, 2], proj[c, 2, 3]
+        for i in range(n):
+            x, y, zz = points[n0 + i, 0], points[n0 + i, 1], points[n0 + i, 2]
+            z = p20 * x + p21 * y + p22 * zz + p23
+            up = (p00 * x + p01 * y + p02 * zz + p03) / z
+            vp = (p10 * x + p11 * y + p12 * zz + p13) / z
+            ok, row, w0, w1, w2, w3 = _tap(up, vp, z, w, h, W2)
+            seen[i] = ok
+            rows[i] = row
+            wts[0, i], wts[1, i], wts[2, i], wts[3, i] = w0, w1, w2, w3
+
+
+@njit(**_OPTS)
+def _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen):
+    for c in range(rows.shape[0]):
+        _view_taps(proj, points, pos, use_pos, c, b0, n, h, w, rows[c], wts[c], seen[c])
+
+
+@njit(**_OPTS)
+def _transpose(src, soff, sstride, dst, doff, dstride, rows, cols, scale, stream):
+    """``dst[doff + j dstride + r] = scale src[soff + r sstride + j]`` for ``r < rows, j < cols``: LANES x LANES
+    tiles, then element by element for the edges."""
+    rf = rows // LANES * LANES
+    cf = cols // LANES * LANES
+    for r0 in range(0, rf, LANES):
+        for j0 in range(0, cf, LANES):
+            if stream:
+                transpose_tile_stream(src, soff + r0 * sstride + j0, sstride, dst, doff + j0 * dstride + r0,
+                                      dstride, scale)
+            else:
+                transpose_tile(src, soff + r0 * sstride + j0, sstride, dst, doff + j0 * dstride + r0, dstride,
+                               scale)
+    for r in range(rows):
+        for j in range(cf if r < rf else 0, cols):
+            dst[doff + j * dstride + r] = scale * src[soff + r * sstride + j]
+
+
+@njit(**_OPTS)
+def table_from_maps(maps, scale, table):
+    """Fill the pixels of the padded channels-last ``table`` (C, P, Fp) from (C, F, h, w) ``maps`` times the
+    per-view ``scale`` (C,). The padding (ring and channels beyond F) is left as it is (zeros)."""
+    C, Fc, h, w = maps.shape
+    Fp = table.shape[2]
+    P = table.shape[1]
+    W2 = w + 2
+    m = maps.reshape(-1)
+    t = table.reshape(-1)
+    for c in range(C):
+        for v in range(h):
+            _transpose(m, (c * Fc * h + v) * w, h * w, t, (c * P + (v + 1) * W2 + 1) * Fp, Fp, Fc, w, scale[c],
+                       False)
+
+
+@njit(**_OPTS)
+def maps_from_table(table, scale, maps):
+    """The adjoint of :func:`table_from_maps`: ``maps[c, f, v, u] = scale[c] table[c, (v+1)(w+2) + u+1, f]``."""
+    C, Fc, h, w = maps.shape
+    Fp = table.shape[2]
+    P = table.shape[1]
+    W2 = w + 2
+    m = maps.reshape(-1)
+    t = table.reshape(-1)
+    for c in range(C):
+        for v in range(h):
+            _transpose(t, (c * P + (v + 1) * W2 + 1) * Fp, Fp, m, (c * Fc * h + v) * w, h * w, w, Fc, scale[c],
+                       False)
+
+
+@njit(**_OPTS)
+def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, stream, vis, keep_vis):
+    """Aggregated samples of voxels ``n0:n1`` (``n0`` a multiple of BLOCK) of one sample into ``out[:, n0:n1]``
+    (and the visibility into ``vis[:, n0:n1]`` when ``keep_vis``). ``stream``: non-temporal stores into ``out``
+    (its rows must start on LANES-element boundaries)."""
+    C, P, Fp = table.shape
+    W2 = w + 2
+    N = out.shape[1]
+    dt = table.dtype
+    tab = table.reshape(-1)
+    o = out.reshape(-1)
+    rows = np.empty((C, BLOCK), dtype=np.int64)
+    wts = np.empty((C, 4, BLOCK), dtype=dt)
+    seen = np.empty((C, BLOCK), dtype=np.bool_)
+    acc = np.zeros(BLOCK * Fp, dtype=dt)
+    s = np.zeros(C * BLOCK * Fp, dtype=dt)  # softmax: the samples of the k-th view that sees voxel i at (k, i)
+    count = np.zeros(BLOCK, dtype=np.int64)
+    l2e = _log2e(dt)
+    for b0 in range(n0, n1, BLOCK):
+        n = min(BLOCK, n1 - b0)
+        _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen)
+        if keep_vis:
+            for c in range(C):
+                for i in range(n):
+                    vis[c, b0 + i] = seen[c, i]
+        if softmax:
+            count[:] = 0
+        else:
+            acc[:] = 0.0
+        for c in range(C):  # view by view: the taps of one map are close together
+            for i in range(n):
+                if seen[c, i]:
+                    base = (c * P + rows[c, i]) * Fp
+                    down = base + W2 * Fp
+                    w0, w1, w2, w3 = wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i]
+                    if softmax:
+                        d = (count[i] * BLOCK + i) * Fp
+                        count[i] += 1
+                        for fb in range(0, Fp, LANES):
+                            blend4(s, d + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
+                                   w0, w1, w2, w3)
+                    else:
+                        for fb in range(0, Fp, LANES):
+                            blend4_add(acc, i * Fp + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
+                                       w0, w1, w2, w3)
+        if softmax:
+            for i in range(n):
+                for fb in range(0, Fp, LANES):
+                    if count[i] == 0:
+                        vfill(acc, i * Fp + fb, 0.0)
+                    else:
+                        softmax_mix(s, i * Fp + fb, BLOCK * Fp, count[i], acc, i * Fp + fb, l2e)
+        _transpose(acc, 0, Fp, o, b0, N, n, Fc, 1.0, stream)
+    if stream:
+        store_fence()
+
+
+@njit(**_OPTS)
+def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1, grad_table):
+    """Add the table gradient of voxels ``n0:n1`` of one sample, from the (F, N) volume gradient, to
+    ``grad_table`` (C, P, Fp). The softmax recomputes the samples: with ``p_c`` the softmax weights and
+    ``o = sum_c p_c s_c``, ``d o / d s_c = p_c (1 + s_c - o)``."""
+    C, P, Fp = table.shape
+    Fc, N = grad_out.shape
+    W2 = w + 2
+    dt = table.dtype
+    tab = table.reshape(-1)
+    gt = grad_table.reshape(-1)
+    go = grad_out.reshape(-1)
+    rows = np.empty((C, BLOCK), dtype=np.int64)
+    wts = np.empty((C, 4, BLOCK), dtype=dt)
+    seen = np.empty((C, BLOCK), dtype=np.bool_)
+    g = np.zeros(BLOCK * Fp, dtype=dt)
+    s = np.zeros(C * Fp, dtype=dt)
+    gs = np.zeros(LANES, dtype=dt)
+    mx = np.empty(Fp, dtype=dt)
+    num = np.empty(Fp, dtype=dt)
+    den = np.empty(Fp, dtype=dt)
+    o = np.empty(Fp, dtype=dt)
+    l2e = _log2e(dt)
+    for b0 in range(n0, n1, BLOCK):
+        n = min(BLOCK, n1 - b0)
+        _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen)
+        _transpose(go, b0, N, g, 0, Fp, Fc, n, 1.0, False)  # (F, n) -> (n, Fp); channels beyond F stay 0
+        for i in range(n):
+            if softmax:
+                any_seen = False
+                for c in range(C):
+                    if seen[c, i]:
+                        any_seen = True
+                        base = (c * P + rows[c, i]) * Fp
+                        down = base + W2 * Fp
+                        for fb in range(0, Fp, LANES):
+                            blend4(s, c * Fp + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
+                                   wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i])
+                if not any_seen:
+                    continue
+                for fb in range(0, Fp, LANES):
+                    vfill(mx, fb, -np.inf)
+                    vfill(num, fb, 0.0)
+                    vfill(den, fb, 0.0)
+                    for c in range(C):
+                        if seen[c, i]:
+                            vmax(mx, fb, s, c * Fp + fb)
+                    for c in range(C):
+                        if seen[c, i]:
+                            softmax_accumulate(num, den, mx, fb, s, c * Fp + fb, l2e)
+                    vdiv(o, fb, num, den, fb)
+            for c in range(C):
+                if not seen[c, i]:
+                    continue
+                base = (c * P + rows[c, i]) * Fp
+                down = base + W2 * Fp
+                w0, w1, w2, w3 = wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i]
+                for fb in range(0, Fp, LANES):
+                    if softmax:
+                        softmax_grad(gs, g, i * Fp + fb, s, c * Fp + fb, mx, den, o, fb, l2e)
+                        scatter4_add(gt, base + fb, base + Fp + fb, down + fb, down + Fp + fb, w0, w1, w2, w3,
+                                     gs, 0)
+                    else:
+                        scatter4_add(gt, base + fb, base + Fp + fb, down + fb, down + Fp + fb, w0, w1, w2, w3,
+                                     g, i * Fp + fb)
