@@ -15,6 +15,7 @@ from lt_core.ops.unprojection import (
     _GatherTaps,
     _transpose_into,
     _transposer,
+    fused_available,
     make_cuboid_grid,
     project_grid,
     unproject_features,
@@ -119,7 +120,13 @@ def test_grid_errors():
 
 # ---------------------------------------------------------------- backends == loop reference
 
-SAMPLERS = ("gather", "grid_sample")
+SAMPLERS = ("fused", "gather", "grid_sample")
+DEFAULT_CPU = "fused" if fused_available() else "gather"
+
+
+def test_fused_backend_is_installed():
+    """numba is a dependency: the compiled backend is what "auto" uses on the CPU."""
+    assert fused_available()
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
@@ -152,7 +159,7 @@ def test_backends_match_with_views_out_of_the_map_and_a_camera_inside_the_cube(a
             torch.testing.assert_close(out, slow, atol=1e-10, rtol=1e-10)
             outs.append(out)
             masks.append(vis)
-        assert torch.equal(masks[0], masks[1])
+        assert all(torch.equal(masks[0], m) for m in masks[1:])
         vis = masks[0]
         _, depth = project_grid(cams, grid.reshape(2, -1, 3))
         behind = (depth <= 0).reshape(vis.shape)
@@ -160,8 +167,9 @@ def test_backends_match_with_views_out_of_the_map_and_a_camera_inside_the_cube(a
         assert vis[:, 3].any() and (0.3 < vis[:, :3].double().mean() < 0.95)  # partly out of the maps
         unseen = ~vis.any(1)
         assert unseen.any() and (outs[0].permute(1, 0, 2, 3, 4)[:, unseen] == 0).all()
-        # "auto" is the gather backend on the CPU
-        assert torch.equal(unproject_features(features, cams, grid, aggregation, conf, views_valid), outs[0])
+        # "auto" is the fused backend on the CPU
+        assert torch.equal(unproject_features(features, cams, grid, aggregation, conf, views_valid),
+                           outs[SAMPLERS.index(DEFAULT_CPU)])
         # float32: loose agreement with the float64 reference for every implementation
         f32 = (features.float(), cams.to(dtype=torch.float32), grid.float(), conf.float())
         for out in [unproject_features(*f32[:3], aggregation, f32[3], views_valid, backend=b) for b in SAMPLERS] + [
@@ -214,7 +222,7 @@ def test_autocast_half_features_give_float32_volume(backend):
         assert half.grad.abs().sum() > 0
 
 
-def test_gather_with_and_without_autograd_agree_and_gradients_match_grid_sample():
+def test_with_and_without_autograd_agree_and_gradients_match_across_backends():
     features, cams, grid, conf = hard_problem(B=1, D=5)
     weights = torch.randn(1, 3, 5, 5, 5, dtype=torch.float64)
     for aggregation in AGGREGATIONS:
@@ -228,9 +236,12 @@ def test_gather_with_and_without_autograd_agree_and_gradients_match_grid_sample(
                                                                    backend=backend, chunk_voxels=40))
             (out * weights).sum().backward()
             grads.append((f.grad, c.grad))
-        torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-10, rtol=1e-10)
+        for other in grads[1:]:
+            torch.testing.assert_close(grads[0][0], other[0], atol=1e-10, rtol=1e-10)
+            if aggregation == "conf":
+                torch.testing.assert_close(grads[0][1], other[1], atol=1e-10, rtol=1e-10)
+        assert grads[0][0].abs().sum() > 0
         if aggregation == "conf":
-            torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-10, rtol=1e-10)
             assert grads[0][1].abs().sum() > 0
 
 
@@ -244,10 +255,11 @@ def test_backend_choice():
     f = features.clone().requires_grad_(True)
     unproject_features(f, cams, g, "softmax").sum().backward()
     assert g.grad is not None and g.grad.abs().sum() > 0
-    # the gather backend treats the geometry as constant
-    g.grad = None
-    unproject_features(f, cams, g, "softmax", backend="gather").sum().backward()
-    assert g.grad is None and f.grad is not None
+    # the fused and gather backends treat the geometry as constant
+    for backend in ("fused", "gather"):
+        g.grad = f.grad = None
+        unproject_features(f, cams, g, "softmax", backend=backend).sum().backward()
+        assert g.grad is None and f.grad is not None
 
 
 def test_gather_rows_are_exact_beyond_float32_integers():
@@ -301,23 +313,26 @@ def test_transpose_into_is_an_exact_scaled_transposition():
             assert not out[:, :10].any() and not out[:, 60:].any()
 
 
-def test_gather_softmax_of_large_features_matches_the_loop():
-    """Features too large for the base-2 softmax without a max shift (|x| log2(e) > 100 in float32, > 1000 in
-    float64) go through torch.softmax; both paths agree with the loop."""
+@pytest.mark.parametrize("backend", ("fused", "gather"))
+def test_softmax_of_large_features_matches_the_loop(backend):
+    """Features too large for the gather backend's base-2 softmax without a max shift (|x| log2(e) > 100 in
+    float32, > 1000 in float64) go through torch.softmax there; the fused backend always subtracts the maximum.
+    Both agree with the loop."""
     features, cams, grid, conf = hard_problem()
     valid = torch.tensor([[True, True, False, True], [True, True, True, True]])
     for dtype, scale in ((torch.float64, 1.0), (torch.float64, 300.0), (torch.float32, 1.0), (torch.float32, 40.0)):
         f = (features * scale).to(dtype)
         ref = unproject_features_loop(f.double(), cams, grid, "softmax", views_valid=valid)
         out = unproject_features(f, cams.to(dtype=dtype), grid.to(dtype), "softmax", views_valid=valid,
-                                 backend="gather")
+                                 backend=backend)
         tol = 1e-10 if dtype == torch.float64 else 1e-4
         torch.testing.assert_close(out.double(), ref, atol=tol * scale, rtol=tol)
     assert (features * 300.0).abs().max() * math.log2(math.e) > 1000  # the float64 max-shifted path ran
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
-def test_gather_with_non_finite_features_keeps_channels_apart(aggregation):
+@pytest.mark.parametrize("backend", ("fused", "gather"))
+def test_non_finite_features_keep_channels_apart(aggregation, backend):
     """A NaN or an infinite feature only reaches the voxels and the channel that read it, as in the loop (no
     transposition trick mixes channels then)."""
     features, cams, grid, conf = problem(Fc=8)
@@ -325,7 +340,7 @@ def test_gather_with_non_finite_features_keeps_channels_apart(aggregation):
         f = features.clone()
         f[0, 1, 3, 5:9, 6:10] = bad
         ref = unproject_features_loop(f, cams, grid, aggregation, conf)
-        out = unproject_features(f, cams, grid, aggregation, conf, backend="gather")
+        out = unproject_features(f, cams, grid, aggregation, conf, backend=backend)
         assert not torch.isfinite(ref[0, 3]).all()
         torch.testing.assert_close(out, ref, atol=1e-10, rtol=1e-10, equal_nan=True)
 
@@ -430,14 +445,15 @@ def test_gradcheck_wrt_features(aggregation, backend):
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
-def test_gradcheck_gather_hidden_views_and_confidences(aggregation):
+@pytest.mark.parametrize("backend", ("fused", "gather"))
+def test_gradcheck_hidden_views_and_confidences(aggregation, backend):
     """Views partly out of the maps, a camera inside the cube, a missing view and voxels no view sees."""
     features, cams, grid, conf = hard_problem(B=1, Fc=1, D=4)
     valid = torch.tensor([[True, False, True, True]])
     features.requires_grad_(True)
     conf.requires_grad_(aggregation == "conf")
     fn = lambda f, c: unproject_features(f, cams, grid, aggregation, c, valid, chunk_voxels=20,  # noqa: E731
-                                         backend="gather")
+                                         backend=backend)
     assert torch.autograd.gradcheck(fn, (features, conf), eps=1e-6, atol=1e-6, fast_mode=True)
 
 
@@ -455,3 +471,73 @@ def test_input_errors():
         unproject_features(features, cams, grid[:1])
     with pytest.raises(ValueError, match="chunk_voxels"):
         unproject_features(features, cams, grid, chunk_voxels=0)
+
+
+# ---------------------------------------------------------------- fused backend
+
+
+@pytest.mark.parametrize("Fc", [1, 16, 21, 35])
+@pytest.mark.parametrize("D", [5, 8])
+def test_fused_channel_and_voxel_counts_off_the_vector_width(Fc, D):
+    """Channel counts below, at and between multiples of the vector width, and grids whose voxel count is or is
+    not a multiple of it (edges transposed element by element, full tiles by the vector code)."""
+    features, cams, grid, conf = problem(B=2, C=3, Fc=Fc, size=12, D=D)
+    valid = torch.tensor([[True, True, False], [True, True, True]])
+    for aggregation in AGGREGATIONS:
+        ref = unproject_features_loop(features, cams, grid, aggregation, conf, valid)
+        out = unproject_features(features, cams, grid, aggregation, conf, valid, backend="fused")
+        torch.testing.assert_close(out, ref, atol=1e-10, rtol=1e-10)
+        out32 = unproject_features(features.float(), cams.to(dtype=torch.float32), grid.float(), aggregation,
+                                   conf.float(), valid, backend="fused")
+        torch.testing.assert_close(out32.double(), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_fused_threads_and_tasks_give_the_same_volume_and_gradients():
+    """Tasks split over voxel ranges and threads compute each voxel the same way: results are bitwise equal."""
+    features, cams, grid, conf = problem(B=3, C=4, Fc=20, size=16, D=9, dtype=torch.float32)
+    cams = cams.to(dtype=torch.float32)
+    weights = torch.randn(3, 20, 9, 9, 9)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n_threads, chunk in ((1, None), (2, None), (2, 100), (3, 64)):
+            torch.set_num_threads(n_threads)
+            per_aggregation = []
+            for aggregation in AGGREGATIONS:
+                f = features.clone().requires_grad_(True)
+                c = conf.clone().requires_grad_(True)
+                out, vis = unproject_features(f, cams, grid, aggregation, c, return_visibility=True,
+                                              chunk_voxels=chunk, backend="fused")
+                (out * weights).sum().backward()
+                per_aggregation.append((out.detach(), vis, f.grad, c.grad))
+            results.append(per_aggregation)
+    finally:
+        torch.set_num_threads(threads)
+    for other in results[1:]:
+        for (out, vis, gf, gc), (out2, vis2, gf2, gc2) in zip(results[0], other):
+            assert torch.equal(out, out2) and torch.equal(vis, vis2)
+            torch.testing.assert_close(gf2, gf, atol=1e-6, rtol=1e-5)  # gradient tables summed in another order
+            if gc is not None:
+                torch.testing.assert_close(gc2, gc, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_degenerate_projections_are_hidden_and_volume_is_contiguous():
+    """Points on the camera plane (z = 0: 0/0 or x/0 pixels), behind it, or just outside the map read nothing."""
+    h = w = 8
+    P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]],
+                     dtype=torch.float64)  # u = x/z, v = y/z
+    pts = torch.tensor([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [-1.0, -1.0, -1.0], [2.5, 3.5, 1.0], [7.5, 7.5, 1.0],
+                        [7.6, 3.0, 1.0], [-0.5, -0.5, 1.0], [-0.6, 0.0, 1.0]], dtype=torch.float64)
+    grid = pts.reshape(1, 2, 2, 2, 3)
+    features = torch.randn(1, 1, 3, h, w, dtype=torch.float64)
+    out, vis = unproject_features(features, P, grid, "sum", return_visibility=True, backend="fused")
+    assert out.is_contiguous() and out.shape == (1, 3, 2, 2, 2)
+    assert vis.reshape(-1).tolist() == [False, False, False, True, True, False, True, False]
+    flat = out.reshape(3, -1)
+    assert (flat[:, ~vis.reshape(-1)] == 0).all()
+    m = features[0, 0]
+    torch.testing.assert_close(flat[:, 3], 0.25 * (m[:, 3, 2] + m[:, 3, 3] + m[:, 4, 2] + m[:, 4, 3]))
+    torch.testing.assert_close(flat[:, 4], m[:, 7, 7] / 4)  # the corner: three of the four taps in the padding
+    torch.testing.assert_close(flat[:, 6], m[:, 0, 0] / 4)
+    ref = unproject_features_loop(features, P, grid, "sum")
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)

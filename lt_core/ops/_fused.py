@@ -62,7 +62,7 @@ class FusedGeometry:
     """Where the voxels of every sample land in every view, in the kernels' layout (constants: no gradient).
 
     Without lens distortion: (B, C, 3, 4) matrices giving padded homogeneous pixels ``((u+1) z, (v+1) z, z)`` and
-    the (B, N, 3) points; with distortion: (B, C, N, 2) padded pixel coordinates, NaN where a voxel is hidden.
+    the points as (B, 3, Npad) coordinate rows; with distortion: (B, C, N, 2) padded pixel coordinates, NaN where a voxel is hidden.
     A missing view (``views_valid`` False) sees nothing.
     """
 
@@ -71,7 +71,10 @@ class FusedGeometry:
         B, N, _ = points.shape
         dtype = points.dtype
         valid = None if views_valid is None else views_valid.to(device=points.device, dtype=torch.bool)
-        self.points = points.detach().contiguous().numpy()
+        npad = -(-N // LANES) * LANES  # coordinates as rows, padded with hidden points (z = 0) to whole vectors
+        soa = torch.zeros(B, 3, npad, dtype=dtype)
+        soa[:, :, :N] = points.detach().transpose(1, 2)
+        self.points = soa.numpy()
         self.use_pos = isinstance(cameras, Camera) and cameras.has_distortion
         if self.use_pos:
             uv, depth = project(cameras, points.detach())  # (B, C, N, 2), (B, C, N)

@@ -15,7 +15,8 @@ Layouts (one sample; the caller runs samples and voxel ranges as tasks):
 - ``proj``: (C, 3, 4) matrices giving homogeneous *padded* pixel coordinates ``((u+1) z, (v+1) z, z)`` of a world
   point in mm; a missing view has the row ``(0, 0, 0, -1)`` for ``z`` (always behind the camera).
 - ``pos``: alternatively (C, N, 2) padded pixel coordinates computed elsewhere (lens distortion), NaN where hidden.
-- ``points``: (N, 3) world mm. ``out``: (F, N) volume of the sample (channels first).
+- ``points``: (3, Npad) world mm (x, y and z rows, zero-padded to a multiple of LANES). ``out``: (F, N) volume
+  of the sample (channels first).
 
 A voxel-view is visible when ``z > 0`` and its pixel lies in the map's rectangle ``[-0.5, w-0.5] x [-0.5, h-0.5]``.
 The softmax over views subtracts the per-channel maximum over the visible views; voxels that no view sees are 0.
@@ -28,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._simd import (LANES, blend4, blend4_add, scatter4_add, softmax_accumulate, softmax_grad, softmax_mix,
-                    store_fence, transpose_tile, transpose_tile_stream, vdiv, vfill, vmax)
+from ._simd import (LANES, blend4, blend4_add, project_taps, scatter4_add, softmax_accumulate, softmax_grad,
+                    softmax_mix, store_fence, transpose_tile, transpose_tile_stream, vdiv, vfill, vmax)
 
 BLOCK = 64
 """Voxels per block (a multiple of LANES): the block's taps, samples and results stay in the L1/L2 caches."""
@@ -41,55 +42,60 @@ reassociation, and NaN and infinities keep their IEEE behaviour."""
 
 
 @njit(**_OPTS)
-def _log2e(dt):
-    """log2(e) in dtype ``dt`` (numba types Python float literals as float64)."""
+def _scalar(dt, value):
+    """``value`` as a scalar of dtype ``dt`` (numba types Python float literals as float64)."""
     k = np.empty(1, dtype=dt)
-    k[0] = _LOG2E
+    k[0] = value
     return k[0]
 
 
 @njit(**_OPTS)
-def _tap(up, vp, z, w, h, W2):
-    """Padded pixel coordinates -> (visible, top-left row, 4 bilinear weights)."""
-    ok = (z > 0) and (up >= 0.5) and (up <= w + 0.5) and (vp >= 0.5) and (vp <= h + 0.5)
-    if not ok:
-        return False, 0, 0.0, 0.0, 0.0, 0.0
-    u0 = np.floor(up)
-    v0 = np.floor(vp)
-    a = up - u0
-    b = vp - v0
-    return True, int(v0) * W2 + int(u0), (1.0 - a) * (1.0 - b), a * (1.0 - b), (1.0 - a) * b, a * b
-
-
-@njit(**_OPTS)
 def _view_taps(proj, points, pos, use_pos, c, n0, n, h, w, rows, wts, seen):
-    """Taps of voxels ``n0:n0+n`` in view ``c``: rows (n,), weights (4, n), seen (n,)."""
+    """Taps of voxels ``n0:n0+n`` in view ``c``: top-left rows (n,), bilinear weights (4, n), seen (n,), from the
+    (C, N, 2) padded pixel positions ``pos`` (NaN where hidden); the scalar counterpart of ``project_taps``.
+    A hidden voxel-view gets the taps of padded pixel (1, 1) (valid rows; never read).
+    """
+    dt = proj.dtype
+    one, lo = _scalar(dt, 1.0), _scalar(dt, 0.5)
+    umax, vmax_ = _scalar(dt, w + 0.5), _scalar(dt, h + 0.5)
     W2 = w + 2
-    if use_pos:
-        for i in range(n):
-            ok, row, w0, w1, w2, w3 = _tap(pos[c, n0 + i, 0], pos[c, n0 + i, 1], 1.0, w, h, W2)
-            seen[i] = ok
-            rows[i] = row
-            wts[0, i], wts[1, i], wts[2, i], wts[3, i] = w0, w1, w2, w3
-    else:
-        p00, p01, p02, p03 = proj[c, 0, 0], proj[c, 0, 1], proj[c, 0, 2], proj[c, 0, 3]
-        p10, p11, p12, p13 = proj[c, 1, 0], proj[c, 1, 1], proj[c, 1, 2], proj[c, 1, 3]
-        p20, p21, p22, p23 = proj[c, 2, 0], proj[c, 2, 1], proj[c, 2, 2], proj[c, 2, 3]
-        for i in range(n):
-            x, y, zz = points[n0 + i, 0], points[n0 + i, 1], points[n0 + i, 2]
-            z = p20 * x + p21 * y + p22 * zz + p23
-            up = (p00 * x + p01 * y + p02 * zz + p03) / z
-            vp = (p10 * x + p11 * y + p12 * zz + p13) / z
-            ok, row, w0, w1, w2, w3 = _tap(up, vp, z, w, h, W2)
-            seen[i] = ok
-            rows[i] = row
-            wts[0, i], wts[1, i], wts[2, i], wts[3, i] = w0, w1, w2, w3
+    for i in range(n):
+        up, vp, z = pos[c, n0 + i, 0], pos[c, n0 + i, 1], one
+        ok = (z > 0) & (up >= lo) & (up <= umax) & (vp >= lo) & (vp <= vmax_)  # NaN: False
+        up = up if ok else one
+        vp = vp if ok else one
+        u0 = np.floor(up)
+        v0 = np.floor(vp)
+        a = up - u0
+        b = vp - v0
+        seen[i] = ok
+        rows[i] = np.int64(v0) * W2 + np.int64(u0)
+        wts[0, i] = (one - a) * (one - b)
+        wts[1, i] = a * (one - b)
+        wts[2, i] = (one - a) * b
+        wts[3, i] = a * b
 
 
 @njit(**_OPTS)
 def _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen):
-    for c in range(rows.shape[0]):
-        _view_taps(proj, points, pos, use_pos, c, b0, n, h, w, rows[c], wts[c], seen[c])
+    """Taps of voxels ``b0:b0+n`` in every view into (C, BLOCK) rows and seen and (C, 4, BLOCK) weights.
+
+    ``points``: (3, Npad) world mm, Npad a multiple of LANES (padding points are hidden: z = 0 there).
+    """
+    C = rows.shape[0]
+    if use_pos:
+        for c in range(C):
+            _view_taps(proj, points, pos, use_pos, c, b0, n, h, w, rows[c], wts[c], seen[c])
+        return
+    pts = points.reshape(-1)
+    mats = proj.reshape(-1)
+    r = rows.reshape(-1)
+    sn = seen.reshape(-1)
+    wt = wts.reshape(-1)
+    for c in range(C):
+        for i0 in range(0, n, LANES):
+            project_taps(pts, points.shape[1], b0 + i0, mats, c, h, w, r, sn, c * BLOCK + i0, wt, c * 4 * BLOCK + i0,
+                         BLOCK)
 
 
 @njit(**_OPTS)
@@ -159,7 +165,7 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
     acc = np.zeros(BLOCK * Fp, dtype=dt)
     s = np.zeros(C * BLOCK * Fp, dtype=dt)  # softmax: the samples of the k-th view that sees voxel i at (k, i)
     count = np.zeros(BLOCK, dtype=np.int64)
-    l2e = _log2e(dt)
+    l2e = _scalar(dt, _LOG2E)
     for b0 in range(n0, n1, BLOCK):
         n = min(BLOCK, n1 - b0)
         _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen)
@@ -221,7 +227,7 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
     num = np.empty(Fp, dtype=dt)
     den = np.empty(Fp, dtype=dt)
     o = np.empty(Fp, dtype=dt)
-    l2e = _log2e(dt)
+    l2e = _scalar(dt, _LOG2E)
     for b0 in range(n0, n1, BLOCK):
         n = min(BLOCK, n1 - b0)
         _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen)

@@ -275,6 +275,75 @@ def store_fence(typingctx):
     return sig, codegen
 
 
+@intrinsic
+def project_taps(typingctx, pts, npad, off, proj, c, h, w, rows, seen, roff, wts, woff, wstride):
+    """Bilinear taps of voxels ``off:off+L`` in view ``c``, vectorised over the voxels.
+
+    ``pts``: world mm as (3, npad) flattened (x row, y row, z row); ``proj``: (C, 3, 4) flattened matrices giving
+    homogeneous padded pixels ``((u+1) z, (v+1) z, z)``. Writes ``rows[roff:roff+L]`` (int64 top-left rows of the
+    padded (h+2) x (w+2) map), ``seen[roff:...]`` (1 when ``z > 0`` and ``(u+1, v+1)`` lies in
+    ``[0.5, w+0.5] x [0.5, h+0.5]``, else 0) and the weights ``wts[woff + k wstride:...]`` for the taps
+    ``k = 0..3`` (top-left, right, down, down-right), in ``wts``' dtype. A hidden voxel-view gets the taps of padded
+    pixel (1, 1), which are valid rows (never read).
+    """
+    if not (isinstance(pts, types.Array) and pts.dtype == proj.dtype and pts.ndim == 1 and proj.ndim == 1):
+        raise TypeError("project_taps: points and matrices must be 1-D arrays of one dtype")
+    sig = types.void(pts, npad, off, proj, c, h, w, rows, seen, roff, wts, woff, wstride)
+
+    def codegen(context, builder, signature, args):
+        ta = signature.args
+        g = _Vec(context, builder, ta[0].dtype)
+        t = _Vec(context, builder, ta[10].dtype)
+        b = builder
+        i64 = lambda k: context.cast(b, args[k], ta[k], types.int64)  # noqa: E731
+        npad_v, off_v, c_v, roff_v, woff_v, ws_v = i64(1), i64(2), i64(4), i64(9), i64(11), i64(12)
+        h_v = context.cast(b, args[5], ta[5], ta[0].dtype)
+        w_v = context.cast(b, args[6], ta[6], ta[0].dtype)
+        coords = [g.load(ta[0], args[0], b.add(off_v, b.mul(npad_v, ir.Constant(_I64, k)))) for k in range(3)]
+        data = context.make_array(ta[3])(context, b, value=args[3]).data
+        base = b.mul(c_v, ir.Constant(_I64, 12))
+
+        def row(r):
+            entries = [b.load(b.gep(data, [b.add(base, ir.Constant(_I64, 4 * r + k))])) for k in range(4)]
+            value = g.splat(entries[3], ta[0].dtype)
+            for k in range(3):
+                value = b.fadd(b.fmul(g.splat(entries[k], ta[0].dtype), coords[k]), value)
+            return value
+
+        qu, qv, z = row(0), row(1), row(2)
+        up, vp = b.fdiv(qu, z), b.fdiv(qv, z)
+        lo = g.const(0.5)
+        umax = b.fadd(g.splat(w_v, ta[0].dtype), lo)
+        vmax_ = b.fadd(g.splat(h_v, ta[0].dtype), lo)
+        ok = b.and_(b.fcmp_ordered(">", z, g.const(0.0)),
+                    b.and_(b.and_(b.fcmp_ordered(">=", up, lo), b.fcmp_ordered("<=", up, umax)),
+                           b.and_(b.fcmp_ordered(">=", vp, lo), b.fcmp_ordered("<=", vp, vmax_))))
+        one = g.const(1.0)
+        up, vp = b.select(ok, up, one), b.select(ok, vp, one)
+        u0, v0 = b.call(g.vector_intrinsic("floor"), [up]), b.call(g.vector_intrinsic("floor"), [vp])
+        a, c2 = b.fsub(up, u0), b.fsub(vp, v0)
+        ivec = ir.VectorType(_I64, LANES)
+        w2 = b.add(context.cast(b, args[6], ta[6], types.int64), ir.Constant(_I64, 2))
+        w2v = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), w2, ir.Constant(_I32, 0)),
+                               ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+        top_left = b.add(b.mul(b.fptosi(v0, ivec), w2v), b.fptosi(u0, ivec))
+        rows_ptr = context.make_array(ta[7])(context, b, value=args[7]).data
+        st = b.store(top_left, b.bitcast(b.gep(rows_ptr, [roff_v]), ivec.as_pointer()))
+        st.align = 8
+        seen_ptr = context.make_array(ta[8])(context, b, value=args[8]).data
+        bytes_ty = ir.VectorType(ir.IntType(8), LANES)
+        st = b.store(b.zext(ok, bytes_ty), b.bitcast(b.gep(seen_ptr, [roff_v]), bytes_ty.as_pointer()))
+        st.align = 1
+        na, nc = b.fsub(one, a), b.fsub(one, c2)
+        for k, weight in enumerate((b.fmul(na, nc), b.fmul(a, nc), b.fmul(na, c2), b.fmul(a, c2))):
+            if ta[10].dtype != ta[0].dtype:
+                weight = (b.fptrunc if ta[10].dtype == types.float32 else b.fpext)(weight, t.ty)
+            t.store(weight, ta[10], args[10], b.add(woff_v, b.mul(ws_v, ir.Constant(_I64, k))))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _transpose_masks():
     """Shuffle masks of the ``log2(LANES)`` butterfly stages that transpose a ``LANES x LANES`` tile of rows: the
     stage of width ``k`` swaps the off-diagonal ``k x k`` blocks of every ``2k x 2k`` block."""
