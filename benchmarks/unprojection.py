@@ -1,8 +1,10 @@
 """Speed of the batched unprojection against the per-sample, per-view loop, measured in the same run.
 
-Run with ``python benchmarks/unprojection.py [--threads 1] [--repeats 15] [--backends auto,grid_sample]``.
-Default problem: B = 4 samples, C = 4 views, F = 32 channels, 64 x 64 feature maps, a 32^3 grid; every
-aggregation (sum, conf, softmax) is timed.
+Run with ``python benchmarks/unprojection.py [--threads 1] [--repeats 15] [--backends fused,gather,grid_sample]
+[--backward]``. Default problem: B = 4 samples, C = 4 views, F = 32 channels, 64 x 64 feature maps, a 32^3 grid;
+every aggregation (sum, conf, softmax) is timed. ``--backward`` times a training step's share instead: the forward
+pass with gradients enabled and the backward pass of a weighted sum of the volume (gradients w.r.t. the features,
+and the confidences for ``conf``), for the loop and each backend alike.
 
 The loop baseline (:func:`unproject_features_loop`) and each batched backend run in interleaved rounds (one call
 of each per round, after a warm-up call), so that a busy machine slows them alike; the reported time is the
@@ -12,7 +14,7 @@ too; on a GPU only the wall time (synchronised) is meaningful. The speed-up is l
 same clock.
 
 Accuracy columns: the largest difference to the loop, and the number of voxels where some channel differs by more
-than 1e-3. The implementations round the float32 projection differently, so a voxel that projects within float
+than 1e-3 (with ``--backward``: of the feature gradients, and the number of feature pixels). The implementations round the float32 projection differently, so a voxel that projects within float
 rounding of a map border can be seen by a view in one and not in the other (the sample jumps from about half a
 pixel value to 0 there): on large grids a few such voxels are expected.
 """
@@ -80,12 +82,16 @@ def main() -> None:
     parser.add_argument("--voxels", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--backends", default="auto,grid_sample",
-                        help="comma-separated unproject_features backends to time against the loop")
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated unproject_features backends to time against the loop (default: "
+                             "fused,gather,grid_sample on the CPU, grid_sample on a GPU)")
+    parser.add_argument("--backward", action="store_true",
+                        help="time forward + backward (gradients w.r.t. features and confidences)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    backends = [b for b in args.backends.split(",") if b]
+    default = "fused,gather,grid_sample" if args.device == "cpu" else "grid_sample"
+    backends = [b for b in (args.backends or default).split(",") if b]
     features, cameras, grid, conf = make_problem(args.batch, args.views, args.channels, args.size, args.voxels,
                                                  args.device)
     cpu = not args.device.startswith("cuda")
@@ -97,27 +103,39 @@ def main() -> None:
     header = (f"{'aggregation':<12}{'backend':<13}{'loop ms':>16}{'batched ms':>16}{'speed-up':>10}"
               f"{'max |diff|':>12}{'voxels > 1e-3':>15}")
     print(header)
-    with torch.no_grad():
-        for agg in AGGREGATIONS:
-            kw = dict(aggregation=agg, confidences=conf if agg == "conf" else None)
-            fns = {"loop": lambda: unproject_features_loop(features, cameras, grid, **kw)}
-            for backend in backends:
-                fns[backend] = (lambda backend=backend: unproject_features(features, cameras, grid, backend=backend,
-                                                                           **kw))
-            reference = fns["loop"]()
-            diffs = {}
-            for b in backends:
-                diff = (fns[b]() - reference).abs()
-                diffs[b] = (diff.max().item(), int((diff.amax(1) > 1e-3).sum()))
-            best = time_interleaved(fns, args.repeats, args.device)
-            k = 0 if cpu else 1
-            for backend in backends:
-                loop_s, fast_s = best["loop"], best[backend]
-                loop_txt = f"{loop_s[k] * 1e3:.1f}" + (f" ({loop_s[1] * 1e3:.1f})" if cpu else "")
-                fast_txt = f"{fast_s[k] * 1e3:.1f}" + (f" ({fast_s[1] * 1e3:.1f})" if cpu else "")
-                ratio = loop_s[k] / fast_s[k]
-                print(f"{agg:<12}{backend:<13}{loop_txt:>16}{fast_txt:>16}{ratio:>9.2f}x{diffs[backend][0]:>12.1e}"
-                      f"{diffs[backend][1]:>15d}")
+    weights = torch.randn(args.batch, args.channels, args.voxels, args.voxels, args.voxels,
+                          generator=torch.Generator().manual_seed(1)).to(args.device)
+    for agg in AGGREGATIONS:
+        kw = dict(aggregation=agg)
+
+        def call(fn, **extra):
+            if not args.backward:
+                with torch.no_grad():
+                    return fn(features, cameras, grid, confidences=conf if agg == "conf" else None, **kw, **extra)
+            f = features.clone().requires_grad_(True)
+            c = conf.clone().requires_grad_(agg == "conf")
+            out = fn(f, cameras, grid, confidences=c if agg == "conf" else None, **kw, **extra)
+            (out * weights).sum().backward()
+            return f.grad
+
+        fns = {"loop": lambda: call(unproject_features_loop)}
+        for backend in backends:
+            fns[backend] = lambda backend=backend: call(unproject_features, backend=backend)
+        reference = fns["loop"]()
+        diffs = {}
+        for b in backends:
+            diff = (fns[b]() - reference).abs()
+            diff = diff.amax(2) if args.backward else diff.amax(1)  # over channels
+            diffs[b] = (diff.max().item(), int((diff > 1e-3).sum()))
+        best = time_interleaved(fns, args.repeats, args.device)
+        k = 0 if cpu else 1
+        for backend in backends:
+            loop_s, fast_s = best["loop"], best[backend]
+            loop_txt = f"{loop_s[k] * 1e3:.1f}" + (f" ({loop_s[1] * 1e3:.1f})" if cpu else "")
+            fast_txt = f"{fast_s[k] * 1e3:.1f}" + (f" ({fast_s[1] * 1e3:.1f})" if cpu else "")
+            ratio = loop_s[k] / fast_s[k]
+            print(f"{agg:<12}{backend:<13}{loop_txt:>16}{fast_txt:>16}{ratio:>9.2f}x{diffs[backend][0]:>12.1e}"
+                  f"{diffs[backend][1]:>15d}")
 
 
 if __name__ == "__main__":

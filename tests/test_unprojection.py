@@ -541,3 +541,16 @@ def test_fused_degenerate_projections_are_hidden_and_volume_is_contiguous():
     torch.testing.assert_close(flat[:, 6], m[:, 0, 0] / 4)
     ref = unproject_features_loop(features, P, grid, "sum")
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
+
+
+def test_fused_kernels_record_the_intrinsics_they_were_compiled_with():
+    """numba caches the kernels keyed by their own file: editing the intrinsics must also edit the kernels' file."""
+    import hashlib
+    from pathlib import Path
+
+    from lt_core.ops import _fused_kernels
+
+    simd = Path(_fused_kernels.__file__).with_name("_simd.py").read_bytes()
+    digest = hashlib.sha256(simd).hexdigest()
+    assert digest.startswith(_fused_kernels.SIMD_SOURCE_SHA256) and len(_fused_kernels.SIMD_SOURCE_SHA256) >= 16, (
+        f"lt_core/ops/_simd.py changed: set SIMD_SOURCE_SHA256 = {digest[:16]!r} in _fused_kernels.py")

@@ -105,7 +105,7 @@ def _tables(maps: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(B, C, F, h, w) maps times (B, C) scale -> (B, C, (h+2)(w+2), Fp) padded channels-last tables."""
     B, C, Fc, h, w = maps.shape
     tables = np.zeros((B, C, (h + 2) * (w + 2), _padded_channels(Fc)), dtype=maps.dtype)
-    _run([lambda b=b: K.table_from_maps(maps[b], scale[b], tables[b]) for b in range(B)])
+    _run([lambda b=b: K.relayout(maps[b], scale[b], tables[b], True) for b in range(B)])
     return tables
 
 
@@ -156,7 +156,7 @@ class _FusedUnprojection(torch.autograd.Function):
         # gradient w.r.t. the weighted maps, then through the per-view weights
         grad_weighted = np.empty(maps.shape, dtype=tables.dtype)
         ones = np.ones((B, C), dtype=tables.dtype)
-        _run([lambda b=b: K.maps_from_table(grad_tables[b], ones[b], grad_weighted[b]) for b in range(B)])
+        _run([lambda b=b: K.relayout(grad_weighted[b], ones[b], grad_tables[b], False) for b in range(B)])
         grad_weighted = torch.from_numpy(grad_weighted)
         grad_maps = grad_weights = None
         if weights is None:

@@ -29,8 +29,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._simd import (LANES, blend4, blend4_add, project_taps, scatter4_add, softmax_accumulate, softmax_grad,
-                    softmax_mix, store_fence, transpose_tile, transpose_tile_stream, vdiv, vfill, vmax)
+from ._simd import (LANES, blend4, blend4_add, project_taps, scatter4_add, softmax_grad, softmax_mix, store_fence,
+                    transpose_tile, transpose_tile_stream, vfill)
+
+SIMD_SOURCE_SHA256 = "63dc725f366c29a5"
+"""Start of the sha256 of ``_simd.py``, whose intrinsics these kernels inline. numba's on-disk cache is keyed by
+this file's time stamp only, so a change to the intrinsics must come with a change of this line (a test checks
+that it matches); otherwise a stale compiled kernel could be loaded."""
 
 BLOCK = 64
 """Voxels per block (a multiple of LANES): the block's taps, samples and results stay in the L1/L2 caches."""
@@ -57,11 +62,11 @@ def _view_taps(proj, points, pos, use_pos, c, n0, n, h, w, rows, wts, seen):
     """
     dt = proj.dtype
     one, lo = _scalar(dt, 1.0), _scalar(dt, 0.5)
-    umax, vmax_ = _scalar(dt, w + 0.5), _scalar(dt, h + 0.5)
+    uhi, vhi = _scalar(dt, w + 0.5), _scalar(dt, h + 0.5)
     W2 = w + 2
     for i in range(n):
-        up, vp, z = pos[c, n0 + i, 0], pos[c, n0 + i, 1], one
-        ok = (z > 0) & (up >= lo) & (up <= umax) & (vp >= lo) & (vp <= vmax_)  # NaN: False
+        up, vp = pos[c, n0 + i, 0], pos[c, n0 + i, 1]
+        ok = (up >= lo) & (up <= uhi) & (vp >= lo) & (vp <= vhi)  # NaN: False
         up = up if ok else one
         vp = vp if ok else one
         u0 = np.floor(up)
@@ -74,6 +79,13 @@ def _view_taps(proj, points, pos, use_pos, c, n0, n, h, w, rows, wts, seen):
         wts[1, i] = a * (one - b)
         wts[2, i] = (one - a) * b
         wts[3, i] = a * b
+
+
+@njit(**_OPTS)
+def _tap_buffers(C, dt):
+    """Work buffers of :func:`_block_taps`: (C, BLOCK) rows, (C, 4, BLOCK) weights, (C, BLOCK) seen."""
+    return (np.empty((C, BLOCK), dtype=np.int64), np.empty((C, 4, BLOCK), dtype=dt),
+            np.empty((C, BLOCK), dtype=np.bool_))
 
 
 @njit(**_OPTS)
@@ -118,34 +130,23 @@ def _transpose(src, soff, sstride, dst, doff, dstride, rows, cols, scale, stream
 
 
 @njit(**_OPTS)
-def table_from_maps(maps, scale, table):
-    """Fill the pixels of the padded channels-last ``table`` (C, P, Fp) from (C, F, h, w) ``maps`` times the
-    per-view ``scale`` (C,). The padding (ring and channels beyond F) is left as it is (zeros)."""
+def relayout(maps, scale, table, to_table):
+    """Between (C, F, h, w) ``maps`` and the padded channels-last ``table`` (C, P, Fp), times the per-view ``scale``:
+    ``to_table``: ``table[c, (v+1)(w+2) + u+1, f] = scale[c] maps[c, f, v, u]`` (the padding, ring and channels
+    beyond F, is left as it is: zeros); else the adjoint, ``maps[c, f, v, u] = scale[c] table[c, ...]``."""
     C, Fc, h, w = maps.shape
-    Fp = table.shape[2]
-    P = table.shape[1]
+    P, Fp = table.shape[1], table.shape[2]
     W2 = w + 2
     m = maps.reshape(-1)
     t = table.reshape(-1)
     for c in range(C):
         for v in range(h):
-            _transpose(m, (c * Fc * h + v) * w, h * w, t, (c * P + (v + 1) * W2 + 1) * Fp, Fp, Fc, w, scale[c],
-                       False)
-
-
-@njit(**_OPTS)
-def maps_from_table(table, scale, maps):
-    """The adjoint of :func:`table_from_maps`: ``maps[c, f, v, u] = scale[c] table[c, (v+1)(w+2) + u+1, f]``."""
-    C, Fc, h, w = maps.shape
-    Fp = table.shape[2]
-    P = table.shape[1]
-    W2 = w + 2
-    m = maps.reshape(-1)
-    t = table.reshape(-1)
-    for c in range(C):
-        for v in range(h):
-            _transpose(t, (c * P + (v + 1) * W2 + 1) * Fp, Fp, m, (c * Fc * h + v) * w, h * w, w, Fc, scale[c],
-                       False)
+            mo = (c * Fc * h + v) * w  # channel 0 of map row v
+            to = (c * P + (v + 1) * W2 + 1) * Fp  # padded pixel (1, v + 1)
+            if to_table:
+                _transpose(m, mo, h * w, t, to, Fp, Fc, w, scale[c], False)
+            else:
+                _transpose(t, to, Fp, m, mo, h * w, w, Fc, scale[c], False)
 
 
 @njit(**_OPTS)
@@ -159,12 +160,12 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
     dt = table.dtype
     tab = table.reshape(-1)
     o = out.reshape(-1)
-    rows = np.empty((C, BLOCK), dtype=np.int64)
-    wts = np.empty((C, 4, BLOCK), dtype=dt)
-    seen = np.empty((C, BLOCK), dtype=np.bool_)
+    rows, wts, seen = _tap_buffers(C, dt)
     acc = np.zeros(BLOCK * Fp, dtype=dt)
     s = np.zeros(C * BLOCK * Fp, dtype=dt)  # softmax: the samples of the k-th view that sees voxel i at (k, i)
     count = np.zeros(BLOCK, dtype=np.int64)
+    mx = np.empty(LANES, dtype=dt)
+    den = np.empty(LANES, dtype=dt)
     l2e = _scalar(dt, _LOG2E)
     for b0 in range(n0, n1, BLOCK):
         n = min(BLOCK, n1 - b0)
@@ -199,7 +200,7 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
                     if count[i] == 0:
                         vfill(acc, i * Fp + fb, 0.0)
                     else:
-                        softmax_mix(s, i * Fp + fb, BLOCK * Fp, count[i], acc, i * Fp + fb, l2e)
+                        softmax_mix(s, i * Fp + fb, BLOCK * Fp, count[i], acc, i * Fp + fb, mx, den, 0, l2e)
         _transpose(acc, 0, Fp, o, b0, N, n, Fc, 1.0, stream)
     if stream:
         store_fence()
@@ -217,14 +218,12 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
     tab = table.reshape(-1)
     gt = grad_table.reshape(-1)
     go = grad_out.reshape(-1)
-    rows = np.empty((C, BLOCK), dtype=np.int64)
-    wts = np.empty((C, 4, BLOCK), dtype=dt)
-    seen = np.empty((C, BLOCK), dtype=np.bool_)
+    rows, wts, seen = _tap_buffers(C, dt)
     g = np.zeros(BLOCK * Fp, dtype=dt)
-    s = np.zeros(C * Fp, dtype=dt)
+    s = np.zeros(C * Fp, dtype=dt)  # softmax: the samples of the k-th view that sees the voxel at k
+    slot = np.zeros(C, dtype=np.int64)
     gs = np.zeros(LANES, dtype=dt)
     mx = np.empty(Fp, dtype=dt)
-    num = np.empty(Fp, dtype=dt)
     den = np.empty(Fp, dtype=dt)
     o = np.empty(Fp, dtype=dt)
     l2e = _scalar(dt, _LOG2E)
@@ -234,28 +233,20 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
         _transpose(go, b0, N, g, 0, Fp, Fc, n, 1.0, False)  # (F, n) -> (n, Fp); channels beyond F stay 0
         for i in range(n):
             if softmax:
-                any_seen = False
+                k = 0
                 for c in range(C):
                     if seen[c, i]:
-                        any_seen = True
+                        slot[c] = k
                         base = (c * P + rows[c, i]) * Fp
                         down = base + W2 * Fp
                         for fb in range(0, Fp, LANES):
-                            blend4(s, c * Fp + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
+                            blend4(s, k * Fp + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
                                    wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i])
-                if not any_seen:
+                        k += 1
+                if k == 0:
                     continue
                 for fb in range(0, Fp, LANES):
-                    vfill(mx, fb, -np.inf)
-                    vfill(num, fb, 0.0)
-                    vfill(den, fb, 0.0)
-                    for c in range(C):
-                        if seen[c, i]:
-                            vmax(mx, fb, s, c * Fp + fb)
-                    for c in range(C):
-                        if seen[c, i]:
-                            softmax_accumulate(num, den, mx, fb, s, c * Fp + fb, l2e)
-                    vdiv(o, fb, num, den, fb)
+                    softmax_mix(s, fb, Fp, k, o, fb, mx, den, fb, l2e)
             for c in range(C):
                 if not seen[c, i]:
                     continue
@@ -264,7 +255,7 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
                 w0, w1, w2, w3 = wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i]
                 for fb in range(0, Fp, LANES):
                     if softmax:
-                        softmax_grad(gs, g, i * Fp + fb, s, c * Fp + fb, mx, den, o, fb, l2e)
+                        softmax_grad(gs, g, i * Fp + fb, s, slot[c] * Fp + fb, mx, den, o, fb, l2e)
                         scatter4_add(gt, base + fb, base + Fp + fb, down + fb, down + Fp + fb, w0, w1, w2, w3,
                                      gs, 0)
                     else:

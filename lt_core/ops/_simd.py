@@ -54,6 +54,10 @@ class _Vec:
         else:
             inst.align = self.align
 
+    def index(self, value, valty):
+        """An integer argument as int64."""
+        return self.context.cast(self.builder, value, valty, types.int64)
+
     def splat(self, value, valty):
         b = self.builder
         value = self.context.cast(b, value, valty, self.dtype)
@@ -142,22 +146,6 @@ def scatter4_add(typingctx, dst, o0, o1, o2, o3, w0, w1, w2, w3, g, goff):
 
 
 @intrinsic
-def vmax(typingctx, dst, doff, src, soff):
-    """``dst[d:d+L] = where(src > dst, src, dst)`` elementwise (a NaN in ``src`` leaves ``dst``)."""
-    dtype = _same_dtype(dst, src)
-    sig = types.void(dst, doff, src, soff)
-
-    def codegen(context, builder, signature, args):
-        v = _Vec(context, builder, dtype)
-        a = v.load(signature.args[0], args[0], args[1])
-        s = v.load(signature.args[2], args[2], args[3])
-        v.store(builder.select(builder.fcmp_ordered(">", s, a), s, a), signature.args[0], args[0], args[1])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
 def vfill(typingctx, dst, doff, value):
     """``dst[d:d+L] = value``."""
     dtype = _same_dtype(dst)
@@ -172,71 +160,37 @@ def vfill(typingctx, dst, doff, value):
 
 
 @intrinsic
-def softmax_accumulate(typingctx, num, den, mx, noff, s, soff, l2e):
-    """With ``e = 2^(l2e (s - mx))``: ``num += e s`` and ``den += e`` (``num, den, mx`` at ``noff``)."""
-    dtype = _same_dtype(num, den, mx, s)
-    sig = types.void(num, den, mx, noff, s, soff, l2e)
-
-    def codegen(context, builder, signature, args):
-        v = _Vec(context, builder, dtype)
-        ta = signature.args
-        x = v.load(ta[4], args[4], args[5])
-        e = v.pow2_nonpositive(builder.fmul(builder.fsub(x, v.load(ta[2], args[2], args[3])), v.splat(args[6], ta[6])))
-        v.store(builder.fadd(v.load(ta[0], args[0], args[3]), builder.fmul(e, x)), ta[0], args[0], args[3])
-        v.store(builder.fadd(v.load(ta[1], args[1], args[3]), e), ta[1], args[1], args[3])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def softmax_mix(typingctx, s, soff, sstride, count, dst, doff, l2e):
+def softmax_mix(typingctx, s, soff, sstride, count, dst, doff, mx, den, noff, l2e):
     """``dst[d:d+L] = sum_k softmax_k(x_k) x_k`` over ``count >= 1`` vectors ``x_k = s[soff + k sstride:...+L]``,
-    elementwise: the maximum over k is subtracted before ``2^(l2e (x - max))``, and a NaN reaches the result."""
-    dtype = _same_dtype(s, dst)
-    sig = types.void(s, soff, sstride, count, dst, doff, l2e)
+    elementwise. The maximum over k (``mx[noff:...]``) is subtracted before ``e_k = 2^(l2e (x_k - mx))`` and
+    ``den[noff:...] = sum_k e_k`` is kept too (for the gradient); a NaN reaches the result."""
+    dtype = _same_dtype(s, dst, mx, den)
+    sig = types.void(s, soff, sstride, count, dst, doff, mx, den, noff, l2e)
 
     def codegen(context, builder, signature, args):
         v = _Vec(context, builder, dtype)
         ta = signature.args
-        s_v, soff_v, ss_v, count_v, dst_v, doff_v, l2e_v = args
-        soff_v = context.cast(builder, soff_v, ta[1], types.int64)
-        ss_v = context.cast(builder, ss_v, ta[2], types.int64)
-        count_v = context.cast(builder, count_v, ta[3], types.int64)
-        factor = v.splat(l2e_v, ta[6])
+        soff_v, ss_v, count_v, noff_v = (v.index(args[k], ta[k]) for k in (1, 2, 3, 8))
+        factor = v.splat(args[9], ta[9])
 
         def item(k):
-            return v.load(ta[0], s_v, builder.add(soff_v, builder.mul(ss_v, k)))
+            return v.load(ta[0], args[0], builder.add(soff_v, builder.mul(ss_v, k)))
 
         top = cgutils.alloca_once_value(builder, v.const(-float("inf")))
         with cgutils.for_range(builder, count_v) as loop:
             x, m = item(loop.index), builder.load(top)
             builder.store(builder.select(builder.fcmp_ordered(">", x, m), x, m), top)
         num = cgutils.alloca_once_value(builder, v.const(0.0))
-        den = cgutils.alloca_once_value(builder, v.const(0.0))
+        total = cgutils.alloca_once_value(builder, v.const(0.0))
         m = builder.load(top)
         with cgutils.for_range(builder, count_v) as loop:
             x = item(loop.index)
             e = v.pow2_nonpositive(builder.fmul(builder.fsub(x, m), factor))
             builder.store(builder.fadd(builder.load(num), builder.fmul(e, x)), num)
-            builder.store(builder.fadd(builder.load(den), e), den)
-        v.store(builder.fdiv(builder.load(num), builder.load(den)), ta[4], dst_v, doff_v)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def vdiv(typingctx, dst, doff, num, den, noff):
-    """``dst[d:d+L] = num[n:n+L] / den[n:n+L]``."""
-    dtype = _same_dtype(dst, num, den)
-    sig = types.void(dst, doff, num, den, noff)
-
-    def codegen(context, builder, signature, args):
-        v = _Vec(context, builder, dtype)
-        ta = signature.args
-        q = builder.fdiv(v.load(ta[2], args[2], args[4]), v.load(ta[3], args[3], args[4]))
-        v.store(q, ta[0], args[0], args[1])
+            builder.store(builder.fadd(builder.load(total), e), total)
+        v.store(builder.fdiv(builder.load(num), builder.load(total)), ta[4], args[4], args[5])
+        v.store(m, ta[6], args[6], noff_v)
+        v.store(builder.load(total), ta[7], args[7], noff_v)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -295,8 +249,7 @@ def project_taps(typingctx, pts, npad, off, proj, c, h, w, rows, seen, roff, wts
         g = _Vec(context, builder, ta[0].dtype)
         t = _Vec(context, builder, ta[10].dtype)
         b = builder
-        i64 = lambda k: context.cast(b, args[k], ta[k], types.int64)  # noqa: E731
-        npad_v, off_v, c_v, roff_v, woff_v, ws_v = i64(1), i64(2), i64(4), i64(9), i64(11), i64(12)
+        npad_v, off_v, c_v, roff_v, woff_v, ws_v = (g.index(args[k], ta[k]) for k in (1, 2, 4, 9, 11, 12))
         h_v = context.cast(b, args[5], ta[5], ta[0].dtype)
         w_v = context.cast(b, args[6], ta[6], ta[0].dtype)
         coords = [g.load(ta[0], args[0], b.add(off_v, b.mul(npad_v, ir.Constant(_I64, k)))) for k in range(3)]
@@ -314,16 +267,16 @@ def project_taps(typingctx, pts, npad, off, proj, c, h, w, rows, seen, roff, wts
         up, vp = b.fdiv(qu, z), b.fdiv(qv, z)
         lo = g.const(0.5)
         umax = b.fadd(g.splat(w_v, ta[0].dtype), lo)
-        vmax_ = b.fadd(g.splat(h_v, ta[0].dtype), lo)
+        vmax = b.fadd(g.splat(h_v, ta[0].dtype), lo)
         ok = b.and_(b.fcmp_ordered(">", z, g.const(0.0)),
                     b.and_(b.and_(b.fcmp_ordered(">=", up, lo), b.fcmp_ordered("<=", up, umax)),
-                           b.and_(b.fcmp_ordered(">=", vp, lo), b.fcmp_ordered("<=", vp, vmax_))))
+                           b.and_(b.fcmp_ordered(">=", vp, lo), b.fcmp_ordered("<=", vp, vmax))))
         one = g.const(1.0)
         up, vp = b.select(ok, up, one), b.select(ok, vp, one)
         u0, v0 = b.call(g.vector_intrinsic("floor"), [up]), b.call(g.vector_intrinsic("floor"), [vp])
         a, c2 = b.fsub(up, u0), b.fsub(vp, v0)
         ivec = ir.VectorType(_I64, LANES)
-        w2 = b.add(context.cast(b, args[6], ta[6], types.int64), ir.Constant(_I64, 2))
+        w2 = b.add(g.index(args[6], ta[6]), ir.Constant(_I64, 2))
         w2v = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), w2, ir.Constant(_I32, 0)),
                                ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
         top_left = b.add(b.mul(b.fptosi(v0, ivec), w2v), b.fptosi(u0, ivec))
@@ -367,11 +320,8 @@ def _transpose(stream: bool):
         def codegen(context, builder, signature, args):
             v = _Vec(context, builder, dtype)
             ta = signature.args
-            src_v, soff_v, ss_v, dst_v, doff_v, ds_v, sc_v = args
-            ss_v = context.cast(builder, ss_v, ta[2], types.int64)
-            ds_v = context.cast(builder, ds_v, ta[5], types.int64)
-            soff_v = context.cast(builder, soff_v, ta[1], types.int64)
-            doff_v = context.cast(builder, doff_v, ta[4], types.int64)
+            src_v, dst_v, sc_v = args[0], args[3], args[6]
+            soff_v, ss_v, doff_v, ds_v = (v.index(args[k], ta[k]) for k in (1, 2, 4, 5))
             rows = [v.load(ta[0], src_v, builder.add(soff_v, builder.mul(ss_v, ir.Constant(_I64, r))))
                     for r in range(LANES)]
             mask_ty = ir.VectorType(_I32, LANES)

@@ -19,14 +19,18 @@ A voxel contributes nothing from a view when it lies behind that camera (depth <
 runs over the views that do see the voxel; the released model instead let those views take part with a value of
 0, which differs only for voxels that some camera does not see. A voxel seen by no view is 0.
 
-Two sampling backends give the same volumes up to float rounding. ``"grid_sample"`` samples all maps at once
+Three sampling backends give the same volumes up to float rounding. ``"grid_sample"`` samples all maps at once
 with ``F.grid_sample``. ``"gather"`` writes bilinear sampling as a weighted gather: the maps, zero-padded and
 channels-last, are the rows of a table, and ``F.embedding_bag(mode="sum", per_sample_weights=...)`` reads the four
 bilinear taps of every voxel and view with their weights in one fused pass (one bag per voxel holding the taps of
-all views for ``"sum"``/``"conf"``, one bag per voxel and view for ``"softmax"``). On the CPU, where grid_sample
-dominates the cost, the gather is several times faster. It treats the grid and the cameras as constants (no
-gradient flows into them); both are differentiable w.r.t. the features and the confidences. ``"auto"`` (the
-default) picks gather on the CPU and grid_sample elsewhere, or when the grid or the cameras require a gradient.
+all views for ``"sum"``/``"conf"``, one bag per voxel and view for ``"softmax"``). ``"fused"`` (CPU, needs numba;
+:mod:`lt_core.ops._fused`) reads the same padded channels-last table from compiled kernels that take a block of 64
+voxels through projection, taps, gather, aggregation over the views and transposition into the volume in one pass,
+with the channel arithmetic on 16-element vectors; it writes nothing of size views x voxels to memory and is the
+fastest on the CPU (forward and backward). The gather and fused backends treat the grid and the cameras as
+constants (no gradient flows into them); all three are differentiable w.r.t. the features and the confidences.
+``"auto"`` (the default) picks fused on the CPU (gather when numba is missing) and grid_sample elsewhere, or when
+the grid or the cameras require a gradient.
 
 Geometry (projection, masks, sampling positions and weights) is computed in at least float32 with autocast
 disabled, so the module is safe under mixed precision; half-precision features are sampled in float32.
@@ -665,13 +669,16 @@ def unproject_features(
         views_valid: optional (B, C) bool; missing views contribute nothing.
         return_visibility: also return the (B, C, D1, D2, D3) boolean mask of voxels each view sees.
         chunk_voxels: voxels processed per step. ``None``: the whole grid in one step on GPUs; on the CPU steps
-            small enough for the per-step temporaries to stay in cache.
-        backend: how the maps are sampled. ``"gather"``: a fused weighted gather (``F.embedding_bag`` over
-            channels-last maps), several times faster than grid_sample on the CPU; it treats the grid and the
-            cameras as constants (no gradient flows into them). ``"grid_sample"``: ``F.grid_sample``,
-            differentiable w.r.t. the geometry too. ``"auto"``: gather on the CPU, grid_sample elsewhere or when
-            the grid or the cameras require a gradient. Both agree up to float rounding and are differentiable
-            w.r.t. the features (and the confidences).
+            small enough for the per-step temporaries to stay in cache (fused: voxels per task, rounded up to
+            whole 64-voxel blocks; by default about two tasks per torch thread).
+        backend: how the maps are sampled. ``"fused"``: compiled CPU kernels (numba) doing projection,
+            sampling and aggregation in one pass per voxel block, the fastest on the CPU; threads follow
+            ``torch.get_num_threads()``. ``"gather"``: a weighted gather (``F.embedding_bag`` over channels-last
+            maps), pure PyTorch. Both treat the grid and the cameras as constants (no gradient flows into them).
+            ``"grid_sample"``: ``F.grid_sample``, differentiable w.r.t. the geometry too, any device. ``"auto"``:
+            fused on the CPU (gather without numba), grid_sample elsewhere or when the grid or the cameras require
+            a gradient. All agree up to float rounding and are differentiable w.r.t. the features (and the
+            confidences).
 
     Returns:
         (B, F, D1, D2, D3) aggregated volume, index-aligned with ``grid``; dtype float32/float64 (half inputs are

@@ -1,0 +1,24 @@
+"""The benchmark scripts run end to end on a tiny problem (their speed is not asserted: that is their output)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("extra", [[], ["--backward"]])
+def test_unprojection_benchmark_times_every_backend_against_the_loop(extra):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "unprojection.py"), "--batch", "2", "--views", "2",
+           "--channels", "5", "--size", "12", "--voxels", "6", "--repeats", "1", "--threads", "1"] + extra
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert {(r[0], r[1]) for r in rows} == {(a, b) for a in ("sum", "conf", "softmax")
+                                            for b in ("fused", "gather", "grid_sample")}
+    for row in rows:
+        assert float(row[-2]) < 1e-3 and row[-1] == "0"  # every backend agrees with the loop
