@@ -32,6 +32,7 @@ test: setup
 
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048
+	$(PY) benchmarks/unprojection.py --threads 1
 
 clean:
 	rm -rf $(VENV) results/*.ipynb
