@@ -14,9 +14,10 @@ too; on a GPU only the wall time (synchronised) is meaningful. The speed-up is l
 same clock.
 
 Accuracy columns: the largest difference to the loop, and the number of voxels where some channel differs by more
-than 1e-3 (with ``--backward``: of the feature gradients, and the number of feature pixels). The implementations round the float32 projection differently, so a voxel that projects within float
-rounding of a map border can be seen by a view in one and not in the other (the sample jumps from about half a
-pixel value to 0 there): on large grids a few such voxels are expected.
+than 1e-3 (with ``--backward``: of the feature gradients, and the number of feature pixels). The implementations
+round the float32 projection differently, so a voxel that projects within float rounding of a map border can be
+seen by a view in one and not in the other (the sample jumps from about half a pixel value to 0 there): on large
+grids a few such voxels are expected.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from torch import Tensor
 from ..camera import Camera
 from . import _fused_kernels as K
 from ._simd import LANES
+from .unprojection import project_grid
 
 __all__ = ["FusedGeometry", "fused_unproject"]
 
@@ -61,13 +62,13 @@ def _ranges(B: int, N: int, chunk: Optional[int]) -> list[tuple[int, int, int]]:
 class FusedGeometry:
     """Where the voxels of every sample land in every view, in the kernels' layout (constants: no gradient).
 
-    Without lens distortion: (B, C, 3, 4) matrices giving padded homogeneous pixels ``((u+1) z, (v+1) z, z)`` and
-    the points as (B, 3, Npad) coordinate rows; with distortion: (B, C, N, 2) padded pixel coordinates, NaN where a voxel is hidden.
-    A missing view (``views_valid`` False) sees nothing.
+    Points: (B, 3, Npad) coordinate rows in world mm. Without lens distortion: (B, C, 3, 4) matrices giving padded
+    homogeneous pixels ``((u+1) z, (v+1) z, z)``; with distortion: (B, C, N, 2) padded pixel coordinates, NaN
+    where a voxel is hidden. A missing view (``views_valid`` False) sees nothing.
     """
 
     def __init__(self, cameras: Union[Camera, Tensor], points: Tensor, views_valid: Optional[Tensor],
-                 h: int, w: int, project: Callable):
+                 h: int, w: int):
         B, N, _ = points.shape
         dtype = points.dtype
         valid = None if views_valid is None else views_valid.to(device=points.device, dtype=torch.bool)
@@ -77,7 +78,7 @@ class FusedGeometry:
         self.points = soa.numpy()
         self.use_pos = isinstance(cameras, Camera) and cameras.has_distortion
         if self.use_pos:
-            uv, depth = project(cameras, points.detach())  # (B, C, N, 2), (B, C, N)
+            uv, depth = project_grid(cameras, points.detach())  # (B, C, N, 2), (B, C, N)
             uv = uv.to(dtype) + 1.0
             hidden = depth <= 0
             if valid is not None:
@@ -88,10 +89,10 @@ class FusedGeometry:
         else:
             P = (cameras.projection if isinstance(cameras, Camera) else cameras).detach().to(dtype)
             P = torch.stack([P[:, :, 0] + P[:, :, 2], P[:, :, 1] + P[:, :, 2], P[:, :, 2]], 2)  # pixel + 1
-            if valid is not None:
+            if valid is not None:  # a missing view: z = -1 everywhere, i.e. behind the camera
                 behind = torch.tensor([0.0, 0.0, 0.0, -1.0], dtype=dtype)
-                P = torch.where(valid[:, :, None, None], P, torch.stack([P[..., 0, :], P[..., 1, :],
-                                                                         behind.expand_as(P[..., 2, :])], -2))
+                z_row = torch.where(valid[:, :, None], P[:, :, 2], behind)
+                P = torch.cat([P[:, :, :2], z_row[:, :, None]], 2)
             self.proj = P.contiguous().numpy()
             self.pos = np.zeros((B, 1, 1, 2), dtype=self.points.dtype)
         self.h, self.w, self.N = h, w, N

@@ -705,7 +705,7 @@ def unproject_features(
             if chunk_voxels is not None and chunk_voxels < 1:
                 raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
             points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
-            geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w, project_grid)
+            geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w)
             volume, visible = _FUSED.fused_unproject(maps, weights, geometry, aggregation, return_visibility,
                                                      chunk_voxels)
         elif backend == "gather":
