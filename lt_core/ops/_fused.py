@@ -124,8 +124,11 @@ class _FusedUnprojection(torch.autograd.Function):
         N = geometry.N
         volume = maps.new_empty(B, Fc, N)
         out = volume.numpy()
-        # non-temporal stores need every channel row of the volume to start on a vector boundary
-        stream = volume.data_ptr() % (LANES * volume.element_size()) == 0 and N % LANES == 0
+        # non-temporal stores need every channel row of the volume to start on a vector boundary. They pay off when
+        # the volume reuses memory the allocator had already (below 32 MiB malloc recycles freed blocks); larger
+        # volumes are fresh pages from mmap, faulted in by the first write, where plain stores measured faster.
+        nbytes = volume.numel() * volume.element_size()
+        stream = volume.data_ptr() % (LANES * volume.element_size()) == 0 and N % LANES == 0 and nbytes < 32 << 20
         vis = np.zeros((B, C, N) if keep_vis else (B, 1, 1), dtype=np.bool_)
         g = geometry
 
