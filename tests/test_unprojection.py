@@ -554,3 +554,17 @@ def test_fused_kernels_record_the_intrinsics_they_were_compiled_with():
     digest = hashlib.sha256(simd).hexdigest()
     assert digest.startswith(_fused_kernels.SIMD_SOURCE_SHA256) and len(_fused_kernels.SIMD_SOURCE_SHA256) >= 16, (
         f"lt_core/ops/_simd.py changed: set SIMD_SOURCE_SHA256 = {digest[:16]!r} in _fused_kernels.py")
+
+
+def test_fused_backend_errors_and_fallback_without_numba(monkeypatch):
+    import lt_core.ops.unprojection as unprojection
+
+    features, cams, grid, conf = problem(B=1)
+    with pytest.raises(ValueError, match="CPU"):
+        unproject_features(features.to("meta"), cams, grid, "sum", backend="fused")
+    gather = unproject_features(features, cams, grid, "softmax", backend="gather")
+    monkeypatch.setattr(unprojection, "_FUSED", False)  # as if numba were not installed
+    assert not fused_available()
+    with pytest.raises(RuntimeError, match="numba"):
+        unproject_features(features, cams, grid, "sum", backend="fused")
+    assert torch.equal(unproject_features(features, cams, grid, "softmax"), gather)  # "auto" falls back to gather

@@ -75,6 +75,10 @@ BACKENDS: tuple[str, ...] = ("auto", "fused", "gather", "grid_sample")
 else gather; grid_sample elsewhere)."""
 
 
+_FUSED = None
+"""The :mod:`lt_core.ops._fused` module once imported, False when numba is missing, None before the first use."""
+
+
 def fused_available() -> bool:
     """Whether the compiled ``"fused"`` CPU backend can run (it needs numba)."""
     global _FUSED
@@ -85,9 +89,6 @@ def fused_available() -> bool:
         except ImportError:
             _FUSED = False
     return _FUSED is not False
-
-
-_FUSED = None
 
 
 def autocast_disabled(device: torch.device):
