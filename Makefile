@@ -33,6 +33,7 @@ test: setup
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048
 	$(PY) benchmarks/unprojection.py --threads 1
+	$(PY) benchmarks/training.py --out results/benchmarks/training.csv
 
 clean:
 	rm -rf $(VENV) results/*.ipynb
