@@ -22,7 +22,7 @@ reproduce: setup
 	$(PY) -m lt_core.reproduce --size $(SIZE)
 
 # retrain the small checkpoints in data/checkpoints and rewrite results/tables/embedded_{h36m_rig,dome}.*
-# (about 40 + 30 minutes on 2 cores)
+# (27 + 28 minutes on 2 cores)
 train: setup
 	$(PY) scripts/train_embedded.py --fresh
 	$(PY) scripts/train_embedded.py --rig dome --fresh

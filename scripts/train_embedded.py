@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/train_embedded.py --fresh         # the committed checkpoints and table (about 40 min, 2 cores)
+    python scripts/train_embedded.py --fresh         # the committed checkpoints and table (about 27 min, 2 cores)
     python scripts/train_embedded.py --quick         # a smoke run in a few minutes (numbers not meaningful)
     python scripts/train_embedded.py --evaluate-only # re-evaluate data/checkpoints/embedded_*.pt, rewrite the tables
     python scripts/train_embedded.py --resume        # continue interrupted stages from runs/embedded/<stage>/last.pt
@@ -33,8 +33,8 @@ steps, 16-32-32-32 at 16^3 114 mm after 800, relative MPJPE with the ground-trut
 larger than the paper's (which fine-tuned large pretrained networks) because these small networks start from much
 less.
 
-Timing (2 shared cores, 1 torch thread): rendering ~30-60 s, 2D stage ~5 min, each algebraic stage ~2.5 min,
-volumetric ~20-28 min (0.4-0.7 s per step depending on the load); about 35-45 min in all. Runs are deterministic:
+Timing (2 cores, 1 torch thread; measured at commit 73d1229): rendering ~20 s, 2D stage ~4.5 min, each algebraic
+stage ~2 min, volumetric ~18-20 min (~0.45 s per step); 27 min in all (28 min with ``--rig dome``). Runs are deterministic:
 re-running gives the same numbers, and ``--resume`` continues a stage exactly where it stopped (its recorded train
 time then adds up the runs).
 
