@@ -72,12 +72,8 @@ class FusedGeometry:
         B, N, _ = points.shape
         dtype = points.dtype
         valid = None if views_valid is None else views_valid.to(device=points.device, dtype=torch.bool)
-        npad = -(-N // LANES) * LANES  # coordinates as rows, padded with hidden points (z = 0) to whole vectors
-        soa = torch.zeros(B, 3, npad, dtype=dtype)
-        soa[:, :, :N] = points.detach().transpose(1, 2)
-        self.points = soa.numpy()
         self.use_pos = isinstance(cameras, Camera) and cameras.has_distortion
-        if self.use_pos:
+        if self.use_pos:  # the kernels read the positions only
             uv, depth = project_grid(cameras, points.detach())  # (B, C, N, 2), (B, C, N)
             uv = uv.to(dtype) + 1.0
             hidden = depth <= 0
@@ -85,8 +81,13 @@ class FusedGeometry:
                 hidden = hidden | ~valid[:, :, None]
             uv = torch.where(hidden[..., None], torch.full_like(uv, math.nan), uv)
             self.pos = uv.contiguous().numpy()
-            self.proj = np.zeros((B, 1, 3, 4), dtype=self.points.dtype)
+            self.points = np.zeros((B, 3, LANES), dtype=self.pos.dtype)
+            self.proj = np.zeros((B, 1, 3, 4), dtype=self.pos.dtype)
         else:
+            npad = -(-N // LANES) * LANES  # coordinates as rows, padded with hidden points (z = 0) to whole vectors
+            soa = torch.zeros(B, 3, npad, dtype=dtype)
+            soa[:, :, :N] = points.detach().transpose(1, 2)
+            self.points = soa.numpy()
             P = (cameras.projection if isinstance(cameras, Camera) else cameras).detach().to(dtype)
             P = torch.stack([P[:, :, 0] + P[:, :, 2], P[:, :, 1] + P[:, :, 2], P[:, :, 2]], 2)  # pixel + 1
             if valid is not None:  # a missing view: z = -1 everywhere, i.e. behind the camera
@@ -148,7 +149,7 @@ class _FusedUnprojection(torch.autograd.Function):
     def backward(ctx, grad_volume: Tensor, _grad_visibility):
         maps, weights = ctx.saved_tensors
         tables, g, softmax = ctx.fused
-        B, C, Fc, h, w = maps.shape
+        B, C = maps.shape[:2]
         go = grad_volume.detach().to(maps.dtype).contiguous().numpy()
         grad_tables = np.zeros_like(tables)
 
@@ -176,9 +177,8 @@ class _FusedUnprojection(torch.autograd.Function):
 def fused_unproject(maps: Tensor, weights: Optional[Tensor], geometry: FusedGeometry, aggregation: str,
                     keep_vis: bool, chunk: Optional[int]) -> tuple[Tensor, Optional[Tensor]]:
     """(B, C, F, h, w) float32/float64 CPU maps -> (B, F, N) volume and the (B, C, N) visibility (or None).
+    The caller has checked the inputs (:func:`lt_core.ops.unprojection.unproject_features`).
 
     ``weights``: (B, C) per-view weights folded into the maps (the ``"conf"`` aggregation), or None.
     """
-    if maps.device.type != "cpu":
-        raise ValueError(f"the fused backend runs on the CPU, got features on {maps.device}")
     return _FusedUnprojection.apply(maps, weights, geometry, aggregation == "softmax", keep_vis, chunk)

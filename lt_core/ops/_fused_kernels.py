@@ -32,7 +32,7 @@ from numba import njit
 from ._simd import (LANES, blend4, blend4_add, project_taps, scatter4_add, softmax_grad, softmax_mix, store_fence,
                     transpose_tile, transpose_tile_stream, vfill)
 
-SIMD_SOURCE_SHA256 = "63dc725f366c29a5"
+SIMD_SOURCE_SHA256 = "216acec4c4e07f61"
 """Start of the sha256 of ``_simd.py``, whose intrinsics these kernels inline. numba's on-disk cache is keyed by
 this file's time stamp only, so a change to the intrinsics must come with a change of this line (a test checks
 that it matches); otherwise a stale compiled kernel could be loaded."""
@@ -155,7 +155,7 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
     (and the visibility into ``vis[:, n0:n1]`` when ``keep_vis``). ``stream``: non-temporal stores into ``out``
     (its rows must start on LANES-element boundaries)."""
     C, P, Fp = table.shape
-    W2 = w + 2
+    below = (w + 2) * Fp  # table elements between a pixel and the one below it
     N = out.shape[1]
     dt = table.dtype
     tab = table.reshape(-1)
@@ -182,18 +182,15 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
             for i in range(n):
                 if seen[c, i]:
                     base = (c * P + rows[c, i]) * Fp
-                    down = base + W2 * Fp
                     w0, w1, w2, w3 = wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i]
                     if softmax:
                         d = (count[i] * BLOCK + i) * Fp
                         count[i] += 1
                         for fb in range(0, Fp, LANES):
-                            blend4(s, d + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
-                                   w0, w1, w2, w3)
+                            blend4(s, d + fb, tab, base + fb, Fp, below, w0, w1, w2, w3)
                     else:
                         for fb in range(0, Fp, LANES):
-                            blend4_add(acc, i * Fp + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
-                                       w0, w1, w2, w3)
+                            blend4_add(acc, i * Fp + fb, tab, base + fb, Fp, below, w0, w1, w2, w3)
         if softmax:
             for i in range(n):
                 for fb in range(0, Fp, LANES):
@@ -213,7 +210,7 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
     ``o = sum_c p_c s_c``, ``d o / d s_c = p_c (1 + s_c - o)``."""
     C, P, Fp = table.shape
     Fc, N = grad_out.shape
-    W2 = w + 2
+    below = (w + 2) * Fp  # table elements between a pixel and the one below it
     dt = table.dtype
     tab = table.reshape(-1)
     gt = grad_table.reshape(-1)
@@ -238,9 +235,8 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
                     if seen[c, i]:
                         slot[c] = k
                         base = (c * P + rows[c, i]) * Fp
-                        down = base + W2 * Fp
                         for fb in range(0, Fp, LANES):
-                            blend4(s, k * Fp + fb, tab, base + fb, base + Fp + fb, down + fb, down + Fp + fb,
+                            blend4(s, k * Fp + fb, tab, base + fb, Fp, below,
                                    wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i])
                         k += 1
                 if k == 0:
@@ -251,13 +247,10 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
                 if not seen[c, i]:
                     continue
                 base = (c * P + rows[c, i]) * Fp
-                down = base + W2 * Fp
                 w0, w1, w2, w3 = wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i]
                 for fb in range(0, Fp, LANES):
                     if softmax:
                         softmax_grad(gs, g, i * Fp + fb, s, slot[c] * Fp + fb, mx, den, o, fb, l2e)
-                        scatter4_add(gt, base + fb, base + Fp + fb, down + fb, down + Fp + fb, w0, w1, w2, w3,
-                                     gs, 0)
+                        scatter4_add(gt, base + fb, Fp, below, w0, w1, w2, w3, gs, 0)
                     else:
-                        scatter4_add(gt, base + fb, base + Fp + fb, down + fb, down + Fp + fb, w0, w1, w2, w3,
-                                     g, i * Fp + fb)
+                        scatter4_add(gt, base + fb, Fp, below, w0, w1, w2, w3, g, i * Fp + fb)

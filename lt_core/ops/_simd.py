@@ -99,16 +99,24 @@ def _same_dtype(*arrays):
     return dtypes.pop()
 
 
+def _tap_offsets(v, args, types_):
+    """The four tap offsets ``o, o + step, o + below, o + below + step`` from the arguments ``(o, step, below)``."""
+    o, step, below = (v.index(a, t) for a, t in zip(args, types_))
+    down = v.builder.add(o, below)
+    return o, v.builder.add(o, step), down, v.builder.add(down, step)
+
+
 def _blend(accumulate: bool):
-    def typer(typingctx, dst, doff, src, o0, o1, o2, o3, w0, w1, w2, w3):
+    def typer(typingctx, dst, doff, src, off, step, below, w0, w1, w2, w3):
         dtype = _same_dtype(dst, src)
-        sig = types.void(dst, doff, src, o0, o1, o2, o3, w0, w1, w2, w3)
+        sig = types.void(dst, doff, src, off, step, below, w0, w1, w2, w3)
 
         def codegen(context, builder, signature, args):
             v = _Vec(context, builder, dtype)
             dst_v, doff_v, src_v = args[:3]
+            taps = _tap_offsets(v, args[3:6], signature.args[3:6])
             terms = [builder.fmul(v.splat(w, wty), v.load(signature.args[2], src_v, o))
-                     for o, w, wty in zip(args[3:7], args[7:], signature.args[7:])]
+                     for o, w, wty in zip(taps, args[6:], signature.args[6:])]
             total = builder.fadd(builder.fadd(terms[0], terms[1]), builder.fadd(terms[2], terms[3]))
             if accumulate:
                 total = builder.fadd(v.load(signature.args[0], dst_v, doff_v), total)
@@ -121,23 +129,24 @@ def _blend(accumulate: bool):
 
 
 blend4 = intrinsic(_blend(False))
-"""``blend4(dst, d, src, o0, o1, o2, o3, w0, w1, w2, w3)``: ``dst[d:d+L] = (w0 src[o0:o0+L] + w1 src[o1:...])
-+ (w2 src[o2:...] + w3 src[o3:...])``, a bilinear sample of ``L`` channels."""
+"""``blend4(dst, d, src, o, step, below, w0, w1, w2, w3)``: ``dst[d:d+L] = (w0 src[o:o+L] + w1 src[o+step:...])
++ (w2 src[o+below:...] + w3 src[o+below+step:...])``, a bilinear sample of ``L`` channels from a channels-last
+table whose pixels are ``step`` elements apart and whose rows ``below`` elements apart."""
 
 blend4_add = intrinsic(_blend(True))
 """As :data:`blend4`, adding to ``dst``."""
 
 
 @intrinsic
-def scatter4_add(typingctx, dst, o0, o1, o2, o3, w0, w1, w2, w3, g, goff):
-    """``dst[ok:ok+L] += wk * g[goff:goff+L]`` for the four taps k (the adjoint of :data:`blend4`)."""
+def scatter4_add(typingctx, dst, off, step, below, w0, w1, w2, w3, g, goff):
+    """``dst[ok:ok+L] += wk * g[goff:goff+L]`` for the four taps ``ok`` of :data:`blend4` (its adjoint)."""
     dtype = _same_dtype(dst, g)
-    sig = types.void(dst, o0, o1, o2, o3, w0, w1, w2, w3, g, goff)
+    sig = types.void(dst, off, step, below, w0, w1, w2, w3, g, goff)
 
     def codegen(context, builder, signature, args):
         v = _Vec(context, builder, dtype)
-        grad = v.load(signature.args[9], args[9], args[10])
-        for o, w, wty in zip(args[1:5], args[5:9], signature.args[5:9]):
+        grad = v.load(signature.args[8], args[8], args[9])
+        for o, w, wty in zip(_tap_offsets(v, args[1:4], signature.args[1:4]), args[4:8], signature.args[4:8]):
             old = v.load(signature.args[0], args[0], o)
             v.store(builder.fadd(old, builder.fmul(v.splat(w, wty), grad)), signature.args[0], args[0], o)
         return context.get_dummy_value()

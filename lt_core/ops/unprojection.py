@@ -270,8 +270,6 @@ def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Opt
                  cpu_elements: int = _CPU_CHUNK_ELEMENTS) -> int:
     """Voxels per step: ``chunk_voxels`` if given, else all of them off the CPU, else ``cpu_elements`` values."""
     if chunk_voxels is not None:
-        if chunk_voxels < 1:
-            raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
         return min(int(chunk_voxels), N)
     if device.type != "cpu":
         return N
@@ -686,6 +684,8 @@ def unproject_features(
         promoted). With ``return_visibility``, the tuple ``(volume, visibility)``.
     """
     _check_inputs(features, cameras, grid, aggregation, confidences, views_valid)
+    if chunk_voxels is not None and chunk_voxels < 1:
+        raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
     backend = _resolve_backend(backend, features, cameras, grid)
     B, C, Fc, h, w = features.shape
     spatial = grid.shape[1:4]
@@ -698,20 +698,18 @@ def unproject_features(
             valid = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
                      else views_valid.to(torch.bool))
             weights = _normalized_confidences(confidences.to(sdtype), valid)
+        if backend in ("fused", "gather"):  # both take the points in the geometry's precision
+            points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
         if backend == "fused":
             if not fused_available():
                 raise RuntimeError("backend 'fused' needs numba (pip install numba); backend 'gather' needs nothing")
             if features.device.type != "cpu":
                 raise ValueError(f"backend 'fused' runs on the CPU, got features on {features.device}")
-            if chunk_voxels is not None and chunk_voxels < 1:
-                raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
-            points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
             geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w)
             volume, visible = _FUSED.fused_unproject(maps, weights, geometry, aggregation, return_visibility,
                                                      chunk_voxels)
         elif backend == "gather":
             step = _voxel_chunk(features.device, 16 * C + Fc, N, chunk_voxels, _GATHER_CHUNK_ELEMENTS)
-            points = grid.reshape(B, N, 3).to(_geometry_dtype(cameras.dtype, grid.dtype))
             taps = _GatherTaps(cameras, points, views_valid, h, w, sdtype, step)
             volume, visible = _unproject_gather(maps, taps, N, aggregation, weights, step, return_visibility)
         else:
