@@ -1,7 +1,10 @@
 """Pinhole cameras with OpenCV distortion, batched over leading dimensions.
 
 One convention (docs/CONVENTIONS.md): ``X_cam = R @ X_world + t`` in millimetres, the camera looks along ``+z``,
-pixel ``(u, v) = (column, row)`` with integer coordinates at pixel centres.
+pixel ``(u, v) = (column, row)`` with integer coordinates at pixel centres. A camera also carries the pixel
+convention its intrinsics were derived with (:mod:`lt_core.conventions`): ``"centres"`` (the default) or
+``"official"``, the paper's released code, whose resize drops the half-pixel term. It decides how
+:meth:`Camera.resize` moves the principal point.
 
 A :class:`Camera` holds tensors with any number of leading batch dimensions: ``K`` of shape ``(3, 3)`` is one
 camera, ``(C, 3, 3)`` a rig of ``C`` cameras, ``(B, C, 3, 3)`` one rig per sample. Every method broadcasts over
@@ -16,6 +19,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from .conventions import check_convention, resize_coordinate
 from .rotation import is_rotation, rodrigues_to_matrix
 
 __all__ = ["Camera", "CameraError", "distort_normalized", "stack_cameras"]
@@ -42,6 +46,8 @@ class Camera:
         dist: (..., 5) distortion ``k1, k2, p1, p2, k3`` (zeros for an ideal pinhole).
         image_size: (..., 2) image width and height in pixels, or ``None`` when unknown.
         names: optional camera names (flat list in row-major batch order).
+        convention: pixel convention of ``K`` (:mod:`lt_core.conventions`): ``"centres"`` or ``"official"``.
+            Full-frame calibrations are the same in both; they differ once an image has been resized.
     """
 
     K: Tensor
@@ -50,8 +56,10 @@ class Camera:
     dist: Tensor | None = None
     image_size: Tensor | None = None
     names: list[str] | None = field(default=None, compare=False)
+    convention: str = "centres"
 
     def __post_init__(self) -> None:
+        self.convention = check_convention(self.convention)
         self.K = _as_tensor(self.K)
         dtype, device = self.K.dtype, self.K.device
         self.R = _as_tensor(self.R, dtype, device)
@@ -153,7 +161,8 @@ class Camera:
     def to(self, *args, **kwargs) -> "Camera":
         """Move/cast every tensor (same arguments as :meth:`torch.Tensor.to`)."""
         conv = lambda x: None if x is None else x.to(*args, **kwargs)  # noqa: E731
-        return Camera(conv(self.K), conv(self.R), conv(self.t), conv(self.dist), conv(self.image_size), self.names)
+        return Camera(conv(self.K), conv(self.R), conv(self.t), conv(self.dist), conv(self.image_size), self.names,
+                      self.convention)
 
     def __getitem__(self, idx) -> "Camera":
         """Index the batch dimensions like a tensor (``cams[0]``, ``cams[:, [0, 2]]``)."""
@@ -162,7 +171,8 @@ class Camera:
         if self.names is not None and len(self.batch_shape) == 1:
             order = torch.arange(len(self.names))[idx]
             names = [self.names[i] for i in order.reshape(-1).tolist()]
-        return Camera(pick(self.K, 2), pick(self.R, 2), pick(self.t, 1), pick(self.dist, 1), pick(self.image_size, 1), names)
+        return Camera(pick(self.K, 2), pick(self.R, 2), pick(self.t, 1), pick(self.dist, 1), pick(self.image_size, 1),
+                      names, self.convention)
 
     def __len__(self) -> int:
         if not self.batch_shape:
@@ -173,7 +183,17 @@ class Camera:
         """Broadcast to a larger batch shape (e.g. a (C,) rig to (B, C))."""
         shape = tuple(shape)
         ex = lambda x, tail: None if x is None else x.expand(*shape, *x.shape[-tail:])  # noqa: E731
-        return Camera(ex(self.K, 2), ex(self.R, 2), ex(self.t, 1), ex(self.dist, 1), ex(self.image_size, 1), self.names)
+        return Camera(ex(self.K, 2), ex(self.R, 2), ex(self.t, 1), ex(self.dist, 1), ex(self.image_size, 1),
+                      self.names, self.convention)
+
+    def with_convention(self, convention: str) -> "Camera":
+        """The same cameras labelled with another pixel convention (no number changes).
+
+        A relabel is right for cameras of images that were never resized (full-frame calibrations, crops, or
+        renders made directly at their size); after a resize the two conventions' intrinsics differ by
+        ``0.5 s - 0.5`` px, so resize again from the full-frame camera instead.
+        """
+        return replace(self, convention=check_convention(convention))
 
     def validate(self, atol: float = 1e-4) -> "Camera":
         """Check for degenerate cameras; raise :class:`CameraError` naming the problem, else return self.
@@ -299,7 +319,8 @@ class Camera:
     def resize(self, scale_x, scale_y=None) -> "Camera":
         """Camera of the image resized by ``scale_x`` horizontally and ``scale_y`` vertically.
 
-        Pixel centres map as ``u -> (u + 0.5) * s - 0.5``.
+        The principal point moves by the camera's convention (:func:`lt_core.conventions.resize_coordinate`):
+        ``"centres"``: pixel centres map as ``u -> (u + 0.5) * s - 0.5``; ``"official"``: ``u -> u * s``.
         """
         scale_y = scale_x if scale_y is None else scale_y
         sx = _as_tensor(scale_x, self.dtype, self.device)
@@ -307,9 +328,9 @@ class Camera:
         K = self.K.clone()
         K[..., 0, 0] = K[..., 0, 0] * sx
         K[..., 0, 1] = K[..., 0, 1] * sx
-        K[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
+        K[..., 0, 2] = resize_coordinate(K[..., 0, 2], sx, self.convention)
         K[..., 1, 1] = K[..., 1, 1] * sy
-        K[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
+        K[..., 1, 2] = resize_coordinate(K[..., 1, 2], sy, self.convention)
         size = None
         if self.image_size is not None:
             size = self.image_size * torch.stack([sx, sy], -1) if sx.dim() else self.image_size * torch.stack([sx, sy])
@@ -317,7 +338,8 @@ class Camera:
 
     def crop_and_resize(self, box_ltrb, out_size: tuple[int, int]) -> "Camera":
         """Camera after cropping ``box_ltrb`` = (..., 4) (left, top, right, bottom) pixels, exclusive right/bottom
-        edges in pixel-corner units, and resizing the crop to ``out_size`` = (W, H)."""
+        edges in pixel-corner units, and resizing the crop to ``out_size`` = (W, H) (by the camera's
+        convention, see :meth:`resize`)."""
         box = _as_tensor(box_ltrb, self.dtype, self.device)
         w, h = out_size
         cam = self.crop(box[..., 0], box[..., 1])
@@ -357,6 +379,10 @@ def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) ->
         names = [n for c in cams for n in c.names]
     elif all(c.names is None for c in cams):
         names = None
+    conventions = sorted({c.convention for c in cams})
+    if len(conventions) > 1:
+        raise CameraError(f"stack_cameras: cameras of different pixel conventions {conventions} cannot be stacked; "
+                          "build them all with one convention (lt_core.conventions)")
     d = dim if dim >= 0 else dim - 2
     return Camera(
         torch.stack([c.K for c in cams], d),
@@ -365,6 +391,7 @@ def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) ->
         torch.stack([c.dist for c in cams], d if dim >= 0 else dim - 1),
         size if dim >= 0 else (None if size is None else torch.stack(sizes, dim - 1)),
         names,
+        conventions[0],
     )
 
 

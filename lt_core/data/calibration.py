@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -156,7 +157,7 @@ def _numpy_camera(camera: Camera) -> list[dict[str, Any]]:
 
 def _unsqueeze(camera: Camera) -> Camera:
     return Camera(camera.K[None], camera.R[None], camera.t[None], camera.dist[None],
-                  None if camera.image_size is None else camera.image_size[None], camera.names)
+                  None if camera.image_size is None else camera.image_size[None], camera.names, camera.convention)
 
 
 def rotate_world(camera: Camera, Q: Tensor) -> Camera:
@@ -170,7 +171,7 @@ def rotate_world(camera: Camera, Q: Tensor) -> Camera:
         Cameras that project ``Q X`` exactly where ``camera`` projects ``X``.
     """
     Q = torch.as_tensor(Q, dtype=camera.dtype, device=camera.device)
-    return Camera(camera.K, camera.R @ Q.T, camera.t, camera.dist, camera.image_size, camera.names)
+    return replace(camera, R=camera.R @ Q.T)
 
 
 # ---------------------------------------------------------------------------------------------------------- H36M

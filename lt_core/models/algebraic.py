@@ -6,10 +6,12 @@ the ``C`` points of each joint are triangulated by the DLT whose rows are weight
 per-joint confidences (normalised over views, as in the paper). Everything is differentiable, so the 3D loss
 trains the backbone and the confidence head end to end.
 
-Geometry stays in one pixel convention (docs/CONVENTIONS.md): the image cameras are resized to the heatmap
-resolution with :meth:`~lt_core.camera.Camera.resize` and the DLT runs on heatmap pixels directly (the released
-code instead multiplied heatmap coordinates by 4 without the half-pixel offset). ``joints_2d`` is reported in
-image pixels, ``u_img = (u_hm + 0.5) * W / w - 0.5``.
+Pixel rules follow the model's ``convention`` (:mod:`lt_core.conventions`). ``"centres"`` (the default): the
+image cameras are resized to the heatmap resolution with :meth:`~lt_core.camera.Camera.resize`, the normalised DLT
+runs on heatmap pixels directly, and ``joints_2d`` is reported in image pixels, ``u_img = (u_hm + 0.5) W / w -
+0.5``. ``"official"`` (the paper's released code and checkpoints): ``u_img = u_hm W / w``, and the raw weighted DLT
+is solved by SVD on those image pixels with the image projections, in the heatmaps' precision. The cameras must
+carry the model's convention (a model refuses the other one rather than mixing them).
 
 Lens distortion is ignored by the DLT (projection matrices ``K [R | t]``): feed undistorted crops, or cameras
 whose ``dist`` is zero.
@@ -24,28 +26,40 @@ import torch
 from torch import Tensor, nn
 
 from ..camera import Camera
+from ..conventions import check_convention, heatmap_to_image, rules
 from ..ops.soft_argmax import soft_argmax_2d
 from ..ops.triangulation import triangulate
 from ..ops.unprojection import autocast_disabled
 from .backbone import BackboneConfig, PoseResNet
 
-__all__ = ["AlgebraicTriangulationNet", "heatmap_to_image_pixels", "heatmap_cameras", "check_multiview_inputs"]
+__all__ = ["AlgebraicTriangulationNet", "heatmap_to_image_pixels", "heatmap_cameras", "check_multiview_inputs",
+           "check_camera_convention"]
 
 
-def heatmap_to_image_pixels(points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int]) -> Tensor:
-    """Map heatmap pixels to image pixels with the pixel-centre convention.
+def heatmap_to_image_pixels(points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int],
+                            convention: str = "centres") -> Tensor:
+    """Map heatmap pixels to image pixels (:func:`lt_core.conventions.heatmap_to_image`).
 
     Args:
         points: (..., 2) ``(u, v)`` heatmap pixels.
         heatmap_size: ``(h, w)`` of the heatmaps.
         image_size: ``(H, W)`` of the images.
+        convention: ``"centres"``: ``u -> (u + 0.5) * W / w - 0.5``; ``"official"``: ``u -> u * W / w``.
 
     Returns:
-        (..., 2) image pixels, ``u -> (u + 0.5) * W / w - 0.5`` (and likewise for ``v``).
+        (..., 2) image pixels.
     """
-    (h, w), (H, W) = heatmap_size, image_size
-    scale = points.new_tensor([W / w, H / h])
-    return (points + 0.5) * scale - 0.5
+    return heatmap_to_image(points, heatmap_size, image_size, convention)
+
+
+def check_camera_convention(cameras: Camera, convention: str, model: str) -> None:
+    """Raise ``ValueError`` when the cameras' pixel convention is not the model's (mixing them costs about a
+    pixel: the heatmaps would be read against cameras off by ``0.5 s - 0.5`` px)."""
+    if cameras.convention != convention:
+        raise ValueError(
+            f"{model} uses the {convention!r} pixel convention but the cameras carry {cameras.convention!r}; build "
+            f"the dataset/cameras with convention={convention!r} (or relabel cameras that were never resized with "
+            "Camera.with_convention)")
 
 
 def heatmap_cameras(cameras: Camera, heatmap_size: tuple[int, int], image_size: tuple[int, int]) -> Camera:
@@ -85,14 +99,18 @@ class AlgebraicTriangulationNet(nn.Module):
             at 0, are normalised by their sum (``beta`` unused).
         confidence_eps: Added to the normalised confidences of the valid views (the released code adds 1e-5) so
             that no usable view has weight exactly 0.
+        convention: pixel rules, ``"centres"`` or ``"official"`` (module docstring; the released checkpoints
+            need ``"official"``).
 
     Attributes:
         backbone: :class:`PoseResNet`.
     """
 
     def __init__(self, backbone_config: Optional[BackboneConfig] = None, use_confidences: bool = True,
-                 beta: float = 100.0, heatmap_softmax: bool = True, confidence_eps: float = 1e-5) -> None:
+                 beta: float = 100.0, heatmap_softmax: bool = True, confidence_eps: float = 1e-5,
+                 convention: str = "centres") -> None:
         super().__init__()
+        self.convention = check_convention(convention)
         config = backbone_config if backbone_config is not None else BackboneConfig.paper()
         config = replace(config, alg_confidences=bool(use_confidences), vol_confidences=False)
         self.backbone = PoseResNet(config)
@@ -108,7 +126,7 @@ class AlgebraicTriangulationNet(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"use_confidences={self.use_confidences}, beta={self.beta}, "
-                f"heatmap_softmax={self.heatmap_softmax}")
+                f"heatmap_softmax={self.heatmap_softmax}, convention={self.convention!r}")
 
     def _points_2d(self, heatmaps: Tensor) -> Tensor:
         """(N, J, h, w) heatmaps -> (N, J, 2) heatmap pixels, computed in float32 or better."""
@@ -144,6 +162,8 @@ class AlgebraicTriangulationNet(nn.Module):
             images: (B, C, 3, H, W) network-ready images (H, W multiples of 32; >= 128 with confidences).
             cameras: :class:`Camera` with batch shape (B, C) describing the images (pixels of the crops).
             views_valid: optional (B, C) bool; missing views get weight 0 (each sample needs >= 2 valid views).
+                A missing view gives the result of the same views without it (the released code's dataset leaves
+                missing views out).
 
         Returns:
             dict with ``joints_3d`` (B, J, 3) world mm, ``joints_2d`` (B, C, J, 2) image pixels, ``heatmaps``
@@ -155,6 +175,7 @@ class AlgebraicTriangulationNet(nn.Module):
             lt_core.ops.triangulation.TriangulationError: a sample has fewer than 2 valid views.
         """
         B, C = check_multiview_inputs(images, cameras, views_valid)
+        check_camera_convention(cameras, self.convention, type(self).__name__)
         if C < 2:
             raise ValueError(f"algebraic triangulation needs at least 2 views, got C={C}; use the volumetric "
                              "model for a single view")
@@ -168,10 +189,15 @@ class AlgebraicTriangulationNet(nn.Module):
         with autocast_disabled(images.device):
             points = self._points_2d(out.heatmaps).reshape(B, C, J, 2)
             if self.use_confidences:
-                weights = self.normalize_confidences(out.alg_confidences.float().reshape(B, C, J), valid)
+                raw = out.alg_confidences.reshape(B, C, J)
+                weights = self.normalize_confidences(raw.to(torch.promote_types(raw.dtype, torch.float32)), valid)
             else:
                 weights = valid[..., None].to(points.dtype).expand(B, C, J)
-            projections = heatmap_cameras(cameras, (h, w), (H, W)).projection
-            joints_3d = triangulate(points, projections, weights.to(points.dtype))
-            joints_2d = heatmap_to_image_pixels(points, (h, w), (H, W))
+            joints_2d = heatmap_to_image_pixels(points, (h, w), (H, W), self.convention)
+            if rules(self.convention).normalized_dlt:
+                projections = heatmap_cameras(cameras, (h, w), (H, W)).projection
+                joints_3d = triangulate(points, projections, weights.to(points.dtype))
+            else:  # the released code: raw DLT on image pixels, in the heatmaps' precision
+                joints_3d = triangulate(joints_2d, cameras.projection.to(points.dtype), weights.to(points.dtype),
+                                        normalize=False, precision="native")
         return {"joints_3d": joints_3d, "joints_2d": joints_2d, "heatmaps": heatmaps, "confidences": weights}

@@ -13,6 +13,11 @@ In training mode the cube is rotated about the vertical (world ``z``) axis by a 
 
 Works with any number of views, one included. Geometry (grid, projection, soft-argmax) runs in float32 or
 better with autocast disabled; the backbone and V2V follow the ambient autocast.
+
+Pixel rules follow the model's ``convention`` (:mod:`lt_core.conventions`): with ``"official"`` (the paper's
+released checkpoints) the heatmap cameras are resized without the half-pixel term, their projection matrices are
+used in float32 without lens distortion, and the unprojection samples and aggregates as the released code does.
+The cameras must carry the model's convention.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from ..camera import Camera
+from ..conventions import check_convention
 from ..ops.soft_argmax import soft_argmax_3d
 from ..ops.unprojection import AGGREGATIONS, Aggregation, autocast_disabled, make_cuboid_grid, unproject_features
-from .algebraic import check_multiview_inputs, heatmap_cameras
+from .algebraic import check_camera_convention, check_multiview_inputs, heatmap_cameras
 from .backbone import BackboneConfig, PoseResNet
 from .v2v import V2VConfig, V2VModel
 
@@ -48,6 +54,8 @@ class VolumetricTriangulationNet(nn.Module):
         aggregation: ``"softmax"``, ``"sum"`` or ``"conf"`` view aggregation.
         beta: Multiplier of the V2V output before the 3D softmax (1 in the paper).
         rotate_train: Random rotation of the cube about the vertical axis in training mode.
+        convention: pixel rules, ``"centres"`` or ``"official"`` (module docstring; the released checkpoint
+            needs ``"official"``).
 
     Attributes:
         backbone: :class:`PoseResNet`.
@@ -57,8 +65,9 @@ class VolumetricTriangulationNet(nn.Module):
 
     def __init__(self, backbone_config: Optional[BackboneConfig] = None, v2v_config: Optional[V2VConfig] = None,
                  volume_size: int = 64, cuboid_side: float = 2500.0, aggregation: Aggregation = "softmax",
-                 beta: float = 1.0, rotate_train: bool = True) -> None:
+                 beta: float = 1.0, rotate_train: bool = True, convention: str = "centres") -> None:
         super().__init__()
+        self.convention = check_convention(convention)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         config = backbone_config if backbone_config is not None else BackboneConfig.paper()
@@ -89,7 +98,7 @@ class VolumetricTriangulationNet(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"volume_size={self.volume_size}, cuboid_side={self.cuboid_side}, aggregation={self.aggregation!r}, "
-                f"beta={self.beta}, rotate_train={self.rotate_train}")
+                f"beta={self.beta}, rotate_train={self.rotate_train}, convention={self.convention!r}")
 
     def sample_rotation(self, batch_size: int, device: torch.device) -> Tensor:
         """(B,) cube rotations in radians: uniform in [0, 2 pi) in training mode with ``rotate_train``, else 0.
@@ -120,6 +129,7 @@ class VolumetricTriangulationNet(nn.Module):
             (B, C) per-view weights normalised over the valid views.
         """
         B, C = check_multiview_inputs(images, cameras, views_valid)
+        check_camera_convention(cameras, self.convention, type(self).__name__)
         if root.shape != (B, 3):
             raise ValueError(f"root must have shape ({B}, 3) (world mm), got {tuple(root.shape)}")
         H, W = images.shape[-2:]
@@ -139,8 +149,11 @@ class VolumetricTriangulationNet(nn.Module):
         theta = self.sample_rotation(B, images.device) if rotation is None else rotation.to(images.device)
         with autocast_disabled(images.device):
             grid = make_cuboid_grid(root.detach(), self.cuboid_side, self.volume_size, theta)
-            volumes = unproject_features(features, heatmap_cameras(cameras, (h, w), (H, W)), grid,
-                                         self.aggregation, confidences, valid)
+            hm_cameras = heatmap_cameras(cameras, (h, w), (H, W))
+            if self.convention == "official":  # float32 pinhole matrices, as the released code
+                hm_cameras = hm_cameras.projection.to(torch.float32)
+            volumes = unproject_features(features, hm_cameras, grid, self.aggregation, confidences, valid,
+                                         convention=self.convention)
         scores = self.volume_net(volumes)
         with autocast_disabled(images.device):
             logits = scores.float() * self.beta

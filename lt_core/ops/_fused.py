@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..camera import Camera
+from ..conventions import rules, sampling_bounds, sampling_transform
 from . import _fused_kernels as K
 from ._simd import LANES
 from .unprojection import project_grid
@@ -63,19 +64,29 @@ class FusedGeometry:
     """Where the voxels of every sample land in every view, in the kernels' layout (constants: no gradient).
 
     Points: (B, 3, Npad) coordinate rows in world mm. Without lens distortion: (B, C, 3, 4) matrices giving padded
-    homogeneous pixels ``((u+1) z, (v+1) z, z)``; with distortion: (B, C, N, 2) padded pixel coordinates, NaN
-    where a voxel is hidden. A missing view (``views_valid`` False) sees nothing.
+    homogeneous sampling coordinates ``((u+1) z, (v+1) z, z)``; with distortion: (B, C, N, 2) padded sampling
+    coordinates, NaN where a voxel is hidden. A missing view (``views_valid`` False) sees nothing. ``convention``
+    (:mod:`lt_core.conventions`) sets the sampling index, the bounds and which views take part in the softmax
+    (``part``, (B, C) bool: the valid views in the official convention, none otherwise).
     """
 
     def __init__(self, cameras: Union[Camera, Tensor], points: Tensor, views_valid: Optional[Tensor],
-                 h: int, w: int):
+                 h: int, w: int, convention: str = "centres"):
         B, N, _ = points.shape
         dtype = points.dtype
+        C = cameras.shape[1] if isinstance(cameras, Tensor) else cameras.batch_shape[1]
         valid = None if views_valid is None else views_valid.to(device=points.device, dtype=torch.bool)
+        T = sampling_transform((h, w), convention, dtype=dtype)
+        np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        self.bounds = np.array(sampling_bounds((h, w), convention, 1.0, dtype), dtype=np_dtype)
+        part = rules(convention).softmax_views == "valid"
+        self.part = np.zeros((B, C), dtype=np.bool_)
+        if part:
+            self.part[:] = True if valid is None else valid.cpu().numpy()
         self.use_pos = isinstance(cameras, Camera) and cameras.has_distortion
         if self.use_pos:  # the kernels read the positions only
             uv, depth = project_grid(cameras, points.detach())  # (B, C, N, 2), (B, C, N)
-            uv = uv.to(dtype) + 1.0
+            uv = uv.to(dtype) @ T[:2, :2].T + 1.0
             hidden = depth <= 0
             if valid is not None:
                 hidden = hidden | ~valid[:, :, None]
@@ -89,6 +100,7 @@ class FusedGeometry:
             soa[:, :, :N] = points.detach().transpose(1, 2)
             self.points = soa.numpy()
             P = (cameras.projection if isinstance(cameras, Camera) else cameras).detach().to(dtype)
+            P = T @ P  # to sampling indices
             P = torch.stack([P[:, :, 0] + P[:, :, 2], P[:, :, 1] + P[:, :, 2], P[:, :, 2]], 2)  # pixel + 1
             if valid is not None:  # a missing view: z = -1 everywhere, i.e. behind the camera
                 behind = torch.tensor([0.0, 0.0, 0.0, -1.0], dtype=dtype)
@@ -134,8 +146,8 @@ class _FusedUnprojection(torch.autograd.Function):
         g = geometry
 
         def task(b: int, n0: int, n1: int) -> None:
-            K.forward(tables[b], Fc, g.proj[b], g.points[b], g.pos[b], g.use_pos, g.h, g.w, softmax, n0, n1,
-                      out[b], stream, vis[b], keep_vis)
+            K.forward(tables[b], Fc, g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w, softmax,
+                      n0, n1, out[b], stream, vis[b], keep_vis)
 
         _run([lambda t=t: task(*t) for t in _ranges(B, N, chunk)])
         ctx.save_for_backward(maps, weights)
@@ -154,8 +166,8 @@ class _FusedUnprojection(torch.autograd.Function):
         grad_tables = np.zeros_like(tables)
 
         def task(b: int) -> None:
-            K.backward(tables[b], go[b], g.proj[b], g.points[b], g.pos[b], g.use_pos, g.h, g.w, softmax, 0, g.N,
-                       grad_tables[b])
+            K.backward(tables[b], go[b], g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w,
+                       softmax, 0, g.N, grad_tables[b])
 
         _run([lambda b=b: task(b) for b in range(B)])
         # gradient w.r.t. the weighted maps, then through the per-view weights

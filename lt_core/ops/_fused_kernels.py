@@ -18,8 +18,12 @@ Layouts (one sample; the caller runs samples and voxel ranges as tasks):
 - ``points``: (3, Npad) world mm (x, y and z rows, zero-padded to a multiple of LANES). ``out``: (F, N) volume
   of the sample (channels first).
 
-A voxel-view is visible when ``z > 0`` and its pixel lies in the map's rectangle ``[-0.5, w-0.5] x [-0.5, h-0.5]``.
-The softmax over views subtracts the per-channel maximum over the visible views; voxels that no view sees are 0.
+A voxel-view is visible when ``z > 0`` and its padded sampling coordinates lie in ``bounds`` = (u_min, u_max, v_min,
+v_max): ``[0.5, w+0.5] x [0.5, h+0.5]``, the map's rectangle, in the ``"centres"`` convention, ``[0, w+1) x [0, h+1)``
+in the ``"official"`` one (:func:`lt_core.conventions.sampling_bounds`). The softmax over views subtracts the
+per-channel maximum over the views taking part: the visible ones, plus, where ``part[c]`` is set (the official
+convention's valid views), view ``c`` with the value 0 where it does not see the voxel. Voxels that no view takes
+part in are 0.
 Non-finite features propagate as in the loop reference: a NaN or an infinity read by a tap reaches the channel and
 the voxels that read it.
 """
@@ -32,7 +36,7 @@ from numba import njit
 from ._simd import (LANES, blend4, blend4_add, project_taps, scatter4_add, softmax_grad, softmax_mix, store_fence,
                     transpose_tile, transpose_tile_stream, vfill)
 
-SIMD_SOURCE_SHA256 = "216acec4c4e07f61"
+SIMD_SOURCE_SHA256 = "45c9df5982ed12c3"
 """Start of the sha256 of ``_simd.py``, whose intrinsics these kernels inline. numba's on-disk cache is keyed by
 this file's time stamp only, so a change to the intrinsics must come with a change of this line (a test checks
 that it matches); otherwise a stale compiled kernel could be loaded."""
@@ -55,18 +59,18 @@ def _scalar(dt, value):
 
 
 @njit(**_OPTS)
-def _view_taps(proj, points, pos, use_pos, c, n0, n, h, w, rows, wts, seen):
+def _view_taps(proj, points, pos, use_pos, c, n0, n, bounds, w, rows, wts, seen):
     """Taps of voxels ``n0:n0+n`` in view ``c``: top-left rows (n,), bilinear weights (4, n), seen (n,), from the
     (C, N, 2) padded pixel positions ``pos`` (NaN where hidden); the scalar counterpart of ``project_taps``.
     A hidden voxel-view gets the taps of padded pixel (1, 1) (valid rows; never read).
     """
     dt = proj.dtype
-    one, lo = _scalar(dt, 1.0), _scalar(dt, 0.5)
-    uhi, vhi = _scalar(dt, w + 0.5), _scalar(dt, h + 0.5)
+    one = _scalar(dt, 1.0)
+    ulo, uhi, vlo, vhi = _scalar(dt, bounds[0]), _scalar(dt, bounds[1]), _scalar(dt, bounds[2]), _scalar(dt, bounds[3])
     W2 = w + 2
     for i in range(n):
         up, vp = pos[c, n0 + i, 0], pos[c, n0 + i, 1]
-        ok = (up >= lo) & (up <= uhi) & (vp >= lo) & (vp <= vhi)  # NaN: False
+        ok = (up >= ulo) & (up <= uhi) & (vp >= vlo) & (vp <= vhi)  # NaN: False
         up = up if ok else one
         vp = vp if ok else one
         u0 = np.floor(up)
@@ -89,7 +93,7 @@ def _tap_buffers(C, dt):
 
 
 @njit(**_OPTS)
-def _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen):
+def _block_taps(proj, points, pos, use_pos, b0, n, bounds, w, rows, wts, seen):
     """Taps of voxels ``b0:b0+n`` in every view into (C, BLOCK) rows and seen and (C, 4, BLOCK) weights.
 
     ``points``: (3, Npad) world mm, Npad a multiple of LANES (padding points are hidden: z = 0 there).
@@ -97,17 +101,19 @@ def _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen):
     C = rows.shape[0]
     if use_pos:
         for c in range(C):
-            _view_taps(proj, points, pos, use_pos, c, b0, n, h, w, rows[c], wts[c], seen[c])
+            _view_taps(proj, points, pos, use_pos, c, b0, n, bounds, w, rows[c], wts[c], seen[c])
         return
     pts = points.reshape(-1)
     mats = proj.reshape(-1)
     r = rows.reshape(-1)
     sn = seen.reshape(-1)
     wt = wts.reshape(-1)
+    dt = proj.dtype
+    ulo, uhi, vlo, vhi = _scalar(dt, bounds[0]), _scalar(dt, bounds[1]), _scalar(dt, bounds[2]), _scalar(dt, bounds[3])
     for c in range(C):
         for i0 in range(0, n, LANES):
-            project_taps(pts, points.shape[1], b0 + i0, mats, c, h, w, r, sn, c * BLOCK + i0, wt, c * 4 * BLOCK + i0,
-                         BLOCK)
+            project_taps(pts, points.shape[1], b0 + i0, mats, c, ulo, uhi, vlo, vhi, w, r, sn, c * BLOCK + i0, wt,
+                         c * 4 * BLOCK + i0, BLOCK)
 
 
 @njit(**_OPTS)
@@ -150,7 +156,7 @@ def relayout(maps, scale, table, to_table):
 
 
 @njit(**_OPTS)
-def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, stream, vis, keep_vis):
+def forward(table, Fc, proj, points, pos, use_pos, bounds, part, w, softmax, n0, n1, out, stream, vis, keep_vis):
     """Aggregated samples of voxels ``n0:n1`` (``n0`` a multiple of BLOCK) of one sample into ``out[:, n0:n1]``
     (and the visibility into ``vis[:, n0:n1]`` when ``keep_vis``). ``stream``: non-temporal stores into ``out``
     (its rows must start on LANES-element boundaries)."""
@@ -169,7 +175,7 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
     l2e = _scalar(dt, _LOG2E)
     for b0 in range(n0, n1, BLOCK):
         n = min(BLOCK, n1 - b0)
-        _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen)
+        _block_taps(proj, points, pos, use_pos, b0, n, bounds, w, rows, wts, seen)
         if keep_vis:
             for c in range(C):
                 for i in range(n):
@@ -191,6 +197,11 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
                     else:
                         for fb in range(0, Fp, LANES):
                             blend4_add(acc, i * Fp + fb, tab, base + fb, Fp, below, w0, w1, w2, w3)
+                elif softmax and part[c]:  # takes part with the value 0
+                    d = (count[i] * BLOCK + i) * Fp
+                    count[i] += 1
+                    for fb in range(0, Fp, LANES):
+                        vfill(s, d + fb, 0.0)
         if softmax:
             for i in range(n):
                 for fb in range(0, Fp, LANES):
@@ -204,7 +215,7 @@ def forward(table, Fc, proj, points, pos, use_pos, h, w, softmax, n0, n1, out, s
 
 
 @njit(**_OPTS)
-def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1, grad_table):
+def backward(table, grad_out, proj, points, pos, use_pos, bounds, part, w, softmax, n0, n1, grad_table):
     """Add the table gradient of voxels ``n0:n1`` of one sample, from the (F, N) volume gradient, to
     ``grad_table`` (C, P, Fp). The softmax recomputes the samples: with ``p_c`` the softmax weights and
     ``o = sum_c p_c s_c``, ``d o / d s_c = p_c (1 + s_c - o)``."""
@@ -226,7 +237,7 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
     l2e = _scalar(dt, _LOG2E)
     for b0 in range(n0, n1, BLOCK):
         n = min(BLOCK, n1 - b0)
-        _block_taps(proj, points, pos, use_pos, b0, n, h, w, rows, wts, seen)
+        _block_taps(proj, points, pos, use_pos, b0, n, bounds, w, rows, wts, seen)
         _transpose(go, b0, N, g, 0, Fp, Fc, n, 1.0, False)  # (F, n) -> (n, Fp); channels beyond F stay 0
         for i in range(n):
             if softmax:
@@ -238,6 +249,10 @@ def backward(table, grad_out, proj, points, pos, use_pos, h, w, softmax, n0, n1,
                         for fb in range(0, Fp, LANES):
                             blend4(s, k * Fp + fb, tab, base + fb, Fp, below,
                                    wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i])
+                        k += 1
+                    elif part[c]:  # takes part with the value 0 (no gradient flows to the maps from it)
+                        for fb in range(0, Fp, LANES):
+                            vfill(s, k * Fp + fb, 0.0)
                         k += 1
                 if k == 0:
                     continue

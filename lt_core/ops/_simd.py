@@ -239,28 +239,28 @@ def store_fence(typingctx):
 
 
 @intrinsic
-def project_taps(typingctx, pts, npad, off, proj, c, h, w, rows, seen, roff, wts, woff, wstride):
+def project_taps(typingctx, pts, npad, off, proj, c, ulo, uhi, vlo, vhi, w, rows, seen, roff, wts, woff, wstride):
     """Bilinear taps of voxels ``off:off+L`` in view ``c``, vectorised over the voxels.
 
     ``pts``: world mm as (3, npad) flattened (x row, y row, z row); ``proj``: (C, 3, 4) flattened matrices giving
-    homogeneous padded pixels ``((u+1) z, (v+1) z, z)``. Writes ``rows[roff:roff+L]`` (int64 top-left rows of the
-    padded (h+2) x (w+2) map), ``seen[roff:...]`` (1 when ``z > 0`` and ``(u+1, v+1)`` lies in
-    ``[0.5, w+0.5] x [0.5, h+0.5]``, else 0) and the weights ``wts[woff + k wstride:...]`` for the taps
-    ``k = 0..3`` (top-left, right, down, down-right), in ``wts``' dtype. A hidden voxel-view gets the taps of padded
-    pixel (1, 1), which are valid rows (never read).
+    homogeneous padded sampling coordinates ``((u+1) z, (v+1) z, z)`` of a map ``w`` pixels wide. Writes
+    ``rows[roff:roff+L]`` (int64 top-left rows of the padded map, ``w + 2`` rows apart), ``seen[roff:...]`` (1 when
+    ``z > 0`` and ``(u+1, v+1)`` lies in ``[ulo, uhi] x [vlo, vhi]``, else 0; the bounds keep all four taps inside
+    the padded map) and the weights ``wts[woff + k wstride:...]`` for the taps ``k = 0..3`` (top-left, right, down,
+    down-right), in ``wts``' dtype. A hidden voxel-view gets the taps of padded pixel (1, 1), which are valid rows
+    (never read).
     """
     if not (isinstance(pts, types.Array) and pts.dtype == proj.dtype and pts.ndim == 1 and proj.ndim == 1):
         raise TypeError("project_taps: points and matrices must be 1-D arrays of one dtype")
-    sig = types.void(pts, npad, off, proj, c, h, w, rows, seen, roff, wts, woff, wstride)
+    sig = types.void(pts, npad, off, proj, c, ulo, uhi, vlo, vhi, w, rows, seen, roff, wts, woff, wstride)
 
     def codegen(context, builder, signature, args):
         ta = signature.args
         g = _Vec(context, builder, ta[0].dtype)
-        t = _Vec(context, builder, ta[10].dtype)
+        t = _Vec(context, builder, ta[13].dtype)
         b = builder
-        npad_v, off_v, c_v, roff_v, woff_v, ws_v = (g.index(args[k], ta[k]) for k in (1, 2, 4, 9, 11, 12))
-        h_v = context.cast(b, args[5], ta[5], ta[0].dtype)
-        w_v = context.cast(b, args[6], ta[6], ta[0].dtype)
+        npad_v, off_v, c_v, roff_v, woff_v, ws_v = (g.index(args[k], ta[k]) for k in (1, 2, 4, 12, 14, 15))
+        ulo, uhi, vlo, vhi = (g.splat(context.cast(b, args[k], ta[k], ta[0].dtype), ta[0].dtype) for k in (5, 6, 7, 8))
         coords = [g.load(ta[0], args[0], b.add(off_v, b.mul(npad_v, ir.Constant(_I64, k)))) for k in range(3)]
         data = context.make_array(ta[3])(context, b, value=args[3]).data
         base = b.mul(c_v, ir.Constant(_I64, 12))
@@ -274,33 +274,30 @@ def project_taps(typingctx, pts, npad, off, proj, c, h, w, rows, seen, roff, wts
 
         qu, qv, z = row(0), row(1), row(2)
         up, vp = b.fdiv(qu, z), b.fdiv(qv, z)
-        lo = g.const(0.5)
-        umax = b.fadd(g.splat(w_v, ta[0].dtype), lo)
-        vmax = b.fadd(g.splat(h_v, ta[0].dtype), lo)
         ok = b.and_(b.fcmp_ordered(">", z, g.const(0.0)),
-                    b.and_(b.and_(b.fcmp_ordered(">=", up, lo), b.fcmp_ordered("<=", up, umax)),
-                           b.and_(b.fcmp_ordered(">=", vp, lo), b.fcmp_ordered("<=", vp, vmax))))
+                    b.and_(b.and_(b.fcmp_ordered(">=", up, ulo), b.fcmp_ordered("<=", up, uhi)),
+                           b.and_(b.fcmp_ordered(">=", vp, vlo), b.fcmp_ordered("<=", vp, vhi))))
         one = g.const(1.0)
         up, vp = b.select(ok, up, one), b.select(ok, vp, one)
         u0, v0 = b.call(g.vector_intrinsic("floor"), [up]), b.call(g.vector_intrinsic("floor"), [vp])
         a, c2 = b.fsub(up, u0), b.fsub(vp, v0)
         ivec = ir.VectorType(_I64, LANES)
-        w2 = b.add(g.index(args[6], ta[6]), ir.Constant(_I64, 2))
+        w2 = b.add(g.index(args[9], ta[9]), ir.Constant(_I64, 2))
         w2v = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), w2, ir.Constant(_I32, 0)),
                                ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
         top_left = b.add(b.mul(b.fptosi(v0, ivec), w2v), b.fptosi(u0, ivec))
-        rows_ptr = context.make_array(ta[7])(context, b, value=args[7]).data
+        rows_ptr = context.make_array(ta[10])(context, b, value=args[10]).data
         st = b.store(top_left, b.bitcast(b.gep(rows_ptr, [roff_v]), ivec.as_pointer()))
         st.align = 8
-        seen_ptr = context.make_array(ta[8])(context, b, value=args[8]).data
+        seen_ptr = context.make_array(ta[11])(context, b, value=args[11]).data
         bytes_ty = ir.VectorType(ir.IntType(8), LANES)
         st = b.store(b.zext(ok, bytes_ty), b.bitcast(b.gep(seen_ptr, [roff_v]), bytes_ty.as_pointer()))
         st.align = 1
         na, nc = b.fsub(one, a), b.fsub(one, c2)
         for k, weight in enumerate((b.fmul(na, nc), b.fmul(a, nc), b.fmul(na, c2), b.fmul(a, c2))):
-            if ta[10].dtype != ta[0].dtype:
-                weight = (b.fptrunc if ta[10].dtype == types.float32 else b.fpext)(weight, t.ty)
-            t.store(weight, ta[10], args[10], b.add(woff_v, b.mul(ws_v, ir.Constant(_I64, k))))
+            if ta[13].dtype != ta[0].dtype:
+                weight = (b.fptrunc if ta[13].dtype == types.float32 else b.fpext)(weight, t.ty)
+            t.store(weight, ta[13], args[13], b.add(woff_v, b.mul(ws_v, ir.Constant(_I64, k))))
         return context.get_dummy_value()
 
     return sig, codegen

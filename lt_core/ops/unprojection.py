@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..camera import Camera, distort_normalized
+from ..conventions import check_convention, rules, sampling_bounds, sampling_transform
 
 __all__ = [
     "AGGREGATIONS",
@@ -225,37 +226,40 @@ def _sample_dtype(features: Tensor) -> torch.dtype:
     return features.dtype if features.dtype in (torch.float32, torch.float64) else torch.float32
 
 
-def _normalized_positions(uv: Tensor, depth: Tensor, h: int, w: int) -> tuple[Tensor, Tensor]:
-    """Pixels (..., 2) -> grid_sample coordinates (..., 2) and the visibility mask (...)."""
-    u, v = uv[..., 0], uv[..., 1]
-    visible = (depth > 0) & (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
+def _sample_grid_coordinates(idx: Tensor, depth: Tensor, h: int, w: int, convention: str) -> tuple[Tensor, Tensor]:
+    """Sampling indices (..., 2) -> ``grid_sample(align_corners=False)`` coordinates (..., 2) and visibility (...).
+
+    A voxel-view is visible when it lies in front of the camera and its index within the convention's bounds
+    (:func:`lt_core.conventions.sampling_bounds`); hidden voxels are moved far outside the map, where all four
+    bilinear taps fall in the zero padding (value exactly 0).
+    """
+    u_lo, u_hi, v_lo, v_hi = sampling_bounds((h, w), convention, dtype=idx.dtype)
+    u, v = idx[..., 0], idx[..., 1]
+    visible = (depth > 0) & (u >= u_lo) & (u <= u_hi) & (v >= v_lo) & (v <= v_hi)
     g = torch.stack([(u + 0.5) * (2.0 / w) - 1.0, (v + 0.5) * (2.0 / h) - 1.0], -1)
-    # hidden voxels sample far outside the map: all four bilinear taps fall in the zero padding, value exactly 0
     g = torch.where(visible[..., None], g, torch.full_like(g, -3.0))
     return g, visible
 
 
 def _sampling_positions(cameras: Union[Camera, Tensor], points: Tensor, h: int, w: int,
-                        views_valid: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+                        views_valid: Optional[Tensor], convention: str = "centres") -> tuple[Tensor, Tensor]:
     """grid_sample positions (B, C, N, 2) of world points (B, N, 3) and their visibility (B, C, N).
 
-    Without lens distortion the pixel normalisation ``(u + 0.5) * 2 / w - 1`` is folded into the projection
-    matrix, so one batched product gives the sampling positions directly.
+    Without lens distortion the convention's sampling transform is folded into the projection matrix, so one
+    batched product gives the sampling indices directly.
     """
     if isinstance(cameras, Camera) and cameras.has_distortion:
         uv, depth = project_grid(cameras, points)
-        g, visible = _normalized_positions(uv, depth, h, w)
+        T = sampling_transform((h, w), convention, dtype=uv.dtype, device=uv.device)
+        idx = uv @ T[:2, :2].T
     else:
         dtype = _geometry_dtype(cameras.dtype, points.dtype)
         P = (cameras.projection if isinstance(cameras, Camera) else cameras).to(dtype)
-        A = torch.tensor([[2.0 / w, 0.0, 1.0 / w - 1.0], [0.0, 2.0 / h, 1.0 / h - 1.0], [0.0, 0.0, 1.0]],
-                         dtype=dtype, device=P.device)
-        P = A @ P  # (B, C, 3, 4): world mm -> homogeneous normalised sampling coordinates
+        P = sampling_transform((h, w), convention, dtype=dtype, device=P.device) @ P
         q = points.to(dtype)[:, None] @ P[..., :3].transpose(-1, -2) + P[..., None, :, 3]  # (B, C, N, 3)
-        z = q[..., 2:]
-        g = q[..., :2] / torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
-        visible = (z[..., 0] > 0) & (g.abs() <= 1.0).all(-1)
-        g = torch.where(visible[..., None], g, torch.full_like(g, -3.0))
+        depth = q[..., 2]
+        idx = q[..., :2] / torch.where(depth.abs() < 1e-9, torch.full_like(depth, 1e-9), depth)[..., None]
+    g, visible = _sample_grid_coordinates(idx, depth, h, w, convention)
     if views_valid is not None:
         keep = views_valid.to(torch.bool)[..., None]
         visible = visible & keep
@@ -277,10 +281,13 @@ def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Opt
     return -(-N // -(-N // step))  # same number of steps, evenly sized
 
 
-def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation: str) -> Tensor:
+def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation: str,
+                          takes_part: Optional[Tensor] = None) -> Tensor:
     """Sample (B*C, F, h, w) maps at (B, C, n, 2) positions and aggregate over views -> (B, F, n).
 
     Hidden voxels (``visible`` False) already sample exactly 0 (their positions lie far outside the maps).
+    ``takes_part``: optional (B, C) bool views that take part in the softmax even where they do not see a voxel
+    (with the value 0; the official convention), else only the visible views take part.
     """
     B, C, n, _ = g.shape
     Fc = maps.shape[1]
@@ -288,10 +295,11 @@ def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation:
                             align_corners=False).reshape(B, C, Fc, n)
     if aggregation in ("sum", "conf"):  # "conf" weights were folded into the maps
         return sampled.sum(1)
-    logits = sampled.masked_fill(~visible[:, :, None, :], float("-inf"))
+    mask = visible if takes_part is None else visible | takes_part[:, :, None]
+    logits = sampled.masked_fill(~mask[:, :, None, :], float("-inf"))
     top = logits.detach().amax(1, keepdim=True)
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # voxels no view sees
-    e = torch.exp(logits - top)  # 0 for hidden views
+    e = torch.exp(logits - top)  # 0 for views that take no part
     return (e * sampled).sum(1) / e.sum(1).clamp_min(torch.finfo(sampled.dtype).tiny)
 
 
@@ -631,9 +639,13 @@ def _unproject_gather(features: Tensor, taps: _GatherTaps, N: int, aggregation: 
     return volume, visibility
 
 
-def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tensor], grid: Tensor) -> str:
+def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tensor], grid: Tensor,
+                     convention: str = "centres") -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "gather" and convention != "centres":
+        raise ValueError(f"backend 'gather' implements the 'centres' convention only, got {convention!r}; use "
+                         "'fused' (CPU) or 'grid_sample'")
     if backend != "auto":
         return backend
     if features.device.type != "cpu":
@@ -641,7 +653,22 @@ def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tens
     geometry = [grid] + ([cameras.K, cameras.R, cameras.t, cameras.dist] if isinstance(cameras, Camera) else [cameras])
     if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in geometry):
         return "grid_sample"  # the fused and gather backends treat the geometry as constant
-    return "fused" if fused_available() else "gather"
+    if fused_available():
+        return "fused"
+    return "gather" if convention == "centres" else "grid_sample"
+
+
+def _convention_of(cameras: Union[Camera, Tensor], convention: Optional[str]) -> str:
+    """The explicit ``convention``, else the cameras' (``"centres"`` for projection matrices); a convention that
+    contradicts the cameras' raises."""
+    own = cameras.convention if isinstance(cameras, Camera) else None
+    if convention is None:
+        return own or "centres"
+    convention = check_convention(convention)
+    if own is not None and own != convention:
+        raise ValueError(f"convention {convention!r} contradicts the cameras' convention {own!r}; build the cameras "
+                         "with the convention you want (lt_core.conventions)")
+    return convention
 
 
 def unproject_features(
@@ -654,6 +681,7 @@ def unproject_features(
     return_visibility: bool = False,
     chunk_voxels: Optional[int] = None,
     backend: Backend = "auto",
+    convention: Optional[str] = None,
 ):
     """Unproject multi-view feature maps into voxel grids, all samples and views in one call.
 
@@ -678,6 +706,11 @@ def unproject_features(
             fused on the CPU (gather without numba), grid_sample elsewhere or when the grid or the cameras require
             a gradient. All agree up to float rounding and are differentiable w.r.t. the features (and the
             confidences).
+        convention: where a voxel samples a map and which views take part in the softmax
+            (:mod:`lt_core.conventions`): ``"centres"`` (see the module docstring) or ``"official"`` (the paper's
+            released code: sampling index ``(u (w - 1) / h, v (h - 1) / w)``, zero padding instead of a border,
+            every valid view in the softmax with 0 where it does not see the voxel). ``None``: the cameras'
+            convention (``"centres"`` for projection matrices). The gather backend implements ``"centres"`` only.
 
     Returns:
         (B, F, D1, D2, D3) aggregated volume, index-aligned with ``grid``; dtype float32/float64 (half inputs are
@@ -686,7 +719,8 @@ def unproject_features(
     _check_inputs(features, cameras, grid, aggregation, confidences, views_valid)
     if chunk_voxels is not None and chunk_voxels < 1:
         raise ValueError(f"chunk_voxels must be positive, got {chunk_voxels}")
-    backend = _resolve_backend(backend, features, cameras, grid)
+    convention = _convention_of(cameras, convention)
+    backend = _resolve_backend(backend, features, cameras, grid, convention)
     B, C, Fc, h, w = features.shape
     spatial = grid.shape[1:4]
     N = spatial[0] * spatial[1] * spatial[2]
@@ -705,7 +739,7 @@ def unproject_features(
                 raise RuntimeError("backend 'fused' needs numba (pip install numba); backend 'gather' needs nothing")
             if features.device.type != "cpu":
                 raise ValueError(f"backend 'fused' runs on the CPU, got features on {features.device}")
-            geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w)
+            geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w, convention)
             volume, visible = _FUSED.fused_unproject(maps, weights, geometry, aggregation, return_visibility,
                                                      chunk_voxels)
         elif backend == "gather":
@@ -714,14 +748,18 @@ def unproject_features(
             volume, visible = _unproject_gather(maps, taps, N, aggregation, weights, step, return_visibility)
         else:
             # (B, C, N, 2) sampling positions, (B, C, N) visibility; hidden voxels sample exactly 0
-            g, visible = _sampling_positions(cameras, grid.reshape(B, N, 3), h, w, views_valid)
+            g, visible = _sampling_positions(cameras, grid.reshape(B, N, 3), h, w, views_valid, convention)
+            takes_part = None
+            if aggregation == "softmax" and rules(convention).softmax_views == "valid":
+                takes_part = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
+                              else views_valid.to(device=features.device, dtype=torch.bool))
             if weights is not None:
                 maps = maps * weights[:, :, None, None, None]  # sampling is linear: weight the small maps
             maps = maps.reshape(B * C, Fc, h, w)
             g = g.to(sdtype)
             step = _voxel_chunk(features.device, B * C * Fc, N, chunk_voxels)
             parts = [_sample_and_aggregate(maps, g[:, :, n0:n0 + step], visible[:, :, n0:n0 + step],
-                                           aggregation) for n0 in range(0, N, step)]
+                                           aggregation, takes_part) for n0 in range(0, N, step)]
             volume = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
     volume = volume.reshape(B, Fc, *spatial)
     if return_visibility:
@@ -736,6 +774,7 @@ def unproject_features_loop(
     aggregation: Aggregation = "softmax",
     confidences: Optional[Tensor] = None,
     views_valid: Optional[Tensor] = None,
+    convention: Optional[str] = None,
 ) -> Tensor:
     """Per-sample, per-view reference of :func:`unproject_features` (for tests and as the benchmark baseline).
 
@@ -745,9 +784,11 @@ def unproject_features_loop(
     (without ``return_visibility``).
     """
     _check_inputs(features, cameras, grid, aggregation, confidences, views_valid)
+    convention = _convention_of(cameras, convention)
     B, C, Fc, h, w = features.shape
     spatial = grid.shape[1:4]
     sdtype = _sample_dtype(features)
+    zero_views_take_part = rules(convention).softmax_views == "valid"
     out = []
     for b in range(B):
         points = grid[b].reshape(1, -1, 3)
@@ -758,9 +799,13 @@ def unproject_features_loop(
         acc, per_view, masks = None, [], []
         for c in range(C):
             uv, depth = project_grid(cameras[b:b + 1, c:c + 1], points)  # (1, 1, N, 2), (1, 1, N)
-            u, v, z = uv[0, 0, :, 0], uv[0, 0, :, 1], depth[0, 0]
-            seen = (z > 0) & (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
-            if views_valid is not None and not bool(views_valid[b, c]):
+            T = sampling_transform((h, w), convention, dtype=uv.dtype, device=uv.device)
+            idx = uv[0, 0] @ T[:2, :2].T  # (N, 2) sampling indices
+            u, v, z = idx[:, 0], idx[:, 1], depth[0, 0]
+            u_lo, u_hi, v_lo, v_hi = sampling_bounds((h, w), convention, dtype=idx.dtype)
+            seen = (z > 0) & (u >= u_lo) & (u <= u_hi) & (v >= v_lo) & (v <= v_hi)
+            valid = views_valid is None or bool(views_valid[b, c])
+            if not valid:
                 seen = torch.zeros_like(seen)
             pos = torch.stack([(u + 0.5) / w * 2 - 1, (v + 0.5) / h * 2 - 1], -1)
             pos = torch.where(seen[:, None], pos, torch.full_like(pos, -3.0))  # unseen: all taps in the padding
@@ -772,12 +817,12 @@ def unproject_features_loop(
                 acc = vol * (weights[c] / total) if acc is None else acc.addcmul_(vol, weights[c] / total)
             else:
                 per_view.append(vol)
-                masks.append(seen)
+                masks.append(torch.full_like(seen, valid) if zero_views_take_part else seen)
         if aggregation == "softmax":
             stacked = torch.stack(per_view)  # (C, F, N)
-            seen = torch.stack(masks)[:, None, :].expand_as(stacked)
-            logits = torch.where(seen, stacked, torch.full_like(stacked, -math.inf))
-            soft = torch.softmax(logits, 0).nan_to_num(0.0)  # voxels no view sees: all weights 0
-            acc = (soft * stacked).sum(0)  # unseen views sampled exactly 0
+            part = torch.stack(masks)[:, None, :].expand_as(stacked)
+            logits = torch.where(part, stacked, torch.full_like(stacked, -math.inf))
+            soft = torch.softmax(logits, 0).nan_to_num(0.0)  # voxels no view takes part in: all weights 0
+            acc = (soft * stacked).sum(0)  # views not seeing the voxel sampled exactly 0
         out.append(acc.reshape(Fc, *spatial))
     return torch.stack(out)

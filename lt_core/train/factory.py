@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from lt_core.conventions import resize_coordinate
 from lt_core.train.config import TrainConfig
 
 __all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "keypoints_2d_loss", "heatmap_2d_loss",
@@ -208,7 +209,7 @@ def heatmap_2d_loss(output: dict[str, Tensor], batch: dict[str, Any], sigma: flo
     B, C, J, h, w = hm.shape
     H, W = batch["images"].shape[-2:]
     uv, mask = _projected_gt(batch, C)
-    uv_hm = (uv + 0.5) * uv.new_tensor([w / W, h / H]) - 0.5
+    uv_hm = resize_coordinate(uv, uv.new_tensor([w / W, h / H]), batch["cameras"].convention)
     err = (hm - heatmap_targets(uv_hm, (h, w), sigma)).pow(2).mean((-1, -2))  # (B, C, J)
     m = mask.to(err.dtype)
     loss = weight * (err * m).sum() / m.sum().clamp(min=1.0)
