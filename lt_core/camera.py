@@ -343,7 +343,10 @@ class Camera:
         box = _as_tensor(box_ltrb, self.dtype, self.device)
         w, h = out_size
         cam = self.crop(box[..., 0], box[..., 1])
-        cam = cam.resize(w / (box[..., 2] - box[..., 0]), h / (box[..., 3] - box[..., 1]))
+        # true divisions (``w / tensor`` would multiply by a rounded reciprocal)
+        sx = torch.div(torch.tensor(float(w), dtype=self.dtype, device=self.device), box[..., 2] - box[..., 0])
+        sy = torch.div(torch.tensor(float(h), dtype=self.dtype, device=self.device), box[..., 3] - box[..., 1])
+        cam = cam.resize(sx, sy)
         cam.image_size = torch.tensor([w, h], dtype=self.dtype, device=self.device).expand(*self.batch_shape, 2)
         return cam
 

@@ -568,7 +568,7 @@ def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: fl
     if threshold is None:
         threshold = 15.0 * float(cfg_dict.get("image_size", (384, 384))[0]) / 384.0
     opts["threshold"] = float(threshold)
-    cfg = TrainConfig.from_dict({**cfg_dict, "model": "ransac", "model_options": opts, "init_from": None})
+    cfg = TrainConfig.from_saved({**cfg_dict, "model": "ransac", "model_options": opts, "init_from": None})
     model = build_model(cfg)
     missing, _ = init_from_checkpoint(model, str(path))
     backbone_missing = [k for k in missing if k.startswith("backbone.")]
@@ -615,7 +615,9 @@ def load_method_model(path: str | Path, method: str, device: str | torch.device 
     Args:
         path: a trainer checkpoint (``lt_core.train`` format, with its config) or a released state dict of the
             paper (``algebraic_human36m_alg`` / ``volumetric_human36m_vol_softmax``, ``module.`` prefix allowed),
-            which is loaded strictly into the paper-scale model and wrapped by :func:`with_official_preprocessing`.
+            which is loaded strictly into the paper-scale model with the ``"official"`` pixel convention (its
+            cameras must carry it too: build the dataset with ``convention="official"``) and wrapped by
+            :func:`with_official_preprocessing`.
         method: ``"algebraic"``, ``"algebraic_noconf"``, ``"volumetric"`` or ``"ransac"``. For ``"ransac"`` the
             file may be an exported RANSAC checkpoint or an algebraic one (its backbone is used).
         device: where to put the model.
@@ -638,13 +640,13 @@ def load_method_model(path: str | Path, method: str, device: str | torch.device 
                 model.threshold = float(ransac_threshold)
         return model.to(device).eval()
     if method in ("algebraic", "algebraic_noconf"):
-        model = AlgebraicTriangulationNet(BackboneConfig.paper())
+        model = AlgebraicTriangulationNet(BackboneConfig.paper(), convention="official")
         load_official_state_dict(model, obj, strict=True)
     elif method == "volumetric":
-        model = VolumetricTriangulationNet(BackboneConfig.paper(), V2VConfig.paper())
+        model = VolumetricTriangulationNet(BackboneConfig.paper(), V2VConfig.paper(), convention="official")
         load_official_state_dict(model, obj, strict=True)
     elif method == "ransac":
-        model = RANSACTriangulationNet(BackboneConfig.paper(),
+        model = RANSACTriangulationNet(BackboneConfig.paper(), convention="official",
                                        threshold=15.0 if ransac_threshold is None else ransac_threshold)
         load_official_state_dict(model, obj, strict=False)  # the algebraic checkpoint's confidence head is unused
     else:

@@ -25,6 +25,7 @@ The labels are a pickled dict: ``subject_names``, ``camera_names``, ``action_nam
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,6 +35,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..camera import Camera
+from ..conventions import check_convention, scale_box
 from .calibration import h36m_cameras_from_labels
 
 from .sample import collate_samples  # the one collate of the sample format; re-exported here
@@ -109,12 +111,15 @@ def load_h36m_labels(path: PathLike) -> dict[str, Any]:
     return labels
 
 
-def square_bbox(ltrb: Sequence[int], scale: float = 1.0) -> tuple[int, int, int, int]:
-    """Square box around a box, as the paper's code does (integer arithmetic, longer side kept).
+def square_bbox(ltrb: Sequence[int], scale: float = 1.0, convention: str = "centres") -> tuple[int, int, int, int]:
+    """Square box around a box, as the paper's preprocessing does (integer arithmetic, longer side kept), then
+    scaled about its centre (:func:`lt_core.conventions.scale_box`).
 
     Args:
         ltrb: (left, top, right, bottom) pixels, right/bottom exclusive.
         scale: enlarge the square about its centre by this factor.
+        convention: how the scaled side is made an integer: ``"centres"`` rounds it and keeps the centre within
+            half a pixel; ``"official"`` truncates it about the integer centre, as the released dataset does.
 
     Returns:
         (left, top, right, bottom) of a square box (may extend outside the image).
@@ -129,13 +134,7 @@ def square_bbox(ltrb: Sequence[int], scale: float = 1.0) -> tuple[int, int, int,
         cx = (left + right) // 2
         left = cx - h // 2
         right = left + h
-    if scale != 1.0:
-        side = right - left
-        cx2, cy2 = left + right, top + bottom  # twice the centre, to stay in integers
-        new = int(round(side * scale))
-        left, top = (cx2 - new) // 2, (cy2 - new) // 2
-        right, bottom = left + new, top + new
-    return left, top, right, bottom
+    return scale_box((left, top, right, bottom), scale, convention)
 
 
 def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, int]) -> Tensor:
@@ -198,8 +197,14 @@ class Human36MDataset(Dataset):
         bbox_scale: enlarge the squared ground-truth box by this factor.
         cameras: camera names to use (default: all four, in label order).
         actions: action names (``"Directions-1"``) or base actions (``"Directions"``) to keep.
+        convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`): ``"centres"`` (the
+            default) or ``"official"``, the released code's (crop ``c - left``, resize ``c s`` computed in float32
+            as it does, boxes scaled by truncating the side); models of the released checkpoints need it.
 
-    Each item is one frame in the sample format described in the module docstring.
+    Each item is one frame in the sample format described in the module docstring. A view missing from a scene
+    (all-zero box) is returned as a zero image with ``views_valid`` False and a placeholder camera; the released
+    code's dataset leaves such a view out, and every model of :mod:`lt_core.models` gives the same result either
+    way (a missing view takes no part in triangulation, unprojection or the softmax over views).
     """
 
     dataset_name = "human36m"
@@ -209,7 +214,8 @@ class Human36MDataset(Dataset):
                  load_images: bool = True,
                  undistorted: bool = False, exclude_damaged: bool = False, frame_step: int = 1,
                  bbox_scale: float = 1.0, cameras: Sequence[str] | None = None,
-                 actions: Sequence[str] | None = None) -> None:
+                 actions: Sequence[str] | None = None, convention: str = "centres") -> None:
+        self.convention = check_convention(convention)
         self.root = Path(root)
         self.labels_path = Path(labels_path) if labels_path is not None else \
             self.root / "extra" / "human36m-multiview-labels-GTbboxes.npy"
@@ -251,10 +257,7 @@ class Human36MDataset(Dataset):
 
         self._cameras: dict[int, Camera] = {}
         for s in np.unique(self.table["subject_idx"]).tolist():
-            cam = h36m_cameras_from_labels(self.labels, int(s))[self.camera_indices]
-            if undistorted:
-                cam = Camera(cam.K, cam.R, cam.t, None, cam.image_size, cam.names)
-            self._cameras[int(s)] = cam
+            self.subject_cameras(self.labels["subject_names"][int(s)])
 
     def __len__(self) -> int:
         return len(self.table)
@@ -263,8 +266,8 @@ class Human36MDataset(Dataset):
         """Full-frame cameras (C,) float64 of a subject (no crop), names set."""
         s = self.labels["subject_names"].index(subject)
         if s not in self._cameras:
-            cam = h36m_cameras_from_labels(self.labels, s)[self.camera_indices]
-            self._cameras[s] = Camera(cam.K, cam.R, cam.t, None, cam.image_size, cam.names) if self.undistorted else cam
+            cam = h36m_cameras_from_labels(self.labels, s)[self.camera_indices].with_convention(self.convention)
+            self._cameras[s] = replace(cam, dist=None) if self.undistorted else cam
         return self._cameras[s]
 
     def image_path(self, subject: str, action: str, camera: str, frame_idx: int) -> Path:
@@ -282,14 +285,18 @@ class Human36MDataset(Dataset):
         for k, ci in enumerate(self.camera_indices):
             top, left, bottom, right = (int(v) for v in row["bbox_by_camera_tlbr"][ci])
             ok = (bottom - top) > 0 and (right - left) > 0
-            box = square_bbox((left, top, right, bottom), self.bbox_scale) if ok else _placeholder_box(full[k])
+            box = (square_bbox((left, top, right, bottom), self.bbox_scale, self.convention) if ok
+                   else _placeholder_box(full[k]))
             boxes.append(box)
             valid.append(ok)
             if self.load_images:
                 images.append(load_image_crop(self.image_path(subject, action, self.camera_names[k], f), box, size)
                               if ok else torch.zeros(3, *size[::-1]))
         box_t = torch.tensor(boxes, dtype=torch.float64)
-        cams = full.crop_and_resize(box_t, size).to(torch.float32)
+        if self.convention == "official":  # the released dataset's float32 arithmetic (labels hold float32)
+            cams = full.to(torch.float32).crop_and_resize(box_t.float(), size)
+        else:
+            cams = full.crop_and_resize(box_t, size).to(torch.float32)
         cams.names = list(self.camera_names)
         sample: dict[str, Any] = {
             "cameras": cams,

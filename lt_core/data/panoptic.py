@@ -33,6 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..camera import Camera
+from ..conventions import check_convention
 from ..skeleton import convert_joints
 from .calibration import PANOPTIC_TO_ZUP, load_panoptic_calibration
 from .human36m import _out_size, _placeholder_box, load_image_crop, square_bbox
@@ -101,6 +102,8 @@ class PanopticDataset(Dataset):
         min_confidence: joints with ``c`` below this are invalid (``c = -1`` marks missing joints).
         bbox_scale: enlargement of the square around the projected joints.
         frame_step: keep every ``frame_step``-th pose file.
+        convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`), ``"centres"`` or
+            ``"official"``.
 
     Each item is one (sequence, frame) in the sample format of :mod:`lt_core.data.human36m`; ``meta`` holds
     ``dataset`` = ``"panoptic"``, ``subject`` (the body id as str), ``action`` and ``sequence`` (the sequence),
@@ -112,7 +115,8 @@ class PanopticDataset(Dataset):
     def __init__(self, root: PathLike, sequences: str | Sequence[str], cameras: Sequence[str] | int = 4,
                  image_size: int | tuple[int, int] = 384, load_images: bool = True, person: int | None = None,
                  skeleton: str = "h36m17", min_confidence: float = 0.0, bbox_scale: float = 1.2,
-                 frame_step: int = 1) -> None:
+                 frame_step: int = 1, convention: str = "centres") -> None:
+        self.convention = check_convention(convention)
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"Panoptic root not found: {self.root}")
@@ -200,7 +204,7 @@ class PanopticDataset(Dataset):
             boxes.append(box)
             views_valid.append(ok)
         box_t = torch.tensor(boxes, dtype=torch.float64)
-        cams = full.crop_and_resize(box_t, size).to(torch.float32)
+        cams = full.with_convention(self.convention).crop_and_resize(box_t, size).to(torch.float32)
         cams.names = list(names)
         sample: dict[str, Any] = {
             "cameras": cams,

@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..camera import Camera
+from ..conventions import check_convention
 from ..render import BodyStyle, SceneStyle, crop_region, crop_to_person, render, seed_from
 from ..render.raycast import NEAR
 from .rigs import load_rig
@@ -102,6 +103,9 @@ class SyntheticMultiViewDataset(Dataset):
         load_images: render images (``False``: labels and cameras only, much faster).
         render_threads: torch threads while rendering on CPU (default 1: fastest per process; use DataLoader
             workers for parallelism; ``None`` leaves torch's setting).
+        convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`). Images are always
+            rendered through the exact crop cameras (``"centres"``); with ``"official"`` the returned cameras are
+            what the released code's crop and resize rules make of the same box, as for a real dataset.
     """
 
     def __init__(self, split: str = "train", clips: Sequence[str] | None = None, rig: str | Path | Camera = "human36m",
@@ -110,7 +114,8 @@ class SyntheticMultiViewDataset(Dataset):
                  view_indices: Sequence[int] | None = None, subjects_per_clip: int = 2, placement: str = "random",
                  placement_radius: float | None = None, margin: float = 0.2, supersample: int = 1, seed: int = 0,
                  cache_dir: str | Path | None = None, load_images: bool = True,
-                 render_threads: int | None = 1) -> None:
+                 render_threads: int | None = 1, convention: str = "centres") -> None:
+        self.convention = check_convention(convention)
         if clips is None:
             if split not in ("train", "val", "all"):
                 raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
@@ -192,7 +197,7 @@ class SyntheticMultiViewDataset(Dataset):
         parts = [self.dataset_name, self.out_size, self.num_views, self.random_views, self.view_indices,
                  self.subjects_per_clip, self.placement, self.placement_radius, self.margin, self.supersample,
                  self.seed, self.fps, self.load_images, rig.K.sum().item(), rig.R.sum().item(), rig.t.sum().item(),
-                 rig.dist.sum().item(), "v1"]
+                 rig.dist.sum().item(), "v1"] + ([self.convention] if self.convention != "centres" else [])
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ items
@@ -264,6 +269,8 @@ class SyntheticMultiViewDataset(Dataset):
                          valid_region=region, noise_seed=s["noise_seed"], num_threads=self.render_threads)
             sample["images"] = out.images
             meta["joints_visible"] = out.joints_visible
+        if self.convention != "centres":  # the same box under the convention's crop and resize rules
+            cams = full.with_convention(self.convention).crop_and_resize(boxes, self.out_size)
         cams = cams.to(torch.float32)
         cams.names = names
         sample.update({"cameras": cams, "joints_3d": joints.float(), "joints_valid": torch.ones(17, dtype=torch.bool),

@@ -191,6 +191,8 @@ class AlgebraicTriangulationNet(nn.Module):
             if self.use_confidences:
                 raw = out.alg_confidences.reshape(B, C, J)
                 weights = self.normalize_confidences(raw.to(torch.promote_types(raw.dtype, torch.float32)), valid)
+            elif self.convention == "official":  # ones, normalised like confidences (1 / C + 1e-5)
+                weights = self.normalize_confidences(valid[..., None].to(points.dtype).expand(B, C, J), valid)
             else:
                 weights = valid[..., None].to(points.dtype).expand(B, C, J)
             joints_2d = heatmap_to_image_pixels(points, (h, w), (H, W), self.convention)

@@ -232,6 +232,10 @@ def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, Any], st
     ``select_prefix`` (and remove it, e.g. ``"backbone."`` to load a bare :class:`PoseResNet`), compare names
     and shapes with ``model.state_dict()``, then copy (dtype and device follow the model).
 
+    The released networks learned the released code's pixel rules, so a model with a ``convention`` attribute
+    (the triangulation networks) is switched to ``"official"`` (:mod:`lt_core.conventions`); feed it cameras of
+    that convention (e.g. ``Human36MDataset(..., convention="official")``).
+
     Args:
         model: A module with the released attribute names, e.g. a container with ``backbone``,
             ``process_features`` and ``volume_net``.
@@ -258,6 +262,8 @@ def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, Any], st
         raise OfficialCheckpointError(
             f"checkpoint does not match {type(model).__name__} (strict={strict}):\n{report.describe()}")
     model.load_state_dict(OrderedDict((k, state_dict[k]) for k in report.loaded), strict=False)
+    if hasattr(model, "convention"):
+        model.convention = "official"
     return report
 
 

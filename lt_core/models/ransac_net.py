@@ -62,11 +62,30 @@ class RANSACTriangulationNet(nn.Module):
         config = backbone_config if backbone_config is not None else BackboneConfig.paper()
         self.backbone = PoseResNet(replace(config, alg_confidences=False, vol_confidences=False))
         self.convention = check_convention(convention)
-        official = self.convention == "official"
         self.threshold = float(threshold)
-        self.n_iters = int(n_iters if n_iters is not None else OFFICIAL_RANSAC_ITERATIONS if official else 100)
+        self._n_iters = None if n_iters is None else int(n_iters)
         self.refine = bool(refine)
-        self.subpixel = bool(subpixel if subpixel is not None else not official)
+        self._subpixel = None if subpixel is None else bool(subpixel)
+
+    @property
+    def n_iters(self) -> int:
+        """Hypotheses per joint: as given, else the convention's default (100, or the released code's 10)."""
+        if self._n_iters is not None:
+            return self._n_iters
+        return OFFICIAL_RANSAC_ITERATIONS if self.convention == "official" else 100
+
+    @n_iters.setter
+    def n_iters(self, value: int) -> None:
+        self._n_iters = int(value)
+
+    @property
+    def subpixel(self) -> bool:
+        """Sub-pixel refinement of the maxima: as given, else on (off with the official convention)."""
+        return self._subpixel if self._subpixel is not None else self.convention != "official"
+
+    @subpixel.setter
+    def subpixel(self, value: bool) -> None:
+        self._subpixel = bool(value)
 
     def extra_repr(self) -> str:
         return (f"threshold={self.threshold}, n_iters={self.n_iters}, refine={self.refine}, subpixel={self.subpixel}, "

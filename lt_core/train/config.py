@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lt_core.conventions import check_convention
+
 __all__ = ["TrainConfig", "PAPER_LR", "load_config", "parse_override"]
 
 PAPER_LR: dict[str, tuple[float, float]] = {
@@ -70,6 +72,10 @@ class TrainConfig:
         progress: tqdm bars: ``None`` = only when stderr is a TTY.
         resume: ``None`` (start fresh), ``"auto"`` (resume from ``out_dir/last.pt`` if present) or a path.
         deterministic: ask torch for deterministic algorithms (slower on CUDA).
+        convention: pixel convention of the model and the dataset's cameras (:mod:`lt_core.conventions`):
+            ``"centres"`` or ``"official"``; ``None`` resolves to ``"official"`` for the paper's configuration
+            (``backbone="paper"``) and ``"centres"`` otherwise. Checkpoints record the resolved value; those
+            written before the field existed load as ``"centres"`` (:meth:`from_saved`).
     """
 
     name: str = "run"
@@ -107,8 +113,14 @@ class TrainConfig:
     progress: bool | None = None
     resume: str | None = None
     deterministic: bool = False
+    convention: str | None = None
 
     def __post_init__(self) -> None:
+        if self.convention is None:
+            self.convention = "official" if self.backbone == "paper" else "centres"
+        self.convention = check_convention(self.convention)
+        if "convention" in self.model_options:
+            raise ValueError("set the pixel convention with TrainConfig.convention, not model_options['convention']")
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         if len(self.image_size) != 2:
             raise ValueError(f"image_size must be (W, H), got {self.image_size}")
@@ -154,6 +166,12 @@ class TrainConfig:
         if unknown:
             raise KeyError(f"unknown TrainConfig keys {unknown}; valid keys are {sorted(names)}")
         return cls(**d)
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from the config stored in a checkpoint or manifest; one written before the ``convention`` field
+        existed was trained with the project's ``"centres"`` rules."""
+        return cls.from_dict({"convention": "centres", **d})
 
     def to_json(self, path: str | Path | None = None) -> str:
         """JSON text of :meth:`to_dict`, also written to ``path`` when given."""

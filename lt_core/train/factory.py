@@ -82,7 +82,7 @@ def build_model(cfg: TrainConfig) -> nn.Module:
         from lt_core.models.volumetric import VolumetricTriangulationNet as cls
     else:
         from lt_core.models.ransac_net import RANSACTriangulationNet as cls
-    kwargs: dict[str, Any] = {"backbone_config": _backbone_config(cfg, **backbone_opts)}
+    kwargs: dict[str, Any] = {"backbone_config": _backbone_config(cfg, **backbone_opts), "convention": cfg.convention}
     if cfg.model == "volumetric":
         kwargs["v2v_config"] = _v2v_config(cfg, **v2v_opts)
     kwargs.update(opts)
@@ -98,7 +98,7 @@ def build_dataset(cfg: TrainConfig, split: str) -> Dataset:
     """
     if ":" in cfg.dataset:
         return resolve_callable(cfg.dataset)(cfg, split)
-    opts: dict[str, Any] = {"split": split, **cfg.dataset_options}
+    opts: dict[str, Any] = {"split": split, "convention": cfg.convention, **cfg.dataset_options}
     if cfg.dataset == "synthetic":
         from lt_core.data import synthetic as mod
 

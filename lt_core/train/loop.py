@@ -306,6 +306,7 @@ class Trainer:
             "best": self.best,
             "last_val": self.last_val,
             "config": self.cfg.to_dict(),
+            "convention": self.cfg.convention,
             "world_size": self.env.world_size,
             "code_version": self.version,
             "torch_version": torch.__version__,
@@ -345,7 +346,8 @@ class Trainer:
         if not self.is_main:
             return None
         return atomic_save({"format": CHECKPOINT_FORMAT + "-export", "model": self.raw_model.state_dict(),
-                            "config": self.cfg.to_dict(), "step": self.step, "epoch": self.epoch,
+                            "config": self.cfg.to_dict(), "convention": self.cfg.convention,
+                            "step": self.step, "epoch": self.epoch,
                             "metrics": metrics if metrics is not None else self.last_val,
                             "code_version": self.version, "torch_version": torch.__version__}, path)
 
