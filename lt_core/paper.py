@@ -21,7 +21,7 @@ import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ __all__ = [
     "checkpoints_table",
     "embedded_eval_dataset",
     "describe_dataset",
+    "common_convention",
     "ransac_from_algebraic",
     "with_official_preprocessing",
     "load_method_model",
@@ -394,6 +395,11 @@ class CheckpointInfo:
         config: the saved configuration (a dict).
     """
 
+    @property
+    def convention(self) -> str:
+        """Pixel convention it was trained with (``"centres"`` for checkpoints written before it was recorded)."""
+        return str(self.config.get("convention", "centres"))
+
     path: Path
     model: str
     method: str
@@ -486,7 +492,8 @@ def pick_checkpoint(checkpoints: Sequence[CheckpointInfo], method: str, rig: str
 
 
 def checkpoints_table(checkpoints: Sequence[CheckpointInfo], root: str | Path | None = None) -> pd.DataFrame:
-    """What was found: ``checkpoint, method, trained on, views, image size, steps`` (paths relative to ``root``)."""
+    """What was found: ``checkpoint, method, trained on, views, image size, steps, pixel convention`` (paths
+    relative to ``root``)."""
     rows = []
     for c in checkpoints:
         try:
@@ -495,14 +502,16 @@ def checkpoints_table(checkpoints: Sequence[CheckpointInfo], root: str | Path | 
             shown = c.path.name
         rows.append({"checkpoint": shown, "method": METHOD_NAMES.get(c.method, c.method), "trained on": c.rig,
                      "views": "all" if c.views is None else c.views,
-                     "image size": f"{c.image_size[0]} x {c.image_size[1]}", "steps": c.step})
-    return pd.DataFrame(rows, columns=["checkpoint", "method", "trained on", "views", "image size", "steps"])
+                     "image size": f"{c.image_size[0]} x {c.image_size[1]}", "steps": c.step,
+                     "pixel convention": c.convention})
+    return pd.DataFrame(rows, columns=["checkpoint", "method", "trained on", "views", "image size", "steps",
+                                       "pixel convention"])
 
 
 # ------------------------------------------------------------------------------------------------ evaluation data
 def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, views: int | Sequence[int] | None = None,
                           frames_per_clip: int | None = 60, split: str = "val", seed: int = 0,
-                          options: Mapping[str, Any] | None = None):
+                          options: Mapping[str, Any] | None = None, convention: str = "centres"):
     """Held-out embedded samples for evaluation: the validation clips through a rig, fixed views, fixed frames.
 
     Args:
@@ -514,6 +523,7 @@ def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, vie
         seed: dataset seed (placement, subjects, scenes).
         options: other dataset options (e.g. a checkpoint's ``dataset_options``); rig, split, views and frames
             given here win.
+        convention: pixel convention of the cameras (:mod:`lt_core.conventions`): the evaluated checkpoints'.
 
     Returns:
         A :class:`lt_core.data.synthetic.SyntheticMultiViewDataset` with ``random_views=False``.
@@ -526,7 +536,7 @@ def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, vie
     if isinstance(image_size, (tuple, list)):
         image_size = int(image_size[0]) if image_size[0] == image_size[1] else tuple(int(v) for v in image_size)
     opts.update(split=split, rig=rig, image_size=image_size, max_frames_per_clip=frames_per_clip,
-                random_views=False, seed=seed)
+                random_views=False, seed=seed, convention=convention)
     if isinstance(views, int):
         opts["num_views"] = views
     elif views is not None:
@@ -544,8 +554,33 @@ def describe_dataset(dataset: Any) -> str:
             dataset.rig_name, "a custom rig")
         views = dataset.num_views
         return (f"{name} (real CMU motion capture, held-out clips {', '.join(dataset.clips)}, rendered through "
-                f"{rig}, {views} view{'s' if views != 1 else ''} per frame, {n} frames)")
-    return f"{name} ({n} frames)"
+                f"{rig}, {views} view{'s' if views != 1 else ''} per frame, {n} frames{_convention_note(dataset)})")
+    return f"{name} ({n} frames{_convention_note(dataset)})"
+
+
+def common_convention(items: Iterable[Any]) -> str:
+    """The one pixel convention of checkpoints (:class:`CheckpointInfo`) or models (``None`` entries skipped), which
+    a dataset evaluating them all must use; ``"centres"`` when there are none.
+
+    Raises:
+        ValueError: the items were trained with different conventions (evaluate them on separate datasets).
+    """
+    found = {}
+    for item in items:
+        if item is None:
+            continue
+        inner = getattr(item, "model", item)  # models wrapped by with_official_preprocessing
+        found.setdefault(str(getattr(inner, "convention", "centres")), []).append(
+            getattr(item, "path", type(inner).__name__))
+    if len(found) > 1:
+        raise ValueError(f"these checkpoints/models use different pixel conventions: {found}; evaluate each group on "
+                         "a dataset of its own convention")
+    return next(iter(found), "centres")
+
+
+def _convention_note(dataset: Any) -> str:
+    convention = getattr(dataset, "convention", None)
+    return f", {convention!r} pixel convention" if convention else ""
 
 
 def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: float | None = None):
