@@ -59,7 +59,7 @@ def collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             if len(shapes) != 1:
                 raise ValueError(f"samples have different camera counts {sorted(shapes)}; cannot batch them")
             if any(v.image_size is None for v in values):
-                values = [Camera(v.K, v.R, v.t, v.dist, None, v.names) for v in values]
+                values = [Camera(v.K, v.R, v.t, v.dist, None, v.names, v.distortion_model) for v in values]
             out[key] = stack_cameras(values)
         elif isinstance(values[0], Tensor):
             shapes = {tuple(v.shape) for v in values}

@@ -274,12 +274,14 @@ class SyntheticMultiViewDataset(Dataset):
 def _to_cache(sample: dict[str, Any]) -> dict[str, Any]:
     c = sample["cameras"]
     out = {k: v for k, v in sample.items() if k != "cameras"}
-    out["cameras"] = {"K": c.K, "R": c.R, "t": c.t, "dist": c.dist, "image_size": c.image_size, "names": c.names}
+    out["cameras"] = {"K": c.K, "R": c.R, "t": c.t, "dist": c.dist, "image_size": c.image_size, "names": c.names,
+                      "distortion_model": c.distortion_model}
     return out
 
 
 def _from_cache(d: dict[str, Any]) -> dict[str, Any]:
     c = d["cameras"]
-    d["cameras"] = Camera(c["K"], c["R"], c["t"], c["dist"], c["image_size"], c["names"])
+    d["cameras"] = Camera(c["K"], c["R"], c["t"], c["dist"], c["image_size"], c["names"],
+                          c.get("distortion_model", "opencv"))
     return d
 
