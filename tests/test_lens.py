@@ -19,19 +19,7 @@ from lt_core.lens import distort_normalized, undistort_fixed_point, undistort_no
 from lt_core.ops.unprojection import project_grid
 
 from conftest import random_points, ring_rig
-
-# Human3.6M camera 54138969 of S1 as the dataset's metadata gives it (R world to camera, T the centre in mm,
-# f, c in px, k radial, p tangential in cameras.h5 order)
-H36M_S1_CAM1 = {
-    "R": [[-0.9153617321513369, 0.40180836633680234, 0.02574754463350265],
-          [0.051548117060134555, 0.1803735689384521, -0.9822464900705729],
-          [-0.399319034032262, -0.8977836111057917, -0.185819527201491]],
-    "T": [1841.10702774543, 4955.28462344526, 1563.4453958977],
-    "f": [1145.04940458804, 1143.78109572365], "c": [512.541504956548, 515.4514869776],
-    "k": [-0.207098910824901, 0.247775183068982, -0.00307515035078854],
-    "p": [-0.00142447157470321, -0.000975698859470499],
-}
-
+from h36m_fixtures import H36M_S1_CAM1
 
 def h36m_reference_project(X: np.ndarray, R, T, f, c, k, p) -> np.ndarray:
     """Human3.6M's own projection, written from its formula: X_cam = R (X - T); radial 1 + k1 r^2 + k2 r^4 + k3 r^6;
