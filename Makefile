@@ -32,6 +32,7 @@ test: setup
 
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048
+	$(PY) benchmarks/undistortion.py --threads 1
 	$(PY) benchmarks/unprojection.py --threads 1
 	$(PY) benchmarks/training.py --out results/benchmarks/training.csv
 
