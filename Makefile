@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev,h36m]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -32,6 +32,7 @@ test: setup
 
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048
+	$(PY) benchmarks/undistortion.py --threads 1
 	$(PY) benchmarks/unprojection.py --threads 1
 	$(PY) benchmarks/training.py --out results/benchmarks/training.csv
 

@@ -1,4 +1,4 @@
-"""Pinhole cameras with OpenCV distortion, batched over leading dimensions.
+"""Pinhole cameras with lens distortion (OpenCV's or Human3.6M's model), batched over leading dimensions.
 
 One convention (docs/CONVENTIONS.md): ``X_cam = R @ X_world + t`` in millimetres, the camera looks along ``+z``,
 pixel ``(u, v) = (column, row)`` with integer coordinates at pixel centres. A camera also carries the pixel
@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .conventions import check_convention, resize_coordinate
+from .lens import DISTORTION_MODELS, distort_normalized, undistort_fixed_point, undistort_normalized
 from .rotation import is_rotation, rodrigues_to_matrix
 
 __all__ = ["Camera", "CameraError", "distort_normalized", "stack_cameras"]
@@ -37,7 +38,7 @@ def _as_tensor(x, dtype=None, device=None) -> Tensor:
 
 @dataclass
 class Camera:
-    """A batch of pinhole cameras with OpenCV (k1, k2, p1, p2, k3) distortion.
+    """A batch of pinhole cameras with (k1, k2, p1, p2, k3) lens distortion.
 
     Attributes:
         K: (..., 3, 3) intrinsics in pixels.
@@ -48,6 +49,8 @@ class Camera:
         names: optional camera names (flat list in row-major batch order).
         convention: pixel convention of ``K`` (:mod:`lt_core.conventions`): ``"centres"`` or ``"official"``.
             Full-frame calibrations are the same in both; they differ once an image has been resized.
+        distortion_model: how ``dist`` bends rays: ``"opencv"`` (default) or ``"h36m"`` (the Human3.6M
+            calibration's tangential terms); formulas in :mod:`lt_core.lens`. One model for the whole batch.
     """
 
     K: Tensor
@@ -57,6 +60,7 @@ class Camera:
     image_size: Tensor | None = None
     names: list[str] | None = field(default=None, compare=False)
     convention: str = "centres"
+    distortion_model: str = "opencv"
 
     def __post_init__(self) -> None:
         self.convention = check_convention(self.convention)
@@ -88,13 +92,17 @@ class Camera:
         for name, x in (("K", self.K), ("R", self.R), ("t", self.t), ("dist", self.dist)):
             if not torch.isfinite(x).all():
                 raise CameraError(f"camera {name} contains NaN or inf")
+        if self.distortion_model not in DISTORTION_MODELS:
+            raise CameraError(f"distortion_model must be one of {DISTORTION_MODELS}, got {self.distortion_model!r}")
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_rodrigues(cls, K, rvec, t, dist=None, image_size=None, names=None) -> "Camera":
+    def from_rodrigues(cls, K, rvec, t, dist=None, image_size=None, names=None,
+                       distortion_model: str = "opencv") -> "Camera":
         """Build cameras from OpenCV ``rvec`` (..., 3) axis-angle rotations; ``t`` in millimetres."""
         rvec = _as_tensor(rvec)
-        return cls(K=K, R=rodrigues_to_matrix(rvec), t=t, dist=dist, image_size=image_size, names=names)
+        return cls(K=K, R=rodrigues_to_matrix(rvec), t=t, dist=dist, image_size=image_size, names=names,
+                   distortion_model=distortion_model)
 
     @classmethod
     def look_at(cls, eye, target, up=(0.0, 0.0, 1.0), focal: float = 1145.0, image_size=(1000, 1000),
@@ -162,7 +170,7 @@ class Camera:
         """Move/cast every tensor (same arguments as :meth:`torch.Tensor.to`)."""
         conv = lambda x: None if x is None else x.to(*args, **kwargs)  # noqa: E731
         return Camera(conv(self.K), conv(self.R), conv(self.t), conv(self.dist), conv(self.image_size), self.names,
-                      self.convention)
+                      convention=self.convention, distortion_model=self.distortion_model)
 
     def __getitem__(self, idx) -> "Camera":
         """Index the batch dimensions like a tensor (``cams[0]``, ``cams[:, [0, 2]]``)."""
@@ -172,7 +180,7 @@ class Camera:
             order = torch.arange(len(self.names))[idx]
             names = [self.names[i] for i in order.reshape(-1).tolist()]
         return Camera(pick(self.K, 2), pick(self.R, 2), pick(self.t, 1), pick(self.dist, 1), pick(self.image_size, 1),
-                      names, self.convention)
+                      names, convention=self.convention, distortion_model=self.distortion_model)
 
     def __len__(self) -> int:
         if not self.batch_shape:
@@ -184,7 +192,7 @@ class Camera:
         shape = tuple(shape)
         ex = lambda x, tail: None if x is None else x.expand(*shape, *x.shape[-tail:])  # noqa: E731
         return Camera(ex(self.K, 2), ex(self.R, 2), ex(self.t, 1), ex(self.dist, 1), ex(self.image_size, 1),
-                      self.names, self.convention)
+                      self.names, convention=self.convention, distortion_model=self.distortion_model)
 
     def with_convention(self, convention: str) -> "Camera":
         """The same cameras labelled with another pixel convention (no number changes).
@@ -231,21 +239,21 @@ class Camera:
 
     # ------------------------------------------------------------------ distortion
     def distort_normalized(self, xy: Tensor) -> Tensor:
-        """Apply OpenCV distortion to normalized image coordinates (..., N, 2) -> (..., N, 2)."""
-        return distort_normalized(xy, self.dist)
+        """Apply the lens distortion (``distortion_model``) to normalized image coordinates (..., N, 2)."""
+        return distort_normalized(xy, self.dist, self.distortion_model)
 
-    def undistort_normalized(self, xy_d: Tensor, iterations: int = 20) -> Tensor:
-        """Invert :meth:`distort_normalized` by fixed-point iteration (as OpenCV's ``undistortPoints``)."""
-        k1, k2, p1, p2, k3 = (self.dist[..., i, None] for i in range(5))
-        xy = xy_d
-        for _ in range(iterations):
-            x, y = xy[..., 0], xy[..., 1]
-            r2 = x * x + y * y
-            radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-            dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-            dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-            xy = torch.stack([(xy_d[..., 0] - dx) / radial, (xy_d[..., 1] - dy) / radial], -1)
-        return xy
+    def undistort_normalized(self, xy_d: Tensor, iterations: int | None = None) -> Tensor:
+        """Invert :meth:`distort_normalized`: (..., N, 2) -> (..., N, 2).
+
+        Args:
+            xy_d: (..., N, 2) distorted normalized coordinates.
+            iterations: ``None`` (default) solves exactly by Newton's method (:func:`lt_core.lens.undistort_normalized`;
+                NaN where the lens has no inverse); an integer runs that many of OpenCV's fixed-point iterations
+                instead (``undistortPoints``; approximate, kept for comparison).
+        """
+        if iterations is None:
+            return undistort_normalized(xy_d, self.dist, self.distortion_model)
+        return undistort_fixed_point(xy_d, self.dist, self.distortion_model, iterations)
 
     def _pixels_to_normalized(self, uv: Tensor) -> Tensor:
         fx, fy = self.K[..., 0, 0, None], self.K[..., 1, 1, None]
@@ -259,12 +267,13 @@ class Camera:
         cx, cy, s = self.K[..., 0, 2, None], self.K[..., 1, 2, None], self.K[..., 0, 1, None]
         return torch.stack([fx * xy[..., 0] + s * xy[..., 1] + cx, fy * xy[..., 1] + cy], -1)
 
-    def undistort_points(self, uv: Tensor, iterations: int = 20) -> Tensor:
+    def undistort_points(self, uv: Tensor, iterations: int | None = None) -> Tensor:
         """Remove lens distortion from pixel coordinates.
 
         Args:
             uv: (..., N, 2) distorted pixels.
-            iterations: fixed-point iterations.
+            iterations: ``None``: exact (Newton, to machine precision); an integer: that many OpenCV fixed-point
+                iterations (see :meth:`undistort_normalized`).
 
         Returns:
             (..., N, 2) pixels an ideal pinhole camera with the same ``K`` would observe.
@@ -351,25 +360,6 @@ class Camera:
         return cam
 
 
-def distort_normalized(xy: Tensor, dist: Tensor) -> Tensor:
-    """OpenCV distortion ``(k1, k2, p1, p2, k3)`` of normalized image coordinates.
-
-    Args:
-        xy: (..., N, 2) normalized coordinates ``(X / Z, Y / Z)`` (unitless).
-        dist: (..., 5) coefficients, broadcast against the leading dimensions of ``xy``.
-
-    Returns:
-        (..., N, 2) distorted normalized coordinates.
-    """
-    k1, k2, p1, p2, k3 = (dist[..., i, None] for i in range(5))
-    x, y = xy[..., 0], xy[..., 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return torch.stack([xd, yd], -1)
-
-
 def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) -> Camera:
     """Stack cameras with equal batch shapes along a new dimension ``dim`` (e.g. C single cameras -> a (C,) rig)."""
     cams = list(cameras)
@@ -377,6 +367,9 @@ def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) ->
         raise CameraError("stack_cameras needs at least one camera")
     sizes = [c.image_size for c in cams]
     size = torch.stack(sizes, dim) if all(s is not None for s in sizes) else None
+    models = sorted({c.distortion_model for c in cams})
+    if len(models) > 1:
+        raise CameraError(f"stack_cameras: cameras use different distortion models {models}; convert them first")
     names = None
     if all(c.names is not None for c in cams):
         names = [n for c in cams for n in c.names]
@@ -394,7 +387,8 @@ def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) ->
         torch.stack([c.dist for c in cams], d if dim >= 0 else dim - 1),
         size if dim >= 0 else (None if size is None else torch.stack(sizes, dim - 1)),
         names,
-        conventions[0],
+        convention=conventions[0],
+        distortion_model=models[0],
     )
 
 

@@ -15,7 +15,8 @@ average **over frames** ("Average" is the mean over all frames, not the mean of 
 Human3.6M protocol (:func:`evaluate_predictions`): per action, trials ``-1`` and ``-2`` are pooled
 (``"Directions-1"`` and ``"Directions-2"`` both count as ``"Directions"``); with ``exclude_damaged=True`` the
 scenes with damaged ground truth (S9 Greeting-2, SittingDown-2, Waiting-1) are left out of the *absolute* columns
-only, as the paper's absolute table does.
+only, as the paper's absolute table does. Scenes are recognised in both namings people hold Human3.6M in: the
+preprocessed labels' ``"Greeting-2"`` and the original dataset's ``"Greeting"`` (3d-pose-baseline, VideoPose3D).
 
 All functions accept ``torch.Tensor`` or ``numpy.ndarray`` inputs; per-element results come back as the input's
 kind, computed in float64.
@@ -35,6 +36,7 @@ from torch import Tensor
 __all__ = [
     "ROOT_JOINT",
     "DAMAGED_SCENES",
+    "DAMAGED_SCENES_ORIGINAL",
     "joint_errors",
     "root_relative",
     "procrustes_align",
@@ -55,6 +57,15 @@ ROOT_JOINT = 6
 DAMAGED_SCENES: frozenset[tuple[str, str]] = frozenset({("S9", "Greeting-2"), ("S9", "SittingDown-2"),
                                                          ("S9", "Waiting-1")})
 """(subject, action) pairs of Human3.6M whose ground truth is damaged; excluded from the absolute table."""
+
+DAMAGED_SCENES_ORIGINAL: frozenset[tuple[str, str]] = frozenset({("S9", "Greeting"), ("S9", "SittingDown 1"),
+                                                                  ("S9", "Waiting 1")})
+"""The same scenes under the original dataset's file names (used by 3d-pose-baseline's ``.h5`` files and
+VideoPose3D's ``.npz`` files): the paper's preprocessing renamed S9 ``Greeting`` to ``Greeting-2``,
+``SittingDown 1`` to ``SittingDown-2`` and ``Waiting 1`` to ``Waiting-1``."""
+
+_ACTION_ALIASES = {"Photo": "TakingPhoto", "WalkDog": "WalkingDog", "WalkTogether": "WalkingTogether"}
+"""Original Human3.6M action names that the preprocessed labels spell differently."""
 
 ArrayLike = Tensor | np.ndarray
 
@@ -265,22 +276,30 @@ _TRIAL_SUFFIX = re.compile(r"[-_ ]\d+$")
 
 def action_group(action: str) -> str:
     """Action name with its trial suffix removed: ``"Directions-2"`` -> ``"Directions"``, ``"Walking 1"`` ->
-    ``"Walking"``; names without a suffix are returned unchanged."""
-    return _TRIAL_SUFFIX.sub("", str(action))
+    ``"Walking"``; names without a suffix are returned unchanged. The original dataset's short names map to the
+    preprocessed labels' (``"Photo"`` -> ``"TakingPhoto"``, ``"WalkDog"`` -> ``"WalkingDog"``, ``"WalkTogether"``
+    -> ``"WalkingTogether"``), so tables from either naming have the same rows."""
+    group = _TRIAL_SUFFIX.sub("", str(action))
+    return _ACTION_ALIASES.get(group, group)
 
 
 def is_damaged(subject: str, action: str, dataset: str | None = None) -> bool:
     """Whether a (subject, action) scene of Human3.6M has damaged ground truth.
 
     Args:
-        subject: e.g. ``"S9"``.
-        action: full action name with trial, e.g. ``"Greeting-2"``.
+        subject: e.g. ``"S9"`` (``9`` and ``"9"`` are read as ``"S9"``).
+        action: full action name with trial, in the preprocessed labels' naming (``"Greeting-2"``) or the original
+            dataset's (``"Greeting"``, ``"SittingDown 1"``; underscores as in ``"SittingDown_1"`` file names work too).
         dataset: dataset name from the sample meta; only Human3.6M (names starting with ``"human36m"`` or
             ``"h36m"``, case-insensitive) or an unknown dataset (``None``) can be damaged.
     """
     if dataset is not None and not str(dataset).lower().startswith(("human36m", "h36m")):
         return False
-    return (str(subject), str(action)) in DAMAGED_SCENES
+    subj = str(subject)
+    if subj.isdigit():
+        subj = f"S{subj}"
+    act = str(action)
+    return (subj, act) in DAMAGED_SCENES or (subj, act.replace("_", " ")) in DAMAGED_SCENES_ORIGINAL
 
 
 def _meta_columns(meta: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None, n: int) -> dict[str, list]:

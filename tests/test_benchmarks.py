@@ -22,3 +22,15 @@ def test_unprojection_benchmark_times_every_backend_against_the_loop(extra):
                                             for b in ("fused", "gather", "grid_sample")}
     for row in rows:
         assert float(row[-2]) < 1e-3 and row[-1] == "0"  # every backend agrees with the loop
+
+
+def test_undistortion_benchmark_runs_and_every_method_is_exact():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "undistortion.py"), "--points", "500", "--frames", "20",
+           "--loop-frames", "2", "--repeats", "1", "--threads", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.rstrip().endswith(tuple("0123456789"))]
+    names = [r[:34].strip() for r in rows]
+    assert names.count("Newton, exact (numba)") == 2 and names.count("triangulate_cameras") == 2
+    for row in rows:
+        assert float(row.split()[-1]) < 1e-6, row  # undistortion (normalised units) and 3D (mm) errors

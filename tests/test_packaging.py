@@ -56,3 +56,13 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "make test" in ci
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make reproduce" in readme
+
+
+def test_setup_installs_the_h36m_extra_so_the_h5_readers_are_tested():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("h5py") for r in extras["h36m"])
+    assert ".[notebooks,dev,h36m]" in (ROOT / "Makefile").read_text()
+    assert ".[notebooks,dev,h36m]" in (ROOT / "environment.yml").read_text()
+    from lt_core.data.calibration import import_h5py
+
+    import_h5py("this test")  # installed by make: the .h5 reader tests run instead of skipping

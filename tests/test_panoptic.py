@@ -105,7 +105,7 @@ def test_bodies_reader(root):
 
 def test_units_axes_and_joint_mapping(root):
     ds = PanopticDataset(root, SEQ, cameras=3, load_images=False)
-    assert len(ds) == 3 and ds.camera_names[SEQ] == ["00_00", "00_03", "00_06"]
+    assert len(ds) == 5 and ds.camera_names[SEQ] == ["00_00", "00_03", "00_06"]  # 2 + 2 + 1 people
     s = ds[0]
     raw = body(100, 0.0)
     # (x, y, z)_ours = 10 * (x, z, -y)_panoptic: up is +z, floor at z = 0, a proper rotation
@@ -130,13 +130,29 @@ def test_person_selection(root):
     ds = PanopticDataset(root, SEQ, cameras=2, load_images=False, person=7)
     assert len(ds) == 2 and {ds[i]["meta"]["person_id"] for i in range(2)} == {7}
     assert ds[0]["joints_valid"].all()
-    assert len(PanopticDataset(root, SEQ, cameras=2, load_images=False, frame_step=2)) == 2
+    assert len(PanopticDataset(root, SEQ, cameras=2, load_images=False, frame_step=2)) == 3  # frames 100 and 102
+
+
+def test_multi_person_frames_give_every_person(root):
+    """A frame with two people is two samples (one skeleton each), not just the first body of the file."""
+    ds = PanopticDataset(root, SEQ, cameras=2, load_images=False)
+    keys = [(ds[i]["meta"]["frame"], ds[i]["meta"]["person_id"]) for i in range(len(ds))]
+    assert keys == [(100, 3), (100, 7), (101, 3), (101, 7), (102, 3)]
+    for i, (frame, pid) in enumerate(keys):
+        raw = body(frame, 0.0 if pid == 3 else 80.0)
+        pelvis = panoptic_to_zup(raw[2:3, :3])[0].float()  # BodyCenter -> Pelvis
+        torch.testing.assert_close(ds[i]["joints_3d"][H36M17.index("Pelvis")], pelvis)
+        assert ds[i]["meta"]["subject"] == str(pid)
+    # the two people of frame 101 are 80 cm apart along Panoptic's x (= our x)
+    dx = ds[3]["joints_3d"][:, 0] - ds[2]["joints_3d"][:, 0]
+    valid = ds[2]["joints_valid"] & ds[3]["joints_valid"]
+    torch.testing.assert_close(dx[valid], torch.full_like(dx[valid], 800.0))
 
 
 def test_cameras_project_like_panoptic_and_crops_agree(root):
     """The neck, projected in cm/y-down by the raw calibration, lands where our converted crop camera puts it."""
     calib = json.loads((root / SEQ / f"calibration_{SEQ}.json").read_text())
-    ds = PanopticDataset(root, SEQ, cameras=4, image_size=48)
+    ds = PanopticDataset(root, SEQ, cameras=4, image_size=48, person=3)
     s = ds[1]
     assert s["images"].shape == (4, 3, 48, 48) and s["views_valid"].all()
     full = ds.sequence_cameras(SEQ)
@@ -163,7 +179,7 @@ def test_missing_image_marks_view_invalid_and_collate(root):
     img = root / SEQ / "hdImgs" / "00_06" / "00_06_00000102.jpg"
     img.rename(img.with_suffix(".bak"))
     try:
-        ds = PanopticDataset(root, SEQ, cameras=4, image_size=32)
+        ds = PanopticDataset(root, SEQ, cameras=4, image_size=32, person=3)
         s = ds[2]
         assert s["views_valid"].tolist() == [True, True, False, True] and s["images"][2].abs().sum() == 0
         batch = next(iter(DataLoader(ds, batch_size=3, collate_fn=collate_samples)))

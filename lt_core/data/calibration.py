@@ -1,14 +1,17 @@
 """Camera calibration readers and writers, all converting into the one convention of ``docs/CONVENTIONS.md``.
 
-Every reader returns a :class:`~lt_core.camera.Camera` in millimetres with ``X_cam = R X + t``, OpenCV distortion
-``(k1, k2, p1, p2, k3)`` (missing terms padded with 0), ``image_size = (W, H)`` where the format records it and
-``names`` set. Formats:
+Every reader returns a :class:`~lt_core.camera.Camera` in millimetres with ``X_cam = R X + t``, distortion
+``(k1, k2, p1, p2, k3)`` (missing terms padded with 0) in the lens model the format uses (``distortion_model``:
+OpenCV's, or Human3.6M's own for the Human3.6M formats; see :mod:`lt_core.lens`), ``image_size = (W, H)`` where the
+format records it and ``names`` set. Formats:
 
 * Human3.6M, preprocessed labels of the paper's code (``cameras`` structured array, already in mm and ``R, t``).
 * Human3.6M, raw ``cameras.h5`` of 3d-pose-baseline (MATLAB arrays, transposed; ``T`` is the camera centre, so
-  ``t = -R C``). Needs ``h5py``; the conversion itself (:func:`h36m_camera_from_raw`) does not.
+  ``t = -R C``). Needs ``h5py`` (``pip install lt-triangulation[h36m]``); the conversion itself
+  (:func:`h36m_camera_from_raw`) does not.
 * CMU Panoptic ``calibration_<seq>.json`` (centimetres; optional rotation of its y-down world to our Z-up world).
-* Pose2Sim / anipose TOML (``translation`` in metres, ``rotation`` a Rodrigues vector).
+* Pose2Sim TOML (``translation`` in metres, ``rotation`` a Rodrigues vector); anipose's ``calibration.toml`` (same
+  fields, board units) and EasyMocap's ``intri.yml`` / ``extri.yml`` are in :mod:`lt_core.data.calibration_formats`.
 * The project's own rig JSON (:func:`save_rig_json` / :func:`load_rig_json`).
 
 Errors: a missing file raises :class:`FileNotFoundError` naming the path; malformed content raises
@@ -63,6 +66,11 @@ PANOPTIC_TO_ZUP = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.
 ``(x, y, z)_ours = Q (x, y, z)_panoptic = (x, z, -y)_panoptic``. Cameras follow with ``R' = R Q^T``."""
 
 
+PANOPTIC_CAMERA_TYPE_ALIASES: dict[str, str] = {"kinect": "kinect-color"}
+"""Short names accepted for the ``type`` values of Panoptic calibration files (``"hd"``, ``"vga"``,
+``"kinect-color"``)."""
+
+
 class CalibrationError(ValueError):
     """Malformed calibration content; the message names the file, the camera and the field."""
 
@@ -104,13 +112,13 @@ def _field(record: Mapping[str, Any], key: str, where: str) -> Any:
     return record[key]
 
 
-def _make_camera(K, R, t_mm, dist, size, name: str, where: str) -> Camera:
+def _make_camera(K, R, t_mm, dist, size, name: str, where: str, model: str = "opencv") -> Camera:
     try:
         cam = Camera(K=torch.as_tensor(K, dtype=torch.float64), R=torch.as_tensor(R, dtype=torch.float64),
                      t=torch.as_tensor(t_mm, dtype=torch.float64).reshape(3),
                      dist=torch.as_tensor(dist, dtype=torch.float64).reshape(-1),
                      image_size=None if size is None else torch.as_tensor(size, dtype=torch.float64).reshape(2),
-                     names=[name])
+                     names=[name], distortion_model=model)
         cam.validate(atol=1e-3)
     except CameraError as e:
         raise CalibrationError(f"{where}: {e}") from None
@@ -135,6 +143,13 @@ def _select(names: list[str], wanted: Sequence[str] | None, source: Path | str) 
     return [names.index(n) for n in wanted]
 
 
+def _opencv_only(camera: Camera, fmt: str) -> None:
+    """Formats that store OpenCV coefficients cannot hold another lens model: refuse instead of writing wrong data."""
+    if camera.distortion_model != "opencv" and camera.has_distortion:
+        raise ValueError(f"the {fmt} format stores OpenCV distortion; these cameras use the "
+                         f"{camera.distortion_model!r} model, which it cannot represent")
+
+
 def _numpy_camera(camera: Camera) -> list[dict[str, Any]]:
     """Flatten a (C,) or single Camera into plain per-camera dicts (float64 numpy, t in mm)."""
     cam = camera if camera.batch_shape else _unsqueeze(camera)
@@ -157,7 +172,8 @@ def _numpy_camera(camera: Camera) -> list[dict[str, Any]]:
 
 def _unsqueeze(camera: Camera) -> Camera:
     return Camera(camera.K[None], camera.R[None], camera.t[None], camera.dist[None],
-                  None if camera.image_size is None else camera.image_size[None], camera.names, camera.convention)
+                  None if camera.image_size is None else camera.image_size[None], camera.names,
+                  convention=camera.convention, distortion_model=camera.distortion_model)
 
 
 def rotate_world(camera: Camera, Q: Tensor) -> Camera:
@@ -175,6 +191,25 @@ def rotate_world(camera: Camera, Q: Tensor) -> Camera:
 
 
 # ---------------------------------------------------------------------------------------------------------- H36M
+def import_h5py(purpose: str):
+    """The ``h5py`` module, or an ImportError that says how to install it (the ``h36m`` extra)."""
+    try:
+        import h5py  # noqa: PLC0415 (optional dependency)
+    except ImportError as e:
+        raise ImportError(f"{purpose} needs the optional package h5py: pip install 'lt-triangulation[h36m]' "
+                          "(or pip install h5py); the preprocessed labels need no extra package") from e
+    return h5py
+
+
+def open_h5(path: PathLike):
+    """Open an HDF5 file for reading; a truncated or non-HDF5 file raises :class:`CalibrationError` naming it."""
+    h5py = import_h5py(f"reading {Path(path).name}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise CalibrationError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {e}") from None
+
+
 def h36m_cameras_from_labels(labels: Mapping[str, Any], subject: str | int) -> Camera:
     """Cameras of one subject from the paper's preprocessed Human3.6M labels.
 
@@ -186,7 +221,8 @@ def h36m_cameras_from_labels(labels: Mapping[str, Any], subject: str | int) -> C
 
     Returns:
         Camera with batch shape (n_cameras,), float64, ``t`` in mm, names = ``camera_names``, full-frame
-        ``image_size`` for the known Human3.6M cameras (``None`` if a name is unknown).
+        ``image_size`` for the known Human3.6M cameras (``None`` if a name is unknown), and the Human3.6M lens
+        model (``distortion_model="h36m"``: the labels copy ``k`` and ``p`` of ``cameras.h5``).
     """
     where = "Human3.6M labels"
     for key in ("cameras", "subject_names", "camera_names"):
@@ -210,7 +246,7 @@ def h36m_cameras_from_labels(labels: Mapping[str, Any], subject: str | int) -> C
         w = f"{where}, subject {subjects[s]}, camera {name}"
         cams.append(_make_camera(_array(rec["K"], (3, 3), w, "K"), _array(rec["R"], (3, 3), w, "R"),
                                  _array(rec["t"], (3,), w, "t"), _array(rec["dist"], (5,), w, "dist", sizes=(4, 5)),
-                                 H36M_IMAGE_SIZES.get(name), name, w))
+                                 H36M_IMAGE_SIZES.get(name), name, w, model="h36m"))
     return _stack(cams, where)
 
 
@@ -226,7 +262,10 @@ def h36m_camera_from_raw(R, T, f, c, k, p, name: str = "", transpose: bool = Tru
         transpose: the stored ``R`` is the MATLAB transpose (true for ``cameras.h5``).
 
     Returns:
-        A single Camera with ``t = -R C`` in mm and ``dist = (k1, k2, p1, p2, k3)``.
+        A single Camera with ``t = -R C`` in mm, ``dist = (k1, k2, p1, p2, k3)`` and ``distortion_model="h36m"``:
+        Human3.6M's tangential terms are not OpenCV's (reading ``p`` as OpenCV's ``p1, p2`` moves points by up to
+        0.4 px on these cameras), so the camera keeps Human3.6M's own formula (:mod:`lt_core.lens`), which
+        reproduces the dataset's projection exactly.
     """
     where = f"Human3.6M raw camera {name or '?'}"
     R = _array(R, (3, 3), where, "R")
@@ -238,7 +277,7 @@ def h36m_camera_from_raw(R, T, f, c, k, p, name: str = "", transpose: bool = Tru
     p = _array(p, (2,), where, "p")
     K = np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])
     dist = np.array([k[0], k[1], p[0], p[1], k[2]])
-    return _make_camera(K, R, -R @ C, dist, H36M_IMAGE_SIZES.get(name), name, where)
+    return _make_camera(K, R, -R @ C, dist, H36M_IMAGE_SIZES.get(name), name, where, model="h36m")
 
 
 def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 8, 9, 11)) -> dict[str, Camera]:
@@ -252,16 +291,13 @@ def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 
         ``{"S1": Camera (4,), ...}`` in our convention (mm, ``t = -R C``), names from the file's ``Name`` field.
 
     Raises:
-        ImportError: ``h5py`` is not installed (it is optional; ``pip install h5py``).
+        ImportError: ``h5py`` is not installed (it is optional: ``pip install lt-triangulation[h36m]``).
+        CalibrationError: the file is not HDF5 (e.g. truncated), or a group or field is missing.
     """
     p = _require_file(path)
-    try:
-        import h5py  # noqa: PLC0415 (optional dependency)
-    except ImportError as e:
-        raise ImportError("reading the raw Human3.6M cameras.h5 needs the optional package h5py "
-                          "(pip install h5py); the preprocessed labels need no extra package") from e
+    import_h5py("reading the raw Human3.6M cameras.h5")
     out: dict[str, Camera] = {}
-    with h5py.File(p, "r") as hf:
+    with open_h5(p) as hf:
         for s in subjects:
             cams = []
             for ci in range(1, 5):
@@ -269,12 +305,15 @@ def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 
                 if group not in hf:
                     raise CalibrationError(f"{p}: missing group {group!r}")
                 g = hf[group]
+                missing = [key for key in ("R", "T", "f", "c", "k", "p") if key not in g]
+                if missing:
+                    raise CalibrationError(f"{p}: {group} lacks fields {missing}")
                 try:
                     raw = {key: g[key][()] for key in ("R", "T", "f", "c", "k", "p")}
-                except KeyError as e:
-                    raise CalibrationError(f"{p}: {group} lacks field {e}") from None
-                name = "".join(chr(int(x)) for x in np.asarray(g["Name"][()]).reshape(-1)) if "Name" in g \
-                    else H36M_CAMERA_NAMES[ci - 1]
+                    name = "".join(chr(int(x)) for x in np.asarray(g["Name"][()]).reshape(-1)) if "Name" in g \
+                        else H36M_CAMERA_NAMES[ci - 1]
+                except OSError as e:
+                    raise CalibrationError(f"{p}: cannot read {group} (truncated or corrupt file?): {e}") from None
                 cams.append(h36m_camera_from_raw(**raw, name=name))
             out[f"S{s}"] = _stack(cams, p)
     return out
@@ -288,8 +327,9 @@ def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None
     Args:
         path: the JSON file.
         names: camera names to take, in this order (e.g. ``["00_03", "00_06"]``); overrides ``camera_type``.
-        camera_type: take cameras of this ``type`` (``"hd"``, ``"vga"``, ``"kinect"``) in file order; ``None``:
-            every camera.
+        camera_type: take cameras of this ``type`` in file order: ``"hd"``, ``"vga"`` or ``"kinect-color"`` (the
+            value the files hold; ``"kinect"`` is accepted for it); ``None``: every camera. A type that matches
+            no camera raises :class:`CalibrationError` listing the types the file has.
         count: keep only the first ``count`` selected cameras.
         z_up: express the cameras in our Z-up world (rotation :data:`PANOPTIC_TO_ZUP`) instead of Panoptic's
             y-down world. Translations are always converted from cm to mm.
@@ -309,7 +349,11 @@ def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None
     if names is not None:
         idx = _select(all_names, names, p)
     else:
-        idx = [i for i, r in enumerate(records) if camera_type is None or r.get("type") == camera_type]
+        wanted = PANOPTIC_CAMERA_TYPE_ALIASES.get(camera_type, camera_type)
+        idx = [i for i, r in enumerate(records) if wanted is None or r.get("type") == wanted]
+        if not idx:
+            types = sorted({str(r.get("type")) for r in records if isinstance(r, Mapping)})
+            raise CalibrationError(f"{p}: no camera of type {camera_type!r}; the file has types {types}")
     if count is not None:
         if count > len(idx):
             raise CalibrationError(f"{p}: asked for {count} cameras, only {len(idx)} match")
@@ -339,6 +383,7 @@ def save_panoptic_calibration(path: PathLike, camera: Camera, camera_type: str =
     Returns:
         The written path.
     """
+    _opencv_only(camera, "CMU Panoptic calibration")
     if z_up:
         camera = rotate_world(camera, PANOPTIC_TO_ZUP.T)
     out = []
@@ -361,7 +406,11 @@ def save_panoptic_calibration(path: PathLike, camera: Camera, camera_type: str =
 
 # ---------------------------------------------------------------------------------------------------------- TOML
 def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) -> Camera:
-    """Read a Pose2Sim / anipose calibration TOML.
+    """Read a Pose2Sim calibration TOML (translations in metres, cameras in file order).
+
+    anipose writes the same fields with translations in its calibration board's unit (usually mm) and orders
+    cameras by sorted table key: read its ``calibration.toml`` with
+    :func:`lt_core.data.calibration_formats.load_anipose_calibration`.
 
     Each camera is a table (``[cam_01]`` ...) with ``name``, ``size`` = [W, H], ``matrix`` (3x3 px),
     ``distortions`` = [k1, k2, p1, p2] (OpenCV), ``rotation`` (Rodrigues vector, world to camera),
@@ -414,7 +463,7 @@ def _toml_value(v: Any) -> str:
 
 
 def save_toml_calibration(path: PathLike, camera: Camera) -> Path:
-    """Write cameras as a Pose2Sim / anipose calibration TOML (translation in metres, Rodrigues rotation).
+    """Write cameras as a Pose2Sim calibration TOML (translation in metres, Rodrigues rotation).
 
     Args:
         path: output file.
@@ -424,6 +473,7 @@ def save_toml_calibration(path: PathLike, camera: Camera) -> Path:
     Returns:
         The written path.
     """
+    _opencv_only(camera, "Pose2Sim TOML")
     lines = []
     for i, c in enumerate(_numpy_camera(camera)):
         if abs(c["dist"][4]) > 0:
@@ -455,7 +505,8 @@ def save_rig_json(path: PathLike, camera: Camera, description: str = "") -> Path
     """Write a camera rig in the project's own JSON format.
 
     Layout: ``{"format": "lt-rig", "version": 1, "units": "mm", "convention": "X_cam = R X + t",
-    "description": str, "cameras": [{"name", "K" 3x3, "R" 3x3, "t" [3] mm, "dist" [5], "image_size" [W, H]}]}``.
+    "description": str, "cameras": [{"name", "K" 3x3, "R" 3x3, "t" [3] mm, "dist" [5], "image_size" [W, H]}]}``,
+    plus ``"distortion_model"`` when the lens model is not OpenCV's (e.g. ``"h36m"``).
 
     Args:
         path: output file.
@@ -472,6 +523,8 @@ def save_rig_json(path: PathLike, camera: Camera, description: str = "") -> Path
                      "image_size": None if c["image_size"] is None else c["image_size"].tolist()})
     doc = {"format": _RIG_FORMAT, "version": 1, "units": "mm", "convention": "X_cam = R X + t",
            "description": description, "cameras": cams}
+    if camera.distortion_model != "opencv":
+        doc["distortion_model"] = camera.distortion_model
     p = Path(path)
     p.write_text(json.dumps(doc, indent=1))
     return p
@@ -481,7 +534,7 @@ def load_rig_json(path: PathLike) -> Camera:
     """Read a rig written by :func:`save_rig_json`.
 
     Returns:
-        Camera with batch shape (C,), float64, ``t`` in mm, names set.
+        Camera with batch shape (C,), float64, ``t`` in mm, names set, the file's ``distortion_model``.
     """
     p = _require_file(path)
     try:
@@ -503,5 +556,6 @@ def load_rig_json(path: PathLike) -> Camera:
         cams.append(_make_camera(_array(_field(r, "K", w), (3, 3), w, "K"), _array(_field(r, "R", w), (3, 3), w, "R"),
                                  _array(_field(r, "t", w), (3,), w, "t"),
                                  _array(r.get("dist", [0.0] * 5), (5,), w, "dist", sizes=(4, 5)),
-                                 None if size is None else _array(size, (2,), w, "image_size"), name, w))
+                                 None if size is None else _array(size, (2,), w, "image_size"), name, w,
+                                 model=str(doc.get("distortion_model", "opencv"))))
     return _stack(cams, p)

@@ -97,7 +97,8 @@ class PanopticDataset(Dataset):
             calibration file's order).
         image_size: side of the square crops (pixels), or (W, H).
         load_images: read and crop images; ``False`` gives label-only samples.
-        person: body ``id`` to take, or ``None`` for the first body of each frame.
+        person: body ``id`` to take, or ``None`` (default) for every body: a frame with several people gives one
+            item per person (the sample format holds one skeleton), in the file's body order.
         skeleton: ``"h36m17"`` (default, via :func:`convert_joints`) or ``"coco19"`` (native joints).
         min_confidence: joints with ``c`` below this are invalid (``c = -1`` marks missing joints).
         bbox_scale: enlargement of the square around the projected joints.
@@ -105,7 +106,7 @@ class PanopticDataset(Dataset):
         convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`), ``"centres"`` or
             ``"official"``.
 
-    Each item is one (sequence, frame) in the sample format of :mod:`lt_core.data.human36m`; ``meta`` holds
+    Each item is one (sequence, frame, person) in the sample format of :mod:`lt_core.data.human36m`; ``meta`` holds
     ``dataset`` = ``"panoptic"``, ``subject`` (the body id as str), ``action`` and ``sequence`` (the sequence),
     ``frame``, ``person_id``, ``camera_names``, ``bbox_ltrb``.
     """
@@ -149,7 +150,7 @@ class PanopticDataset(Dataset):
                 except ValueError:
                     raise PanopticFormatError(f"{f}: no frame number in the file name") from None
                 bodies = read_panoptic_bodies(f)
-                chosen = [b for b in bodies if person is None or b[0] == person][:1]
+                chosen = [b for b in bodies if person is None or b[0] == person]
                 for pid, joints in chosen:
                     self.items.append((seq, frame, pid, joints))
         self.camera_names = {seq: list(cam.names) for seq, cam in self._cameras.items()}

@@ -282,13 +282,13 @@ def _to_cache(sample: dict[str, Any]) -> dict[str, Any]:
     c = sample["cameras"]
     out = {k: v for k, v in sample.items() if k != "cameras"}
     out["cameras"] = {"K": c.K, "R": c.R, "t": c.t, "dist": c.dist, "image_size": c.image_size, "names": c.names,
-                      "convention": c.convention}
+                      "convention": c.convention, "distortion_model": c.distortion_model}
     return out
 
 
 def _from_cache(d: dict[str, Any]) -> dict[str, Any]:
     c = d["cameras"]
     d["cameras"] = Camera(c["K"], c["R"], c["t"], c["dist"], c["image_size"], c["names"],
-                          c.get("convention", "centres"))
+                          c.get("convention", "centres"), c.get("distortion_model", "opencv"))
     return d
 

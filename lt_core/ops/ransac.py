@@ -7,6 +7,10 @@ inliers are re-triangulated and refined by Gauss-Newton on the reprojection erro
 RANSAC as in the paper: hypotheses are random pairs of views (all pairs when there are few enough), a view is an
 inlier when its reprojection error is below ``threshold`` pixels (15 px), the hypothesis with most inliers wins
 (ties: smaller mean inlier error), and its inlier set is triangulated and refined.
+
+Pixels are those of an ideal pinhole (undistorted). For detections on distorted images use
+``triangulate_cameras_ransac`` / ``triangulate_cameras_best_subset`` of :mod:`lt_core.ops.camera_triangulation`,
+which undistort with the cameras first.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def refine_reprojection(X: Tensor, points: Tensor, projections: Tensor, mask: Te
 
     Args:
         X: (B, N, 3) initial points in mm.
-        points: (B, C, N, 2) observed pixels.
+        points: (B, C, N, 2) observed pixels (undistorted).
         projections: (B, C, 3, 4) projection matrices.
         mask: (B, C, N) views to use (at least 2 per point for a well-posed problem).
         iterations: Gauss-Newton steps (Levenberg-damped by ``damping`` times the diagonal).
@@ -180,7 +184,8 @@ def triangulate_ransac(
     """RANSAC triangulation over view pairs, vectorised over all points.
 
     Args:
-        points: (B, C, J, 2) detected pixels (e.g. hard-argmax of heatmaps). NaN marks a missing detection.
+        points: (B, C, J, 2) detected pixels (e.g. hard-argmax of heatmaps), undistorted (see the module
+            docstring for distorted detections). NaN marks a missing detection.
         projections: (B, C, 3, 4) projection matrices (world mm to pixels).
         valid: optional (B, C, J) boolean detections to consider.
         threshold: inlier reprojection threshold in pixels (the paper uses 15).
@@ -242,7 +247,7 @@ def triangulate_best_subset(
     error); when no subset is consistent, the pair with the smallest error is used.
 
     Args:
-        points: (B, C, J, 2) pixels; NaN marks a missing detection.
+        points: (B, C, J, 2) undistorted pixels (see the module docstring); NaN marks a missing detection.
         projections: (B, C, 3, 4) projection matrices.
         valid: optional (B, C, J) boolean detections to consider.
         threshold: consistency threshold in pixels.

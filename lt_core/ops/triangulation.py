@@ -27,6 +27,10 @@ Computation runs in float64 internally unless ``precision="native"`` (float32 in
 smallest right singular vector of ``A`` from one SVD per point (batched). Noise-free points give the same answer
 either way; with noise the two weigh the views differently (tens of mm apart with a few pixels of noise), and the
 raw system in float32 carries about 0.1 mm of rounding.
+
+Lens distortion: projection matrices describe an ideal pinhole, so every function here takes *undistorted* pixels.
+Detections on real (distorted) images must be undistorted first; :mod:`lt_core.ops.camera_triangulation`
+(``triangulate_cameras``) takes :class:`~lt_core.camera.Camera` objects and distorted pixels and does it exactly.
 """
 
 from __future__ import annotations
@@ -265,8 +269,9 @@ def triangulate(
     """Confidence-weighted DLT triangulation of many points at once.
 
     Args:
-        points: (..., C, J, 2) pixel coordinates of J points in C views. Entries of views with zero weight may be
-            NaN (a missing detection).
+        points: (..., C, J, 2) pixel coordinates of J points in C views, of an ideal pinhole (undistorted: for
+            detections on distorted images use :func:`lt_core.ops.camera_triangulation.triangulate_cameras`, which
+            undistorts with the cameras first). Entries of views with zero weight may be NaN (a missing detection).
         projections: (..., C, 3, 4) projection matrices ``K [R | t]`` (world mm to pixels).
         weights: (..., C, J) non-negative confidences (``None``: all ones). A view counts as *usable* for a
             point when its weight is > 0.
@@ -378,6 +383,7 @@ def _shift_scale(Pn: Tensor, origin: Tensor, spread: Tensor) -> Tensor:
 
 def triangulate_reference(points: Tensor, projections: Tensor, weights: Tensor | None = None) -> Tensor:
     """Float64 per-point SVD reference of the same normalised weighted DLT (slow; for tests and benchmarks).
+    Undistorted (pinhole) pixels, as :func:`triangulate`.
 
     Args and returns as :func:`triangulate`; always computes with ``torch.linalg.svd`` in float64 and the same
     normalisation, so it is the exact answer the fast path must match.
@@ -428,7 +434,8 @@ def reprojection_error(X: Tensor, points: Tensor, projections: Tensor) -> Tensor
 
     Args:
         X: (..., J, 3) world points in mm.
-        points: (..., C, J, 2) observed pixels.
+        points: (..., C, J, 2) observed pixels (undistorted; for distorted detections use
+            :func:`lt_core.ops.camera_triangulation.reprojection_error_cameras`).
         projections: (..., C, 3, 4) projection matrices.
 
     Returns:

@@ -187,7 +187,7 @@ def project_grid(cameras: Union[Camera, Tensor], points: Tensor) -> tuple[Tensor
         z = torch.where(depth.abs() < 1e-9, torch.full_like(depth, 1e-9), depth)[..., None]
         xy = Xc[..., :2] / z
         if dist is not None:
-            xy = distort_normalized(xy, dist)  # (B, C, N, 2) with dist (B, C, 5)
+            xy = distort_normalized(xy, dist, cameras.distortion_model)  # (B, C, N, 2) with dist (B, C, 5)
         x, y = xy[..., 0], xy[..., 1]
         u = K[..., 0, 0, None] * x + K[..., 0, 1, None] * y + K[..., 0, 2, None]
         v = K[..., 1, 1, None] * y + K[..., 1, 2, None]

@@ -88,7 +88,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 def _flat_cameras(cams: Camera, n: int) -> Camera:
     return Camera(cams.K.reshape(n, 3, 3), cams.R.reshape(n, 3, 3), cams.t.reshape(n, 3), cams.dist.reshape(n, 5),
-                  None if cams.image_size is None else cams.image_size.reshape(n, 2), convention=cams.convention)
+                  None if cams.image_size is None else cams.image_size.reshape(n, 2), convention=cams.convention,
+                  distortion_model=cams.distortion_model)
 
 
 def _per_sample(x: Tensor, base_dims: int, lead: torch.Size, device) -> Tensor:
