@@ -25,16 +25,16 @@ The skeleton has no head end site (the eyes carry one-unit dummy end sites), and
 points (head joint, eyes) reaches the top of the skull: they all lie in one plane through the eyes. So
 :func:`add_head_top` appends a joint ``head_top`` to ``head``, :data:`HEAD_TOP_MM` (195 mm) up along the head's
 rest-pose vertical axis: the eyes sit 80 mm above the head joint and the vertex of an adult head about 115 mm above
-the eyes (half of a 230 mm chin-vertex head height). It moves rigidly with the head. The rest pose is then 1.64 m from toe tip
-to head top, and the Neck/Nose-to-Head bone 160 mm long (the CMU clips: 137-153 mm).
+the eyes (half of a 230 mm chin-vertex head height). It moves rigidly with the head. The rest pose is then 1.64 m
+from toe tip to head top, and the Neck/Nose-to-Head bone 160 mm long (the CMU clips: 137-153 mm).
 
 **Lead-in**: frame 0 of these files is the rest pose (a T-pose, found by
 :func:`lt_core.data.restpose.detect_rest_frames`), and the next :data:`BLEND_FRAMES` = 7 frames are not captured
 motion either: the conversion eases from the T-pose into the first real pose (every joint angle rises over frames
 1-5, overshoots and settles by frame 8). All 43 files show the same pattern: the mean joint displacement out of each
 of frames 0-4 is 1.3 to 144 times the clip's median step, and the step out of frame 8 is back within the clip's
-own range (at most 0.66 times its 99th percentile). :func:`lt_core.data.retarget.load_clip` drops the rest frame and these 7 frames of a
-Daz/Poser skeleton (8 frames: 67 ms at 120 Hz, 133 ms at 60 Hz).
+own range (at most 0.66 times its 99th percentile). :func:`lt_core.data.retarget.load_clip` drops the rest frame
+and these 7 frames of a Daz/Poser skeleton (8 frames: 67 ms at 120 Hz, 133 ms at 60 Hz).
 """
 
 from __future__ import annotations

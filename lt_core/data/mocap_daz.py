@@ -34,8 +34,8 @@ import numpy as np
 
 from .motion import MotionFormatError
 
-__all__ = ["OUT_FPS", "FLOOR_QUANTILE", "ARCHIVE", "FAMILIES", "daz_dir", "list_daz_clips", "find_daz_clip", "build_clip",
-           "build_archive", "read_archive", "read_manifest", "load_daz_clip", "clip_quality",
+__all__ = ["OUT_FPS", "FLOOR_QUANTILE", "ARCHIVE", "FAMILIES", "daz_dir", "list_daz_clips", "find_daz_clip",
+           "build_clip", "build_archive", "read_archive", "read_manifest", "load_daz_clip", "clip_quality",
            "pick_held_out"]
 
 OUT_FPS: float = 30.0

@@ -435,7 +435,8 @@ def load_clip(
 
     Args:
         path: a ``.bvh`` or ``.amc`` file, or the id of an embedded clip (see :func:`list_embedded_clips`; the
-            clips of ``data/mocap_cmu_daz`` load from their shipped joints, :func:`lt_core.data.mocap_daz.load_daz_clip`).
+            clips of ``data/mocap_cmu_daz`` load from their shipped joints,
+            :func:`lt_core.data.mocap_daz.load_daz_clip`).
         fps: output frame rate in Hz (linear interpolation, :func:`resample`); ``None`` keeps the source rate.
         asf_path: skeleton of an ``.amc`` (default: found beside it, :func:`find_asf`).
         mapping: per-joint overrides of :data:`DEFAULT_MAPPING` (see :func:`resolve_mapping`).
@@ -453,8 +454,8 @@ def load_clip(
         ``(joints, meta)``: joints (T, 17, 3) float32 mm in :data:`H36M_JOINTS` order, world frame (Z up);
         ``meta`` holds ``source``, ``format``, ``source_fps``, ``fps``, ``n_frames``, ``source_n_frames``,
         ``joint_names``, ``mapping`` ({h36m_joint: {source_joint: weight}}), ``floor_offset_mm``, ``unit_mm``,
-        ``dropped_rest_frame``, ``dropped_rest_frames`` (count, blend frames included), ``skeleton`` (ASF path or ``None``), and for BVH
-        ``header_fps``, ``unit`` (name) and ``unit_detected``.
+        ``dropped_rest_frame``, ``dropped_rest_frames`` (count, blend frames included), ``skeleton`` (ASF path or
+        ``None``), and for BVH ``header_fps``, ``unit`` (name) and ``unit_detected``.
 
     Raises:
         MotionFormatError: missing/malformed files, unknown extension.

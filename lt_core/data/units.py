@@ -7,9 +7,10 @@ millimetres per unit) or **detected** from the body, never assumed:
 
 * the leg length of the skeleton's rest pose -- hip to knee plus knee to ankle, the mean of both legs, measured on
   the joints that Human3.6M's hips, knees and ankles are mapped from -- is computed in file units;
-* every candidate unit of :data:`DETECTABLE_UNITS` turns it into millimetres; the unit is the one candidate that gives an
-  adult leg (:data:`ADULT_LEG_MM`, 600 to 1100 mm; Human3.6M's subjects: about 880 mm, the CMU clips 790-860 mm).
-  The candidates differ by factors of 2.2 or more and the range spans 1.8, so at most one can fit;
+* every candidate unit of :data:`DETECTABLE_UNITS` turns it into millimetres; the unit is the one candidate that
+  gives an adult leg (:data:`ADULT_LEG_MM`, 600 to 1100 mm; the CMU clips of ``data/mocap_cmu``: 800-860 mm, the
+  Daz/Poser figure of ``data/mocap_cmu_daz``: 822 mm). The candidates differ by factors of 2.2 or more and the range
+  spans 1.8, so at most one can fit;
 * no candidate fitting is an error that gives the measured length and what each unit would make of it.
 
 A stated unit is checked too, with a looser range (:data:`ANY_LEG_MM`, 300 to 1400 mm: a small child to a very tall
@@ -99,6 +100,8 @@ def parse_unit(unit: str | float) -> float:
     """
     if isinstance(unit, str):
         key = unit.strip().lower()
+        if key not in UNITS_MM and key not in _ALIASES and key.endswith("s"):
+            key = key[:-1]  # plurals: "centimetres", "metres"
         key = _ALIASES.get(key, key)
         if key not in UNITS_MM:
             raise ValueError(f"unknown length unit {unit!r}; known: {sorted(UNITS_MM)} or millimetres per unit")
