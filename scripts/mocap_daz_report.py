@@ -30,7 +30,8 @@ import pandas as pd  # noqa: E402
 
 from lt_core.data.mocap_daz import (  # noqa: E402
     ARCHIVE, FAMILIES, clip_quality, daz_dir, list_daz_clips, load_daz_clip, read_manifest)
-from lt_core.data.motion import read_bvh  # noqa: E402
+from lt_core.data.motion import forward_kinematics, read_bvh  # noqa: E402
+from lt_core.data.restpose import detect_rest_frames  # noqa: E402
 from lt_core.data.retarget import H36M_BONES, H36M_JOINTS, load_clip  # noqa: E402
 from lt_core.data.synthetic import DAZ_EXCLUDED_CLIPS, DAZ_VAL_CLIPS, TRAIN_CLIPS, VAL_CLIPS  # noqa: E402
 from lt_core.skeleton import H36M17  # noqa: E402
@@ -122,6 +123,52 @@ def bone_table() -> pd.DataFrame:
                         index=pd.Index(BONE_NAMES, name="bone")).round(1)
 
 
+def source_checks(files: list[str]) -> list[str]:
+    """Rest frame and ease-in of the source files (the numbers quoted in lt_core/data/restpose.py and daz.py)."""
+    dist, ratio, ease, settle = [], [], [], []
+    for f in files:
+        m = read_bvh(f)
+        found = detect_rest_frames(m)
+        dist.append(found.distance[0])
+        ratio.append(found.jump_ratio)
+        rot, trans = m.rotations.copy(), m.translations.copy()
+        rot[:, 0], trans[:, 0] = np.eye(3), 0.0  # the pose without the root's own motion
+        steps = np.linalg.norm(np.diff(forward_kinematics(m.parents, rot, trans)[1], axis=0), axis=-1).mean(-1)
+        ease.append(steps[:5] / np.median(steps[8:]))
+        settle.append(steps[8] / np.percentile(steps[8:], 99))
+    ease_arr = np.stack(ease)
+    return [f"Rest frame: found in {sum(np.isfinite(ratio))} of {len(files)} files; frame 0 is "
+            f"{min(dist):.1%}-{max(dist):.1%} of the rest pose's height from it; the jump out of it is "
+            f"{np.nanmin(ratio):.0f}-{np.nanmax(ratio):.0f} x the clip's median step. Ease-in: the steps out of "
+            f"frames 0-4 (root motion removed) are {ease_arr.min():.1f}-{ease_arr.max():.0f} x the median step; "
+            f"the step out of frame 8 is at most {max(settle):.2f} x the 99th percentile.", ""]
+
+
+def rate_checks() -> list[str]:
+    """Pelvis speeds per family at the rates used, and the salsa partners' distance (from the shipped joints)."""
+    rows = list_daz_clips()
+    lines = []
+    for family in FAMILIES:
+        speeds = []
+        for c in (r for r in rows if r["family"] == family):
+            joints = load_daz_clip(c["id"])[0].astype(np.float64)
+            speeds.append(np.median(np.linalg.norm(np.diff(joints[:, 6], axis=0), axis=-1)) * 30.0 / 1000.0)
+        header = 120.0 / rows[[r["family"] for r in rows].index(family)]["fps"]
+        lines.append(f"{family}: median pelvis speed per clip {min(speeds):.2f}-{max(speeds):.2f} m/s at the rate "
+                     f"used" + (f" ({min(speeds) * header:.2f}-{max(speeds) * header:.2f} m/s at the header's "
+                                "120 Hz)" if header != 1.0 else ""))
+    dist = []
+    for c in (r for r in rows if r["partner"] and r["id"] < r["partner"]):
+        a, b = load_daz_clip(c["id"])[0], load_daz_clip(c["partner"])[0]
+        d = np.linalg.norm(a[:, 6, :2].astype(np.float64) - b[:, 6, :2], axis=-1) / 1000.0
+        dist.append((d.min(), np.median(d), d.max()))
+    dist_arr = np.array(dist)
+    lines.append(f"Salsa partners ({len(dist)} pairs): pelvis distance {dist_arr[:, 0].min():.2f}-"
+                 f"{dist_arr[:, 2].max():.2f} m, median per pair {dist_arr[:, 1].min():.2f}-"
+                 f"{dist_arr[:, 1].max():.2f} m.")
+    return ["## Frame rates and salsa pairs", "", *[f"- {ln}" for ln in lines], ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, default=None, help="folder of the 43 source BVH files (for timings)")
@@ -142,6 +189,7 @@ def main() -> None:
         build_s = time.perf_counter() - start
         lines += [f"Reading the {len(files)} BVH files ({n_frames} frames): {read_s:.1f} s; reading, retargeting and "
                   f"resampling them to 30 Hz: {build_s:.1f} s (this machine, one process).", ""]
+        lines += source_checks(files)
     npz = daz_dir() / ARCHIVE
     manifest = read_manifest()["clips"]
     size_all = sum(p.stat().st_size for p in daz_dir().iterdir())
@@ -163,6 +211,7 @@ def main() -> None:
                                                           seconds=("seconds", "sum"))
     lines += ["## Frames at 30 Hz per family", "", markdown(per_family), "",
               f"All: {int(table['frames at 30 Hz'].sum())} frames ({table['seconds'].sum() / 60:.1f} min).", "",
+              *rate_checks(),
               "## Per clip", "", markdown(table, index=False), "",
               "## Bone lengths", "", "Daz: every frame of the clips in use (one figure, retargeted by the source); "
               "CMU: the range over the 7 clips of `data/mocap_cmu` of each clip's mean.", "",

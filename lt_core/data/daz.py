@@ -32,7 +32,7 @@ from toe tip to head top, and the Neck/Nose-to-Head bone 160 mm long (the CMU cl
 :func:`lt_core.data.restpose.detect_rest_frames`), and the next :data:`BLEND_FRAMES` = 7 frames are not captured
 motion either: the conversion eases from the T-pose into the first real pose (every joint angle rises over frames
 1-5, overshoots and settles by frame 8). All 43 files show the same pattern: the mean joint displacement out of each
-of frames 0-4 is 1.3 to 144 times the clip's median step, and the step out of frame 8 is back within the clip's
+of frames 0-4 is 1.3 to 146 times the clip's median step, and the step out of frame 8 is back within the clip's
 own range (at most 0.66 times its 99th percentile). :func:`lt_core.data.retarget.load_clip` drops the rest frame
 and these 7 frames of a Daz/Poser skeleton (8 frames: 67 ms at 120 Hz, 133 ms at 60 Hz).
 """

@@ -137,7 +137,8 @@ class SyntheticMultiViewDataset(Dataset):
             ``image_size`` set).
         num_views: views per sample (default: every camera of the rig).
         image_size: crop side in pixels, or (W, H).
-        fps: frame rate the clips are resampled to (``None``: the capture rate, 120 Hz).
+        fps: frame rate the clips are resampled to (``None``: the capture rate, 120 Hz; the clips of
+            ``data/mocap_cmu_daz`` are shipped at 30 Hz, which ``None`` keeps).
         frame_stride: keep every ``frame_stride``-th frame after resampling.
         max_frames_per_clip: keep at most this many frames of each clip (after the stride), evenly spread.
         random_views: draw ``num_views`` cameras at random per item (default: ``True`` for ``"train"`` and
