@@ -142,8 +142,7 @@ class SyntheticMultiViewDataset(Dataset):
         frame_stride: keep every ``frame_stride``-th frame after resampling.
         max_frames_per_clip: keep at most this many frames of each clip (after the stride), evenly spread.
         random_views: draw ``num_views`` cameras at random per item (default: ``True`` for ``"train"`` and
-            ``"train_ext"``); otherwise
-            the same evenly spread subset for every item.
+            ``"train_ext"``); otherwise the same evenly spread subset for every item.
         view_indices: explicit camera indices (overrides ``num_views`` / ``random_views``).
         subjects_per_clip: number of synthetic subjects (body styles) per clip; each frame is worn by one of them.
         placement: ``"random"`` (random yaw, pelvis uniformly in a disc of ``placement_radius`` around the capture
