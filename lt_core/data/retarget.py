@@ -26,6 +26,14 @@ R/LElbow      RightForeArm / RightElbow / rradius / RightForeArm (also ``lowerar
 R/LWrist      RightHand / RightWrist / rwrist / RightHand
 ============  =========================================================================================
 
+Daz/Poser skeletons (root ``hip``, ``abdomen``, ``rShldr``, ``rThigh``, ...; ``data/mocap_cmu_daz``) map through the
+same table (``abdomen + chest``, ``shldr``, the eyes for the nose point) plus a head top joint that
+:func:`retarget_to_h36m` adds to them (:mod:`lt_core.data.daz`).
+
+**Units**: :func:`retarget_to_h36m` checks that the motion's unit makes a human-sized leg and raises
+:class:`lt_core.data.units.UnitError` otherwise; :func:`load_clip` detects the unit of a BVH file from the body's
+size unless it is stated (:mod:`lt_core.data.units`).
+
 The output is in millimetres in the project's world frame (Z up, see ``docs/CONVENTIONS.md``), with the **floor at
 z = 0**: the whole clip is shifted vertically so that the lowest point of the feet (the source joints mapped to the
 ankles and everything below them: toes, toe tips) over the entire clip is at ``z = 0``. Horizontal positions are
@@ -42,12 +50,16 @@ from __future__ import annotations
 import csv
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
 import numpy as np
 
+from lt_core.data.daz import BLEND_FRAMES, add_head_top, check_daz_skeleton, is_daz_skeleton
 from lt_core.data.motion import Motion, MotionFormatError, read_asf_amc, read_bvh
+from lt_core.data.restpose import detect_rest_frames
+from lt_core.data.units import check_unit, detect_unit, leg_joints_from_mapping, parse_unit
 
 __all__ = [
     "H36M_JOINTS",
@@ -94,7 +106,7 @@ def _limbs(side: str, prefix: str) -> dict[str, tuple[Alternative, ...]]:
         f"{prefix}Hip": _sided(side, "upleg", "femur", "thigh", "upperleg", "hip"),
         f"{prefix}Wrist": _sided(side, "wrist", "hand"),
         f"{prefix}Elbow": _sided(side, "forearm", "radius", "lowerarm", "elbow"),
-        f"{prefix}Shoulder": _sided(side, "arm", "humerus", "upperarm", "shoulder"),
+        f"{prefix}Shoulder": _sided(side, "arm", "humerus", "upperarm", "shoulder", "shldr"),
     }
 
 
@@ -102,9 +114,11 @@ DEFAULT_MAPPING: dict[str, tuple[Alternative, ...]] = {
     **_limbs("right", "R"),
     **_limbs("left", "L"),
     "Pelvis": ("hips", "root", "pelvis", "hip"),
-    "Spine": (("upperback", "thorax"), ("spine", "spine1"), ("chest", "chest2"), "spine1", "spine", "chest"),
+    "Spine": (("upperback", "thorax"), ("spine", "spine1"), ("chest", "chest2"), ("abdomen", "chest"), "spine1",
+              "spine", "chest"),
     "Thorax": ("lowerneck", "neck"),
-    "Neck": (("upperneck", "head"), ("neck1", "head"), ("neck", "head")),
+    "Neck": (("upperneck", "head"), ("neck1", "head"), {"head": 0.5, "left_eye": 0.25, "right_eye": 0.25},
+             ("neck", "head")),
     "Head": ("headend", "headtopend", "headtop",
              {"head": 2.0, "upperneck": -1.0}, {"head": 2.0, "neck1": -1.0}, {"head": 2.0, "neck": -1.0}),
 }
@@ -238,7 +252,7 @@ def resolve_mapping(
 
 
 def retarget_to_h36m(
-    motion: Motion, mapping: Mapping[str, Alternative] | None = None, floor: bool = True
+    motion: Motion, mapping: Mapping[str, Alternative] | None = None, floor: bool = True, floor_quantile: float = 0.0
 ) -> tuple[np.ndarray, dict]:
     """Human3.6M-17 joints of every frame of a motion.
 
@@ -247,12 +261,24 @@ def retarget_to_h36m(
         mapping: optional per-joint overrides, see :func:`resolve_mapping`.
         floor: shift vertically so that the lowest foot point of the clip (source joints mapped to the ankles and
             all joints below them) is at ``z = 0``.
+        floor_quantile: with ``floor``, put ``z = 0`` at this quantile over frames of each frame's lowest foot point
+            instead of their minimum (0): feet may then be below the floor in that fraction of the frames, so that
+            a few frames with a foot through the floor do not lift the whole clip.
 
     Returns:
         ``(joints, info)``: joints (T, 17, 3) float64 in mm, world frame (Z up); ``info`` has ``"mapping"``
         (``{h36m_joint: {source_name: weight}}``) and ``"floor_offset_mm"`` (the height subtracted, mm).
+
+    Raises:
+        RetargetError: joints that cannot be mapped (the message names the file and the joints).
+        MotionFormatError: a Daz/Poser skeleton that lacks joints its mapping needs.
+        UnitError: ``motion.unit_mm`` makes the legs shorter than 300 or longer than 1400 mm.
     """
-    resolved = resolve_mapping(motion.names, mapping, motion.offsets, motion.parents)
+    if is_daz_skeleton(motion.names):
+        check_daz_skeleton(motion)
+        motion = add_head_top(motion)
+    resolved = _resolve(motion, mapping)
+    check_unit(motion, leg_joints_from_mapping(resolved), motion.unit_mm)
     weights = np.zeros((len(H36M_JOINTS), motion.n_joints))
     for j, joint in enumerate(H36M_JOINTS):
         for i, w in resolved[joint].items():
@@ -266,13 +292,22 @@ def retarget_to_h36m(
             for i, w in resolved[joint].items():
                 if w > 0:
                     feet.update(motion.descendants(i))
-        floor_offset = float(positions[:, sorted(feet), 2].min())
+        lowest = positions[:, sorted(feet), 2].min(axis=1)  # (T,)
+        floor_offset = float(lowest.min() if floor_quantile <= 0 else np.quantile(lowest, floor_quantile))
         joints[..., 2] -= floor_offset
     info = {
         "mapping": {j: {motion.names[i]: w for i, w in resolved[j].items()} for j in H36M_JOINTS},
         "floor_offset_mm": floor_offset,
     }
     return joints, info
+
+
+def _resolve(motion: Motion, mapping: Mapping[str, Alternative] | None) -> dict[str, dict[int, float]]:
+    """:func:`resolve_mapping` for a motion, naming its file in the error."""
+    try:
+        return resolve_mapping(motion.names, mapping, motion.offsets, motion.parents)
+    except RetargetError as err:
+        raise RetargetError(f"{motion.source}: {err}") from None
 
 
 def resample(x: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
@@ -393,29 +428,39 @@ def load_clip(
     mapping: Mapping[str, Alternative] | None = None,
     drop_rest_frame: bool | None = None,
     source_fps: float | None = None,
-    unit_mm: float | None = None,
+    unit_mm: float | str | None = None,
+    floor_quantile: float = 0.0,
 ) -> tuple[np.ndarray, dict]:
     """Load a motion capture clip as Human3.6M-17 joints in millimetres, floor at z = 0.
 
     Args:
-        path: a ``.bvh`` or ``.amc`` file, or the id of an embedded clip (see :func:`list_embedded_clips`).
+        path: a ``.bvh`` or ``.amc`` file, or the id of an embedded clip (see :func:`list_embedded_clips`; the
+            clips of ``data/mocap_cmu_daz`` load from their shipped joints,
+            :func:`lt_core.data.mocap_daz.load_daz_clip`).
         fps: output frame rate in Hz (linear interpolation, :func:`resample`); ``None`` keeps the source rate.
         asf_path: skeleton of an ``.amc`` (default: found beside it, :func:`find_asf`).
         mapping: per-joint overrides of :data:`DEFAULT_MAPPING` (see :func:`resolve_mapping`).
-        drop_rest_frame: drop a prepended rest-pose frame 0 (``None``: when :func:`has_rest_frame` detects one).
-        source_fps: frame rate of an ``.amc`` (default 120 Hz, CMU's); ignored for BVH (stored in the file).
-        unit_mm: millimetres per file unit (default: CMU units for BVH, ``25.4 / (:units length)`` for ASF);
-            e.g. 10 for a BVH in centimetres.
+        drop_rest_frame: drop a prepended rest-pose frame 0 (``None``: drop the leading rest-pose frames that
+            :func:`has_rest_frame` or :func:`lt_core.data.restpose.detect_rest_frames` finds, and on a Daz/Poser
+            skeleton the :data:`lt_core.data.daz.BLEND_FRAMES` frames that ease out of it).
+        source_fps: capture rate in Hz: of an ``.amc`` (default 120 Hz, CMU's), or for a BVH whose ``Frame Time`` is
+            wrong, replacing it (``meta["header_fps"]`` keeps the header's rate).
+        unit_mm: the file's length unit, a name (``"cm"``, ``"m"``, ``"in"``, ``"cmu"``, ...) or millimetres per
+            unit, checked against the body size; default: detected from the body size for BVH
+            (:func:`lt_core.data.units.detect_unit`), ``25.4 / (:units length)`` for ASF.
+        floor_quantile: where the floor goes, see :func:`retarget_to_h36m` (0: under the lowest foot point).
 
     Returns:
         ``(joints, meta)``: joints (T, 17, 3) float32 mm in :data:`H36M_JOINTS` order, world frame (Z up);
         ``meta`` holds ``source``, ``format``, ``source_fps``, ``fps``, ``n_frames``, ``source_n_frames``,
         ``joint_names``, ``mapping`` ({h36m_joint: {source_joint: weight}}), ``floor_offset_mm``, ``unit_mm``,
-        ``dropped_rest_frame``, ``skeleton`` (ASF path or ``None``).
+        ``dropped_rest_frame``, ``dropped_rest_frames`` (count, blend frames included), ``skeleton`` (ASF path or
+        ``None``), and for BVH ``header_fps``, ``unit`` (name) and ``unit_detected``.
 
     Raises:
         MotionFormatError: missing/malformed files, unknown extension.
-        RetargetError: the skeleton lacks joints needed for Human3.6M-17.
+        RetargetError: the skeleton lacks joints needed for Human3.6M-17 (the file and the joints are named).
+        UnitError: the unit cannot be detected, or the stated one contradicts the body size.
     """
     p = Path(path)
     if not p.is_file() and p.suffix == "":
@@ -423,24 +468,43 @@ def load_clip(
         if clip is not None:
             p = clip["path"]
             asf_path = asf_path if asf_path is not None else clip["skeleton"]
+        else:
+            from lt_core.data.mocap_daz import find_daz_clip, load_daz_clip
+
+            if find_daz_clip(str(path)) is not None:
+                return load_daz_clip(str(path), fps=fps)
     ext = p.suffix.lower()
     skeleton = None
+    bvh_meta: dict = {}
     if ext == ".bvh":
-        motion = read_bvh(p) if unit_mm is None else read_bvh(p, unit_mm=unit_mm)
+        motion = read_bvh(p)
+        if is_daz_skeleton(motion.names):
+            check_daz_skeleton(motion)
+        legs = leg_joints_from_mapping(_resolve(motion, mapping))
+        unit = detect_unit(motion, legs) if unit_mm is None else check_unit(motion, legs, unit_mm)
+        bvh_meta = {"header_fps": motion.fps, "unit": unit.unit, "unit_detected": not unit.stated}
+        motion = replace(motion, unit_mm=unit.unit_mm, fps=float(source_fps or motion.fps))
     elif ext == ".amc":
         if not p.is_file():
             raise MotionFormatError("file not found", p)
         skeleton = Path(asf_path) if asf_path is not None else find_asf(p)
-        motion = read_asf_amc(p, skeleton, fps=source_fps or 120.0, unit_mm=unit_mm)
+        motion = read_asf_amc(p, skeleton, fps=source_fps or 120.0,
+                              unit_mm=None if unit_mm is None else parse_unit(unit_mm))
     elif ext == ".asf":
         raise MotionFormatError("an .asf holds only the skeleton; pass the .amc motion (and asf_path)", p)
     else:
         raise MotionFormatError(f"unknown motion file type {p.suffix!r} (expected .bvh or .amc)", p)
     source_n_frames = motion.n_frames
-    dropped = has_rest_frame(motion) if drop_rest_frame is None else bool(drop_rest_frame)
+    if drop_rest_frame is None:
+        n_rest = 1 if has_rest_frame(motion) else detect_rest_frames(motion).count
+        if n_rest and is_daz_skeleton(motion.names):  # the conversion's ease out of the rest pose
+            n_rest += BLEND_FRAMES
+    else:
+        n_rest = int(bool(drop_rest_frame))
+    dropped = n_rest > 0
     if dropped:
-        motion = motion.select_frames(slice(1, None))
-    joints, info = retarget_to_h36m(motion, mapping)
+        motion = motion.select_frames(slice(n_rest, None))
+    joints, info = retarget_to_h36m(motion, mapping, floor_quantile=floor_quantile)
     out_fps = motion.fps
     if fps is not None and abs(fps - motion.fps) > 1e-9:
         joints = resample(joints, motion.fps, fps)
@@ -457,6 +521,8 @@ def load_clip(
         "floor_offset_mm": info["floor_offset_mm"],
         "unit_mm": motion.unit_mm,
         "dropped_rest_frame": dropped,
+        "dropped_rest_frames": n_rest,
         "skeleton": None if skeleton is None else str(skeleton),
+        **bvh_meta,
     }
     return joints.astype(np.float32), meta

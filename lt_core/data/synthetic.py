@@ -11,6 +11,22 @@ rig (:mod:`lt_core.data.rigs`) into square person crops, in the one sample forma
 * val: ``131_03`` (hop) and ``05_06`` (modern dance) -- an unseen style of locomotion of a training subject and an
   unseen subject with the most varied poses. ``01_01_bvh`` (the BVH copy of ``01_01``) is never used.
 
+**Extended clip sets** (``split="train_ext"`` / ``"val_ext"`` / ``"all_ext"``, :func:`clip_set`): the above plus the
+43 CMU clips of ``data/mocap_cmu_daz`` (salsa, martial arts, Indian dance; :mod:`lt_core.data.mocap_daz`):
+
+* val_ext: ``131_03``, ``05_06`` and one held-out clip of each new family (:data:`DAZ_VAL_CLIPS`): the salsa pair
+  ``salsa_14`` + ``salsa_29`` (both dancers of one capture, so no trial is half seen; ``salsa_29`` has back-bending
+  dips), ``martial_07`` (kicks: a knee above the pelvis in 17 % of its frames) and ``indian_06`` (arms above the
+  head in 21 % of its frames). Each is the most varied clip (pair) of its family -- the largest spread of
+  pelvis-centred, heading-aligned poses (:func:`lt_core.data.mocap_daz.clip_quality`: 53.6 and 69.8 mm, 78.1 mm,
+  75.0 mm) -- among those without a data defect (no jump between frames, no ankle under the floor, no upside-down
+  head); :func:`lt_core.data.mocap_daz.pick_held_out` applies that rule;
+* train_ext: the five training clips and every other clip of ``data/mocap_cmu_daz`` except ``salsa_06`` and
+  ``salsa_07`` (:data:`DAZ_EXCLUDED_CLIPS`), whose head is upside down (rotated 150-180 degrees from the chest) in
+  all 883 frames and in 369 of 1032 frames: a defect of the source files, shipped but not used.
+
+``"train"``, ``"val"`` and ``"all"`` are unchanged (the committed checkpoints and tables use them).
+
 **Determinism**: everything random about an item (placement, subject, scene, noise, view subset) is drawn from a
 generator seeded by ``(seed, clip, frame)``, so an item is identical whatever the order of access, the number of
 workers, the frame stride or the other clips selected.
@@ -39,10 +55,45 @@ from ..render.raycast import NEAR
 from .rigs import load_rig
 from .sample import collate_samples
 
-__all__ = ["TRAIN_CLIPS", "VAL_CLIPS", "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints"]
+__all__ = ["TRAIN_CLIPS", "VAL_CLIPS", "DAZ_VAL_CLIPS", "DAZ_EXCLUDED_CLIPS", "CLIP_SETS", "clip_set",
+           "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints"]
 
 TRAIN_CLIPS: tuple[str, ...] = ("01_01", "02_01", "11_01", "131_01", "131_02")
 VAL_CLIPS: tuple[str, ...] = ("131_03", "05_06")
+DAZ_VAL_CLIPS: tuple[str, ...] = ("salsa_14", "salsa_29", "martial_07", "indian_06")
+"""Held-out clips of ``data/mocap_cmu_daz``, one per family (the salsa pair counts as one); see the module docstring."""
+DAZ_EXCLUDED_CLIPS: tuple[str, ...] = ("salsa_06", "salsa_07")
+"""Clips of ``data/mocap_cmu_daz`` in no clip set (upside-down head, see the module docstring)."""
+CLIP_SETS: tuple[str, ...] = ("train", "val", "all", "train_ext", "val_ext", "all_ext")
+"""Names accepted by :func:`clip_set` and the dataset's ``split``."""
+
+
+def clip_set(name: str) -> tuple[str, ...]:
+    """The clip ids of a named set (see the module docstring).
+
+    Args:
+        name: one of :data:`CLIP_SETS`.
+
+    Returns:
+        Clip ids in a fixed order (the ``_ext`` sets read ``data/mocap_cmu_daz/clips.tsv``).
+    """
+    if name not in CLIP_SETS:
+        raise ValueError(f"split must be one of {CLIP_SETS}, got {name!r}")
+    if name == "train":
+        return TRAIN_CLIPS
+    if name == "val":
+        return VAL_CLIPS
+    if name == "all":
+        return TRAIN_CLIPS + VAL_CLIPS
+    from .mocap_daz import list_daz_clips
+
+    daz = [c["id"] for c in list_daz_clips()]
+    missing = sorted(set(DAZ_VAL_CLIPS + DAZ_EXCLUDED_CLIPS) - set(daz))
+    if missing:
+        raise ValueError(f"clips {missing} are not in data/mocap_cmu_daz/clips.tsv")
+    train = TRAIN_CLIPS + tuple(c for c in daz if c not in DAZ_VAL_CLIPS + DAZ_EXCLUDED_CLIPS)
+    val = VAL_CLIPS + DAZ_VAL_CLIPS
+    return {"train_ext": train, "val_ext": val, "all_ext": train + val}[name]
 
 _CLIP_CACHE: dict[tuple[str, float | None], tuple[np.ndarray, dict]] = {}
 
@@ -80,17 +131,19 @@ class SyntheticMultiViewDataset(Dataset):
     """Multi-view renders of the embedded motion capture clips.
 
     Args:
-        split: ``"train"``, ``"val"`` or ``"all"`` (see the module docstring); ignored when ``clips`` is given.
+        split: ``"train"``, ``"val"``, ``"all"``, or the extended sets ``"train_ext"``, ``"val_ext"``,
+            ``"all_ext"`` (:func:`clip_set`, see the module docstring); ignored when ``clips`` is given.
         clips: explicit clip ids (e.g. ``["02_01"]``).
         rig: ``"human36m"``, ``"dome"``, a rig JSON path, or a :class:`Camera` of batch shape (C,) (full frames,
             ``image_size`` set).
         num_views: views per sample (default: every camera of the rig).
         image_size: crop side in pixels, or (W, H).
-        fps: frame rate the clips are resampled to (``None``: the capture rate, 120 Hz).
+        fps: frame rate the clips are resampled to (``None``: the capture rate, 120 Hz; the clips of
+            ``data/mocap_cmu_daz`` are shipped at 30 Hz, which ``None`` keeps).
         frame_stride: keep every ``frame_stride``-th frame after resampling.
         max_frames_per_clip: keep at most this many frames of each clip (after the stride), evenly spread.
-        random_views: draw ``num_views`` cameras at random per item (default: ``True`` for ``"train"``); otherwise
-            the same evenly spread subset for every item.
+        random_views: draw ``num_views`` cameras at random per item (default: ``True`` for ``"train"`` and
+            ``"train_ext"``); otherwise the same evenly spread subset for every item.
         view_indices: explicit camera indices (overrides ``num_views`` / ``random_views``).
         subjects_per_clip: number of synthetic subjects (body styles) per clip; each frame is worn by one of them.
         placement: ``"random"`` (random yaw, pelvis uniformly in a disc of ``placement_radius`` around the capture
@@ -117,9 +170,7 @@ class SyntheticMultiViewDataset(Dataset):
                  render_threads: int | None = 1, convention: str = "centres") -> None:
         self.convention = check_convention(convention)
         if clips is None:
-            if split not in ("train", "val", "all"):
-                raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
-            clips = {"train": TRAIN_CLIPS, "val": VAL_CLIPS, "all": TRAIN_CLIPS + VAL_CLIPS}[split]
+            clips = clip_set(split)
         if placement not in ("random", "center", "original"):
             raise ValueError(f"placement must be 'random', 'center' or 'original', got {placement!r}")
         self.split = split
@@ -134,7 +185,7 @@ class SyntheticMultiViewDataset(Dataset):
         self.num_views = int(num_views) if num_views is not None else (len(view_indices) if view_indices else C_all)
         if not 1 <= self.num_views <= C_all:
             raise ValueError(f"num_views must be in 1..{C_all} for this rig, got {num_views}")
-        self.random_views = (split == "train") if random_views is None else bool(random_views)
+        self.random_views = (split in ("train", "train_ext")) if random_views is None else bool(random_views)
         if view_indices is not None:
             self.view_indices = [int(i) for i in view_indices]
             self.random_views = False
@@ -181,12 +232,20 @@ class SyntheticMultiViewDataset(Dataset):
 
     @staticmethod
     def _embedded_info() -> dict[str, dict]:
+        info: dict[str, dict] = {}
+        try:
+            from .mocap_daz import list_daz_clips
+
+            info.update({c["id"]: c for c in list_daz_clips()})
+        except (ImportError, FileNotFoundError):
+            pass
         try:
             from .retarget import list_embedded_clips
 
-            return {c["id"]: c for c in list_embedded_clips()}
+            info.update({c["id"]: c for c in list_embedded_clips()})
         except (ImportError, FileNotFoundError):
-            return {}
+            pass
+        return info
 
     def __len__(self) -> int:
         return len(self.index)
@@ -197,7 +256,11 @@ class SyntheticMultiViewDataset(Dataset):
         parts = [self.dataset_name, self.out_size, self.num_views, self.random_views, self.view_indices,
                  self.subjects_per_clip, self.placement, self.placement_radius, self.margin, self.supersample,
                  self.seed, self.fps, self.load_images, rig.K.sum().item(), rig.R.sum().item(), rig.t.sum().item(),
-                 rig.dist.sum().item(), "v1"] + ([self.convention] if self.convention != "centres" else [])
+                 rig.dist.sum().item(), "v1", tuple(self.clips)]
+        if self.convention != "centres":  # the returned cameras depend on it
+            parts.append(self.convention)
+        if rig.distortion_model != "opencv":
+            parts.append(rig.distortion_model)
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ items

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -20,7 +21,7 @@ from lt_core.metrics import ROOT_JOINT, Evaluation, evaluate_predictions
 from lt_core.train.batching import collate, move_batch
 from lt_core.train.factory import forward_model
 
-__all__ = ["Predictions", "predict", "evaluate_model", "load_trained_model"]
+__all__ = ["Predictions", "predict", "evaluate_model", "load_trained_model", "clip_family", "per_clip_table"]
 
 
 @dataclass
@@ -188,3 +189,59 @@ def load_trained_model(path: str | Path, device: str | torch.device = "cpu", **c
     model = build_model(cfg)
     model.load_state_dict(ckpt["model"], strict=True)
     return model.to(device).eval()
+
+
+def clip_family(clip: str) -> str:
+    """Motion family of an embedded clip: ``salsa`` / ``martial`` / ``indian`` for the clips of
+    ``data/mocap_cmu_daz``, ``cmu`` for those of ``data/mocap_cmu`` (and any other id)."""
+    from lt_core.data.mocap_daz import find_daz_clip
+
+    row = find_daz_clip(clip)
+    return row["family"] if row is not None else "cmu"
+
+
+def per_clip_table(predictions: Predictions, family: Callable[[str], str] | None = clip_family,
+                   exclude_damaged: bool = False) -> pd.DataFrame:
+    """Errors per clip, per family and pooled, from predictions whose per-frame meta names the clip.
+
+    Args:
+        predictions: a :class:`Predictions` whose ``meta`` rows have ``"clip"`` (the embedded datasets' samples do).
+        family: clip id -> family name (default :func:`clip_family`); ``None``: no family rows.
+        exclude_damaged: passed to the evaluation (Human3.6M damaged scenes; no effect on embedded clips).
+
+    Returns:
+        A DataFrame indexed by clip id (in order of appearance), then ``"family: <name>"`` rows (frames of a family
+        pooled; only families with more than one clip), ``"mean of clips"`` (unweighted mean of the clip rows) and
+        ``"pooled"`` (every frame, the evaluation's ``Average``); columns ``family``, ``frames``, ``mpjpe_abs``,
+        ``mpjpe_rel``, ``pa_mpjpe`` (mm).
+
+    Raises:
+        ValueError: a frame's meta has no ``"clip"``.
+    """
+    missing = [i for i, m in enumerate(predictions.meta) if "clip" not in m]
+    if missing:
+        raise ValueError(f"per_clip_table: {len(missing)} frames have no 'clip' in their meta (first: {missing[0]})")
+    frames = predictions.evaluate(exclude_damaged=exclude_damaged).frames.copy()
+    frames["clip"] = [str(m["clip"]) for m in predictions.meta]
+    frames["family"] = [family(c) if family is not None else "" for c in frames["clip"]]
+    cols = ["mpjpe_abs", "mpjpe_rel", "pa_mpjpe"]
+
+    def summary(df: pd.DataFrame, fam: str) -> dict[str, Any]:
+        return {"family": fam, "frames": len(df), "mpjpe_abs": df["abs"].mean(), "mpjpe_rel": df["rel"].mean(),
+                "pa_mpjpe": df["pa"].mean()}
+
+    order = list(dict.fromkeys(frames["clip"]))
+    rows = {c: summary(frames[frames["clip"] == c], frames.loc[frames["clip"] == c, "family"].iloc[0])
+            for c in order}
+    clip_rows = pd.DataFrame.from_dict(rows, orient="index")
+    extra: dict[str, dict[str, Any]] = {}
+    if family is not None:
+        for fam in dict.fromkeys(frames["family"]):
+            if (clip_rows["family"] == fam).sum() > 1:
+                extra[f"family: {fam}"] = summary(frames[frames["family"] == fam], fam)
+    mean = {"family": "", "frames": int(clip_rows["frames"].sum()), **clip_rows[cols].mean().to_dict()}
+    extra["mean of clips"] = mean
+    extra["pooled"] = summary(frames, "")
+    out = pd.concat([clip_rows, pd.DataFrame.from_dict(extra, orient="index")])
+    out.index.name = "clip"
+    return out[["family", "frames", *cols]]
