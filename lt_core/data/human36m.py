@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from ..camera import Camera
 from ..conventions import check_convention, scale_box
 from .calibration import h36m_cameras_from_labels
+from .resize_area import resize_area
 from .undistort import undistort_image, undistortion_map
 
 from .sample import collate_samples  # the one collate of the sample format; re-exported here
@@ -139,10 +140,12 @@ def square_bbox(ltrb: Sequence[int], scale: float = 1.0, convention: str = "cent
 
 
 def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, int],
-                    undistort: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """Read an image, crop a box (zero padding outside the image) and resize it bilinearly.
+                    undistort: Callable[[Tensor], Tensor] | None = None, resample: str = "bilinear") -> Tensor:
+    """Read an image, crop a box (zero padding outside the image) and resize it.
 
-    Pixel centres map as ``u -> (u - left + 0.5) * s - 0.5``, matching :meth:`Camera.crop_and_resize`.
+    Pixel centres map as ``u -> (u - left + 0.5) * s - 0.5``, matching :meth:`Camera.crop_and_resize` in the
+    ``"centres"`` convention (what the image shows; the ``"official"`` convention's cameras are off by the half-pixel
+    terms, as the released code's are).
 
     Args:
         path: image file (JPEG/PNG).
@@ -150,6 +153,8 @@ def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, in
         size: output (W, H).
         undistort: optional function applied to the whole (3, H, W) uint8 RGB image before cropping (e.g.
             :func:`lt_core.data.undistort.undistort_image` with the image's camera).
+        resample: ``"bilinear"`` (PIL) or ``"area"``: OpenCV's ``INTER_AREA``, which the released dataset uses
+            (:func:`lt_core.data.resize_area.resize_area`, bit for bit).
 
     Returns:
         (3, H, W) float32 RGB in [0, 1].
@@ -165,6 +170,11 @@ def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, in
             full = torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1)
             rgb = Image.fromarray(undistort(full).permute(1, 2, 0).numpy())
         crop = rgb.crop(tuple(int(v) for v in box_ltrb))
+        if resample == "area":
+            pixels = torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1)
+            return resize_area(pixels, tuple(int(v) for v in size)).to(torch.float32) / 255.0
+        if resample != "bilinear":
+            raise ValueError(f"resample must be 'bilinear' or 'area', got {resample!r}")
         crop = crop.resize(tuple(int(v) for v in size), Image.BILINEAR)
         arr = np.asarray(crop, dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
@@ -211,6 +221,8 @@ class Human36MDataset(Dataset):
         convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`): ``"centres"`` (the
             default) or ``"official"``, the released code's (crop ``c - left``, resize ``c s`` computed in float32
             as it does, boxes scaled by truncating the side); models of the released checkpoints need it.
+        resample: how crops are resized: ``"bilinear"``, ``"area"`` (OpenCV's ``INTER_AREA``, the released
+            dataset's, bit for bit) or ``None``: ``"area"`` with the official convention, else ``"bilinear"``.
 
     Each item is one frame in the sample format described in the module docstring. A view missing from a scene
     (all-zero box) is returned as a zero image with ``views_valid`` False and a placeholder camera; the released
@@ -225,8 +237,12 @@ class Human36MDataset(Dataset):
                  load_images: bool = True,
                  undistorted: bool | str = False, exclude_damaged: bool = False, frame_step: int = 1,
                  bbox_scale: float = 1.0, cameras: Sequence[str] | None = None,
-                 actions: Sequence[str] | None = None, convention: str = "centres") -> None:
+                 actions: Sequence[str] | None = None, convention: str = "centres",
+                 resample: str | None = None) -> None:
         self.convention = check_convention(convention)
+        self.resample = resample if resample is not None else ("area" if self.convention == "official" else "bilinear")
+        if self.resample not in ("bilinear", "area"):
+            raise ValueError(f"resample must be 'bilinear', 'area' or None, got {resample!r}")
         self.root = Path(root)
         self.labels_path = Path(labels_path) if labels_path is not None else \
             self.root / "extra" / "human36m-multiview-labels-GTbboxes.npy"
@@ -320,7 +336,7 @@ class Human36MDataset(Dataset):
             if self.load_images:
                 undistort = self._undistorter(s, ci) if self.undistort_mode == "on_the_fly" else None
                 images.append(load_image_crop(self.image_path(subject, action, self.camera_names[k], f), box, size,
-                                              undistort) if ok else torch.zeros(3, *size[::-1]))
+                                              undistort, self.resample) if ok else torch.zeros(3, *size[::-1]))
         box_t = torch.tensor(boxes, dtype=torch.float64)
         if self.convention == "official":  # the released dataset's float32 arithmetic (labels hold float32)
             cams = full.to(torch.float32).crop_and_resize(box_t.float(), size)
