@@ -99,10 +99,10 @@ def detect_body25b(images: Iterable[np.ndarray], model_complexity: int = 1,
 
 
 def write_openpose_json(path: Path | str, people: np.ndarray) -> Path:
-    """Write (P, 25, 3) keypoints as an OpenPose JSON file (readable by :func:`lt_core.data.pose2sim.read_openpose_json`)."""
+    """Write (P, 25, 3) keypoints as OpenPose JSON (read by :func:`lt_core.data.pose2sim.read_openpose_json`)."""
     kp = np.asarray(people, dtype=np.float64).reshape(-1, BODY25B.num_joints, 3)
-    doc = {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in p.reshape(-1)]}
-                                      for p in kp]}
+    doc = {"version": 1.3, "people": [
+        {"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in p.reshape(-1)]} for p in kp]}
     p = Path(path)
     p.write_text(json.dumps(doc))
     return p
