@@ -51,6 +51,7 @@ __all__ = [
     "read_openpose_folders",
     "TRCData",
     "read_trc",
+    "write_trc",
     "select_subject",
     "Pose2SimDetections",
     "Pose2SimCheck",
@@ -228,6 +229,53 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
     if z_up:
         xyz = xyz @ TRC_TO_ZUP.T
     return TRCData(names, data[:, 0].astype(np.int64), data[:, 1], xyz, rate)
+
+
+def write_trc(path: PathLike, markers: np.ndarray, marker_names: Sequence[str], rate: float,
+              frames: Sequence[int] | None = None, z_up: bool = True, units: str = "m") -> Path:
+    """Write markers as a TRC file in Pose2Sim's layout (readable by :func:`read_trc`, OpenSim and Pose2Sim).
+
+    Args:
+        path: the ``.trc`` file to write.
+        markers: (T, M, 3) positions in mm (our Z-up world unless ``z_up=False``); NaN is written as empty cells.
+        marker_names: M names (no tabs).
+        rate: frames per second (``DataRate``); times are ``frame / rate``.
+        frames: T frame numbers to write (default ``1..T``; Pose2Sim numbers from 1).
+        z_up: rotate our Z-up world into OpenSim's Y-up frame (``(x, y, z)_trc = (y, z, x)_ours``).
+        units: ``"m"`` (Pose2Sim's choice) or ``"mm"``.
+
+    Returns:
+        The written path.
+    """
+    X = np.asarray(markers, dtype=np.float64)
+    if X.ndim != 3 or X.shape[-1] != 3:
+        raise ValueError(f"markers must have shape (T, M, 3), got {X.shape}")
+    T, M, _ = X.shape
+    names = [str(n) for n in marker_names]
+    if len(names) != M or any("\t" in n or not n for n in names):
+        raise ValueError(f"need {M} non-empty marker names without tabs, got {names}")
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0 frames per second, got {rate}")
+    scale = {"m": 1e-3, "mm": 1.0}.get(units)
+    if scale is None:
+        raise ValueError(f"units must be 'm' or 'mm', got {units!r}")
+    numbers = list(range(1, T + 1)) if frames is None else [int(f) for f in frames]
+    if len(numbers) != T:
+        raise ValueError(f"{len(numbers)} frame numbers for {T} frames")
+    if z_up:
+        X = X @ TRC_TO_ZUP  # inverse rotation: X_trc = TRC_TO_ZUP^T X_ours
+    X = X * scale
+    p = Path(path)
+    lines = [f"PathFileType\t4\t(X/Y/Z)\t{p.name}",
+             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+             f"{rate:g}\t{rate:g}\t{T}\t{M}\t{units}\t{rate:g}\t{numbers[0] if numbers else 1}\t{T}",
+             "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
+             "\t\t" + "\t".join(f"{a}{k + 1}" for k in range(M) for a in "XYZ")]
+    for n, row in zip(numbers, X):
+        cells = ["" if not np.isfinite(v) else repr(float(v)) for v in row.reshape(-1)]
+        lines.append(f"{n}\t{n / rate!r}\t" + "\t".join(cells))
+    p.write_text("\n".join(lines) + "\n")
+    return p
 
 
 # ----------------------------------------------------------------------------------------------------- selection

@@ -4,10 +4,12 @@
   :func:`save_html` (standalone figure files);
 * :mod:`.scene` -- 3D scenes: camera frusta, skeletons, floor, animations with a frame slider;
 * :mod:`.mpl` -- images in the pixel-centre convention, 2D skeletons, per-view grids, small multiples;
+* :mod:`.frames` -- stored (downscaled) video frames drawn in the calibration's pixel coordinates;
 * :mod:`.widgets` -- :func:`slider_or_grid`: ``ipywidgets`` when live, small multiples when headless.
 """
 
 from .colors import CAMERA_COLORS, SIDE_COLORS, camera_color, side_color
+from .frames import show_frame, zoom_to_points
 from .mpl import axes_grid, draw_skeleton_2d, draw_views, set_image_axes, show_image, small_multiples
 from .offline import DEFAULT_RENDERERS, RENDERER_NAME, figure_html, save_html, setup_plotly
 from .scene import (
@@ -16,6 +18,7 @@ from .scene import (
     floor_trace,
     frustum_lines,
     points_trace,
+    poses_animation,
     scene_figure,
     scene_layout,
     skeleton_animation,
@@ -25,9 +28,10 @@ from .widgets import HEADLESS_ENV, slider_or_grid, widgets_enabled
 
 __all__ = [
     "CAMERA_COLORS", "SIDE_COLORS", "camera_color", "side_color",
+    "show_frame", "zoom_to_points",
     "axes_grid", "draw_skeleton_2d", "draw_views", "set_image_axes", "show_image", "small_multiples",
     "DEFAULT_RENDERERS", "RENDERER_NAME", "figure_html", "save_html", "setup_plotly",
     "axes_traces", "camera_traces", "floor_trace", "frustum_lines", "points_trace", "scene_figure", "scene_layout",
-    "skeleton_animation", "skeleton_traces",
+    "skeleton_animation", "skeleton_traces", "poses_animation",
     "HEADLESS_ENV", "slider_or_grid", "widgets_enabled",
 ]
