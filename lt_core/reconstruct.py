@@ -3,8 +3,9 @@
 The steps behind ``python -m lt_core.triangulate`` and notebook 07:
 
 1. :func:`load_calibration` reads a calibration file, dispatching on its suffix through
-   :data:`CALIBRATION_READERS` (``.toml``: Pose2Sim / anipose; ``.json``: the project's rig JSON). Another format
-   plugs in by adding one ``suffix -> reader`` entry; ``.yml``/``.yaml`` are recognised but not supported yet.
+   :data:`CALIBRATION_READERS` (``.toml``: Pose2Sim; ``.json``: the project's rig JSON; ``.yml``/``.yaml``:
+   EasyMocap's ``intri.yml`` with ``extri.yml`` beside it). Another format plugs in by adding one
+   ``suffix -> reader`` entry.
 2. :func:`match_camera_folders` pairs each calibrated camera with one folder of OpenPose JSON files, by name
    (``cam_01`` <-> ``cam_01`` or ``cam_01_json``) or else by the number in the names (``cam01_json``), and refuses
    ambiguous or incomplete pairings with a message listing both sides.
@@ -29,6 +30,7 @@ from torch import Tensor
 
 from .camera import Camera
 from .data.calibration import CalibrationError, load_rig_json, load_toml_calibration
+from .data.calibration_formats import load_easymocap_cameras
 from .data.pose2sim import Pose2SimDetections, openpose_frame_files, read_openpose_json, select_subject
 from .ops.ransac import triangulate_best_subset, triangulate_ransac
 from .ops.triangulation import triangulate
@@ -48,17 +50,24 @@ class ReconstructionError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- calibration
-def _not_supported_yet(path: Path) -> Camera:
-    raise CalibrationError(f"{path}: {path.suffix} calibration files (EasyMocap / OpenCV YAML) are not supported yet; "
-                           "convert the calibration to a Pose2Sim/anipose .toml or the project's rig .json "
-                           "(lt_core.data.calibration.save_toml_calibration / save_rig_json)")
+def _easymocap(path: Path) -> Camera:
+    """EasyMocap's pair of OpenCV YAML files: ``path`` is either of them, the other lies beside it."""
+    stem = path.stem.lower()
+    if stem not in ("intri", "extri"):
+        raise CalibrationError(f"{path}: an OpenCV YAML calibration is read as EasyMocap's intri.yml + extri.yml; "
+                               "name the file intri.yml (with extri.yml beside it)")
+    intri, extri = path.with_name("intri" + path.suffix), path.with_name("extri" + path.suffix)
+    if not extri.is_file() or not intri.is_file():
+        missing = extri if not extri.is_file() else intri
+        raise CalibrationError(f"{path}: EasyMocap calibration needs {missing.name} beside it ({missing} not found)")
+    return load_easymocap_cameras(intri, extri)
 
 
 CALIBRATION_READERS: dict[str, Callable[[Path], Camera]] = {
     ".toml": load_toml_calibration,
     ".json": load_rig_json,
-    ".yml": _not_supported_yet,
-    ".yaml": _not_supported_yet,
+    ".yml": _easymocap,
+    ".yaml": _easymocap,
 }
 """Calibration file suffix -> reader returning a (C,) :class:`~lt_core.camera.Camera` in mm with names."""
 

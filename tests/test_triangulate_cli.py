@@ -88,7 +88,8 @@ def test_rig_json_calibration_gives_the_same_result(tmp_path: Path):
 
 
 @pytest.mark.parametrize("suffix, message", [
-    (".yml", "not supported yet"), (".yaml", "not supported yet"), (".xml", "unknown calibration format '.xml'")])
+    (".yml", "name the file intri.yml"), (".yaml", "name the file intri.yml"),
+    (".xml", "unknown calibration format '.xml'")])
 def test_unsupported_calibration_formats(tmp_path: Path, capsys, suffix, message):
     calib = tmp_path / f"calib{suffix}"
     calib.write_text("%YAML:1.0\n")
@@ -183,3 +184,21 @@ def test_module_runs_from_the_command_line(tmp_path: Path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and (tmp_path / "x.yml.trc").is_file()
+
+
+def test_easymocap_calibration_drives_the_command(tmp_path: Path):
+    """intri.yml (with extri.yml beside it) reconstructs what the TOML calibration does."""
+    from test_calibration_formats import easymocap_files
+
+    cams = load_toml_calibration(TOML)
+    intri, extri = easymocap_files(tmp_path, cams)
+    assert load_calibration(intri).names == cams.names
+    assert main(["--calibration", str(intri), "--detections", str(POSE), "--out", str(tmp_path / "e.npz"),
+                 "--frames", "0:5", "--quiet"]) == 0
+    assert main(["--calibration", str(TOML), "--detections", str(POSE), "--out", str(tmp_path / "t.npz"),
+                 "--frames", "0:5", "--quiet"]) == 0
+    a, b = np.load(tmp_path / "e.npz"), np.load(tmp_path / "t.npz")
+    assert np.abs(a["joints_mm"] - b["joints_mm"]).max() < 0.01  # mm; the YAML holds fewer digits than the TOML
+    extri.unlink()
+    with pytest.raises(CalibrationError, match="needs extri.yml beside it"):
+        load_calibration(intri)
