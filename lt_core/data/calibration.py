@@ -33,6 +33,7 @@ from torch import Tensor
 
 from ..camera import Camera, CameraError, stack_cameras
 from ..rotation import matrix_to_rodrigues, rodrigues_to_matrix
+from .textio import names_file, read_text
 
 __all__ = [
     "CalibrationError",
@@ -320,6 +321,7 @@ def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 
 
 
 # ------------------------------------------------------------------------------------------------------ Panoptic
+@names_file(CalibrationError)
 def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None, camera_type: str | None = "hd",
                               count: int | None = None, z_up: bool = False) -> Camera:
     """Read a CMU Panoptic ``calibration_<seq>.json``.
@@ -339,7 +341,7 @@ def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None
     """
     p = _require_file(path)
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(read_text(p, CalibrationError, "Panoptic calibration"))
     except json.JSONDecodeError as e:
         raise CalibrationError(f"{p}: not valid JSON ({e})") from None
     records = _field(data, "cameras", str(p))
@@ -405,6 +407,7 @@ def save_panoptic_calibration(path: PathLike, camera: Camera, camera_type: str =
 
 
 # ---------------------------------------------------------------------------------------------------------- TOML
+@names_file(CalibrationError)
 def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) -> Camera:
     """Read a Pose2Sim calibration TOML (translations in metres, cameras in file order).
 
@@ -428,7 +431,7 @@ def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) ->
     """
     p = _require_file(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(read_text(p, CalibrationError, "TOML calibration"))
     except tomllib.TOMLDecodeError as e:
         raise CalibrationError(f"{p}: not valid TOML ({e})") from None
     cams, cam_names = [], []
@@ -530,6 +533,7 @@ def save_rig_json(path: PathLike, camera: Camera, description: str = "") -> Path
     return p
 
 
+@names_file(CalibrationError)
 def load_rig_json(path: PathLike) -> Camera:
     """Read a rig written by :func:`save_rig_json`.
 
@@ -538,7 +542,7 @@ def load_rig_json(path: PathLike) -> Camera:
     """
     p = _require_file(path)
     try:
-        doc = json.loads(p.read_text())
+        doc = json.loads(read_text(p, CalibrationError, "rig JSON"))
     except json.JSONDecodeError as e:
         raise CalibrationError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(doc, dict) or doc.get("format") != _RIG_FORMAT:

@@ -36,6 +36,7 @@ from ..camera import Camera
 from ..rotation import rodrigues_to_matrix
 from .calibration import CalibrationError, _array, _field, _make_camera, _require_file, _select, _stack
 from .opencv_yaml import read_opencv_yaml
+from .textio import names_file, read_text
 
 __all__ = ["UNITS_TO_MM", "load_easymocap_cameras", "load_anipose_calibration"]
 
@@ -65,6 +66,7 @@ def _names(doc: dict[str, Any], path: Path) -> list[str]:
     return out
 
 
+@names_file(CalibrationError)
 def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str] | None = None,
                            units: str = "m") -> Camera:
     """Read EasyMocap's ``intri.yml`` and ``extri.yml``.
@@ -114,6 +116,7 @@ def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str
     return _stack(cams, pi)
 
 
+@names_file(CalibrationError)
 def load_anipose_calibration(path: PathLike, units: str = "mm", names: Sequence[str] | None = None) -> Camera:
     """Read an anipose / aniposelib ``calibration.toml``.
 
@@ -133,7 +136,7 @@ def load_anipose_calibration(path: PathLike, units: str = "mm", names: Sequence[
     scale = _scale(units)
     p = _require_file(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(read_text(p, CalibrationError, "anipose calibration"))
     except tomllib.TOMLDecodeError as e:
         raise CalibrationError(f"{p}: not valid TOML ({e})") from None
     cams, cam_names = [], []

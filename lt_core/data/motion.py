@@ -32,11 +32,14 @@ millimetres in the project's Z-up world frame: ``(x, y, z)_world = (x, -z, y)_fi
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
+
+from .textio import read_text
 
 __all__ = [
     "CMU_MM_PER_UNIT",
@@ -78,6 +81,25 @@ class MotionFormatError(ValueError):
         if line is not None:
             where = f"{where}, line {line}"
         super().__init__(f"{where}: {message}")
+
+
+def _motion_error(path: str | Path) -> Callable[[str], MotionFormatError]:
+    """An error factory for :func:`lt_core.data.textio.read_text` that files the message under ``path``."""
+    prefix = f"{Path(path)}: "
+    return lambda msg: MotionFormatError(msg[len(prefix):] if msg.startswith(prefix) else msg, path)
+
+
+@contextmanager
+def _foreign_errors(path: str | Path) -> Iterator[None]:
+    """Re-raise any exception that is not the project's own as a :class:`MotionFormatError` naming ``path``."""
+    try:
+        yield
+    except MotionFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - re-raised with the file's name
+        if type(e).__module__.startswith("lt_core.") and str(path) in str(e):
+            raise
+        raise MotionFormatError(f"malformed content ({type(e).__name__}: {e})", path) from e
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -345,8 +367,9 @@ def read_bvh(path: str | Path, unit_mm: float = CMU_MM_PER_UNIT, up_axis: str = 
     path = Path(path)
     if not path.is_file():
         raise MotionFormatError("file not found", path)
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return parse_bvh(text, source=str(path), unit_mm=unit_mm, up_axis=up_axis)
+    text = read_text(path, _motion_error(path), "BVH file")
+    with _foreign_errors(path):
+        return parse_bvh(text, source=str(path), unit_mm=unit_mm, up_axis=up_axis)
 
 
 def parse_bvh(text: str, source: str = "<text>", unit_mm: float = CMU_MM_PER_UNIT, up_axis: str = "y") -> Motion:
@@ -633,6 +656,9 @@ def parse_asf(text: str, source: str = "<text>") -> AsfSkeleton:
         MotionFormatError: unknown section or keyword, missing bone fields, bad hierarchy.
     """
     lines = text.splitlines()
+    if not any(line.split("#", 1)[0].strip().startswith(":") for line in lines):
+        raise MotionFormatError("not an ASF skeleton: no ':' section (':root', ':bonedata', ...); the file is empty "
+                                "or holds something else", source)
     section = ""
     units = {"length": 1.0, "angle": "deg", "mass": 1.0}
     root: dict[str, tuple[list[str], int]] = {}
@@ -833,8 +859,8 @@ def parse_amc(
         if not frame_numbers:
             raise MotionFormatError(f"data before the first frame number: {raw.strip()!r}", source, idx + 1)
         if head not in n_dof:
-            hint = " (it has no dof in the ASF)" if head in skeleton.bones else ""
-            raise MotionFormatError(f"unknown joint {head!r}{hint}", source, idx + 1)
+            hint = "it has no dof in" if head in skeleton.bones else "no such bone in"
+            raise MotionFormatError(f"unknown joint {head!r} ({hint} the skeleton {skeleton.source})", source, idx + 1)
         if head in seen:
             raise MotionFormatError(f"joint {head!r} twice in frame {frame_numbers[-1]}", source, idx + 1)
         if len(parts) - 1 != n_dof[head]:
@@ -879,9 +905,11 @@ def read_asf_amc(
     for p in (asf_path, amc_path):
         if not p.is_file():
             raise MotionFormatError("file not found", p)
-    skel = parse_asf(asf_path.read_text(encoding="utf-8", errors="replace"), source=str(asf_path))
-    values, _, amc_angle = parse_amc(amc_path.read_text(encoding="utf-8", errors="replace"), skel,
-                                     source=str(amc_path))
+    with _foreign_errors(asf_path):
+        skel = parse_asf(read_text(asf_path, _motion_error(asf_path), "ASF skeleton"), source=str(asf_path))
+    with _foreign_errors(amc_path):
+        values, _, amc_angle = parse_amc(read_text(amc_path, _motion_error(amc_path), "AMC motion"), skel,
+                                         source=str(amc_path))
     return _asf_motion(skel, values, fps, unit_mm, amc_angle, str(amc_path))
 
 

@@ -36,6 +36,7 @@ from ..camera import Camera
 from ..conventions import check_convention
 from ..skeleton import convert_joints
 from .calibration import PANOPTIC_TO_ZUP, load_panoptic_calibration
+from .textio import names_file, read_text
 from .human36m import _out_size, _placeholder_box, load_image_crop, square_bbox
 
 __all__ = ["PanopticFormatError", "read_panoptic_bodies", "panoptic_to_zup", "PanopticDataset"]
@@ -47,6 +48,7 @@ class PanopticFormatError(ValueError):
     """Malformed Panoptic pose JSON; the message names the file and the field."""
 
 
+@names_file(PanopticFormatError)
 def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
     """Read the bodies of one ``body3DScene_%08d.json``.
 
@@ -61,7 +63,7 @@ def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
     if not p.is_file():
         raise FileNotFoundError(f"Panoptic pose file not found: {p}")
     try:
-        doc = json.loads(p.read_text())
+        doc = json.loads(read_text(p, PanopticFormatError, "Panoptic pose file"))
     except json.JSONDecodeError as e:
         raise PanopticFormatError(f"{p}: not valid JSON ({e})") from None
     bodies = doc.get("bodies") if isinstance(doc, dict) else None
@@ -77,7 +79,10 @@ def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
             raise PanopticFormatError(f"{p}: body {i} field 'joints19' is not numeric") from None
         if j.size != 19 * 4:
             raise PanopticFormatError(f"{p}: body {i} field 'joints19' has {j.size} numbers, expected 76 (19 x 4)")
-        out.append((int(b.get("id", i)), j.reshape(19, 4)))
+        body_id = b.get("id", i)
+        if isinstance(body_id, bool) or not isinstance(body_id, (int, float)) or body_id != int(body_id):
+            raise PanopticFormatError(f"{p}: body {i} field 'id' must be an integer, got {body_id!r}")
+        out.append((int(body_id), j.reshape(19, 4)))
     return out
 
 

@@ -42,6 +42,7 @@ from ..camera import Camera
 from ..ops.triangulation import triangulate
 from ..skeleton import BODY25B
 from .calibration import load_toml_calibration
+from .textio import names_file, read_text
 
 __all__ = [
     "Pose2SimFormatError",
@@ -70,6 +71,7 @@ class Pose2SimFormatError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------------------ OpenPose
+@names_file(Pose2SimFormatError)
 def read_openpose_json(path: PathLike, num_joints: int = NUM_JOINTS) -> np.ndarray:
     """Read the body keypoints of every person in one OpenPose JSON file.
 
@@ -85,7 +87,7 @@ def read_openpose_json(path: PathLike, num_joints: int = NUM_JOINTS) -> np.ndarr
     if not p.is_file():
         raise FileNotFoundError(f"OpenPose JSON not found: {p}")
     try:
-        doc = json.loads(p.read_text())
+        doc = json.loads(read_text(p, Pose2SimFormatError, "OpenPose JSON"))
     except json.JSONDecodeError as e:
         raise Pose2SimFormatError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
@@ -178,6 +180,7 @@ class TRCData:
         return self.markers[:, self.marker_names.index(name)]
 
 
+@names_file(Pose2SimFormatError)
 def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
     """Read a TRC marker file (as written by Pose2Sim / OpenSim).
 
@@ -191,7 +194,7 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"TRC file not found: {p}")
-    lines = p.read_text().splitlines()
+    lines = read_text(p, Pose2SimFormatError, "TRC file").splitlines()
     if len(lines) < 5 or not lines[0].startswith("PathFileType"):
         raise Pose2SimFormatError(f"{p}: not a TRC file (first line must start with 'PathFileType')")
     keys, values = lines[1].split("\t"), lines[2].split("\t")
@@ -216,7 +219,13 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
         if not line.strip():
             continue
         cells = line.split("\t")
-        vals = [float(c) if c.strip() else np.nan for c in cells[: 2 + 3 * n_markers]]
+        vals = []
+        for k, c in enumerate(cells[: 2 + 3 * n_markers]):
+            try:
+                vals.append(float(c) if c.strip() else np.nan)
+            except ValueError:
+                raise Pose2SimFormatError(f"{p}: line {i}, column {k + 1}: {c.strip()[:30]!r} is not a number"
+                                          ) from None
         if len(vals) < 2 + 3 * n_markers:
             vals += [np.nan] * (2 + 3 * n_markers - len(vals))
         if np.isnan(vals[0]):
@@ -224,6 +233,14 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
         rows.append(vals)
     if not rows:
         raise Pose2SimFormatError(f"{p}: no data rows")
+    if "NumFrames" in header:
+        try:
+            n_frames = int(header["NumFrames"])
+        except ValueError:
+            raise Pose2SimFormatError(f"{p}: field 'NumFrames' = {header['NumFrames']!r} is not an integer") from None
+        if n_frames != len(rows):
+            raise Pose2SimFormatError(f"{p}: header says NumFrames = {n_frames} but the file holds {len(rows)} data "
+                                      "rows (truncated or edited file)")
     data = np.asarray(rows)
     xyz = data[:, 2:].reshape(len(data), n_markers, 3) * scale
     if z_up:
