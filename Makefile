@@ -6,6 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SIZE   ?= full
 STAMP  := $(VENV)/.installed
+# idle OpenMP threads sleep instead of spinning: torch stays fast when other work shares the cores (lt_core/__init__.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup reproduce train test benchmark clean
 
