@@ -29,7 +29,7 @@ from ..camera import Camera
 from ..conventions import check_convention, heatmap_to_image, rules
 from ..ops.soft_argmax import soft_argmax_2d
 from ..ops.triangulation import triangulate
-from ..ops.unprojection import autocast_disabled
+from ..ops.grid import autocast_disabled
 from .backbone import BackboneConfig, PoseResNet
 
 __all__ = ["AlgebraicTriangulationNet", "heatmap_to_image_pixels", "heatmap_cameras", "check_multiview_inputs",
