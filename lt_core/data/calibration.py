@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -33,7 +32,7 @@ from torch import Tensor
 
 from ..camera import Camera, CameraError, stack_cameras
 from ..rotation import matrix_to_rodrigues, rodrigues_to_matrix
-from .textio import names_file, read_text
+from .textio import load_json, load_toml, names_file
 
 __all__ = [
     "CalibrationError",
@@ -340,10 +339,7 @@ def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None
         Camera with batch shape (C,), ``t`` in mm, ``image_size`` from ``resolution``, names set.
     """
     p = _require_file(path)
-    try:
-        data = json.loads(read_text(p, CalibrationError, "Panoptic calibration"))
-    except json.JSONDecodeError as e:
-        raise CalibrationError(f"{p}: not valid JSON ({e})") from None
+    data = load_json(p, CalibrationError, "Panoptic calibration")
     records = _field(data, "cameras", str(p))
     if not isinstance(records, list):
         raise CalibrationError(f"{p}: field 'cameras' must be a list")
@@ -430,10 +426,7 @@ def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) ->
         NotImplementedError: a camera has ``fisheye = true`` (the fisheye model is not supported).
     """
     p = _require_file(path)
-    try:
-        data = tomllib.loads(read_text(p, CalibrationError, "TOML calibration"))
-    except tomllib.TOMLDecodeError as e:
-        raise CalibrationError(f"{p}: not valid TOML ({e})") from None
+    data = load_toml(p, CalibrationError, "TOML calibration")
     cams, cam_names = [], []
     for key, table in data.items():
         if not isinstance(table, dict) or key == "metadata" or ("matrix" not in table and not key.startswith("cam")):
@@ -541,10 +534,7 @@ def load_rig_json(path: PathLike) -> Camera:
         Camera with batch shape (C,), float64, ``t`` in mm, names set, the file's ``distortion_model``.
     """
     p = _require_file(path)
-    try:
-        doc = json.loads(read_text(p, CalibrationError, "rig JSON"))
-    except json.JSONDecodeError as e:
-        raise CalibrationError(f"{p}: not valid JSON ({e})") from None
+    doc = load_json(p, CalibrationError, "rig JSON")
     if not isinstance(doc, dict) or doc.get("format") != _RIG_FORMAT:
         raise CalibrationError(f"{p}: not an {_RIG_FORMAT!r} rig file (field 'format')")
     if doc.get("units", "mm") != "mm":

@@ -25,7 +25,6 @@ model) are refused. Pose2Sim's TOML (same fields, metres, file order) is :func:`
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,7 +35,7 @@ from ..camera import Camera
 from ..rotation import rodrigues_to_matrix
 from .calibration import CalibrationError, _array, _field, _make_camera, _require_file, _select, _stack
 from .opencv_yaml import read_opencv_yaml
-from .textio import names_file, read_text
+from .textio import load_toml, names_file
 
 __all__ = ["UNITS_TO_MM", "load_easymocap_cameras", "load_anipose_calibration"]
 
@@ -135,10 +134,7 @@ def load_anipose_calibration(path: PathLike, units: str = "mm", names: Sequence[
     """
     scale = _scale(units)
     p = _require_file(path)
-    try:
-        data = tomllib.loads(read_text(p, CalibrationError, "anipose calibration"))
-    except tomllib.TOMLDecodeError as e:
-        raise CalibrationError(f"{p}: not valid TOML ({e})") from None
+    data = load_toml(p, CalibrationError, "anipose calibration")
     cams, cam_names = [], []
     for key in sorted(k for k in data if k != "metadata"):
         table = data[key]

@@ -23,7 +23,6 @@ inside the image and (with images) the image file exists.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,7 +35,7 @@ from ..camera import Camera
 from ..conventions import check_convention
 from ..skeleton import convert_joints
 from .calibration import PANOPTIC_TO_ZUP, load_panoptic_calibration
-from .textio import names_file, read_text
+from .textio import load_json, names_file
 from .human36m import _out_size, _placeholder_box, load_image_crop, square_bbox
 
 __all__ = ["PanopticFormatError", "read_panoptic_bodies", "panoptic_to_zup", "PanopticDataset"]
@@ -60,12 +59,7 @@ def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
         frame (cm, y down).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"Panoptic pose file not found: {p}")
-    try:
-        doc = json.loads(read_text(p, PanopticFormatError, "Panoptic pose file"))
-    except json.JSONDecodeError as e:
-        raise PanopticFormatError(f"{p}: not valid JSON ({e})") from None
+    doc = load_json(p, PanopticFormatError, "Panoptic pose file")
     bodies = doc.get("bodies") if isinstance(doc, dict) else None
     if not isinstance(bodies, list):
         raise PanopticFormatError(f"{p}: missing list field 'bodies'")

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
+import tomllib
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-__all__ = ["read_text", "load_json", "names_file"]
+__all__ = ["read_text", "load_json", "load_toml", "names_file"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +60,15 @@ def load_json(path: str | Path, error: type[Exception], what: str = "JSON file")
         raise error(f"{Path(path)}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise error(f"{Path(path)}: JSON nested too deeply") from None
+
+
+def load_toml(path: str | Path, error: type[Exception], what: str = "TOML file") -> dict[str, Any]:
+    """Parse the TOML document in ``path``; errors name the file and the parser's position (see :func:`read_text`)."""
+    text = read_text(path, error, what)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{Path(path)}: not valid TOML ({e})") from None
 
 
 def _named(e: BaseException, path: Any) -> bool:

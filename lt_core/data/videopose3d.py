@@ -22,7 +22,6 @@ Conversions: metres -> millimetres, 32 -> 17 joints, the 2D layout -> our 17 joi
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
