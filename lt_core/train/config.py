@@ -38,7 +38,7 @@ class TrainConfig:
         backbone: backbone size, ``"tiny"`` or ``"paper"``.
         v2v: V2V size for volumetric models, ``"tiny"`` or ``"paper"``.
         model_options: extra keyword arguments for the model constructor (e.g. ``use_confidences``,
-            ``volume_aggregation``, ``volume_size``, ``cuboid_side``).
+            ``aggregation``, ``volume_size``, ``cuboid_side``; unknown keys raise).
         init_from: optional checkpoint whose model weights initialise the model (non-strict: shared names load).
         dataset: ``"synthetic"``, ``"human36m"``, ``"panoptic"`` or ``"package.module:factory"`` (a callable
             ``factory(config, split) -> Dataset``).
