@@ -34,7 +34,7 @@ from ..conventions import check_convention
 from ..ops.soft_argmax import soft_argmax_3d
 from ..ops.grid import autocast_disabled, make_cuboid_grid
 from ..ops.unprojection import AGGREGATIONS, Aggregation, unproject_features
-from .algebraic import check_camera_convention, check_multiview_inputs, heatmap_cameras
+from .common import check_camera_convention, check_multiview_inputs, heatmap_cameras
 from .backbone import BackboneConfig, PoseResNet
 from .v2v import V2VConfig, V2VModel
 
