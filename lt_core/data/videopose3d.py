@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..camera import Camera, stack_cameras
+from ..paths import REPO_ROOT
 from .calibration import H36M_CAMERA_NAMES
 from .h36m_sequences import (H36M32_TO_17, LAYOUT_TO_H36M17, H36MSequence, H36MSequences, align_views, map_joints_2d,
                              select_actions, subject_name)
@@ -41,7 +42,7 @@ __all__ = ["VIDEOPOSE3D_CAMERAS_PATH", "videopose3d_cameras", "load_videopose3d_
 
 PathLike = str | Path
 
-VIDEOPOSE3D_CAMERAS_PATH = Path(__file__).resolve().parents[2] / "data" / "human36m_cameras" / "videopose3d_cameras.json"
+VIDEOPOSE3D_CAMERAS_PATH = REPO_ROOT / "data" / "human36m_cameras" / "videopose3d_cameras.json"
 """The Human3.6M calibration in VideoPose3D's layout (see that folder's PROVENANCE.txt)."""
 
 
