@@ -345,32 +345,14 @@ def skeleton_animation(joints: ArrayLike, cameras: Camera | None = None, skeleto
     pts = seq.reshape(-1, 3)
     if cameras is not None:
         pts = np.concatenate([pts, _np(cameras.center).reshape(-1, 3)])
-    pts = pts[np.isfinite(pts).all(1)]
-    lo, hi = pts.min(0), pts.max(0)
-    lo[2] = min(lo[2], 0.0)
-    pad = 0.05 * (hi - lo).max()
-    fig.update_layout(scene_layout(title, height, np.stack([lo - pad, hi + pad], 1)))
+    fig.update_layout(scene_layout(title, height, _bounds(pts)))
     first = len(fig.data) - 4
     frames = []
     for i in range(T):
         tr = skeleton_traces(seq[i], skeleton, name="pose")
         frames.append(go.Frame(data=tr, traces=list(range(first, first + 4)), name=labels[i]))
     fig.frames = frames
-    duration = 1000.0 / fps
-    play = dict(label="play", method="animate",
-                args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
-                                 transition=dict(duration=0))])
-    pause = dict(label="pause", method="animate",
-                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
-    steps = [dict(label=labels[i], method="animate",
-                  args=[[labels[i]], dict(frame=dict(duration=0, redraw=True), mode="immediate",
-                                          transition=dict(duration=0))]) for i in range(T)]
-    fig.update_layout(
-        updatemenus=[dict(type="buttons", buttons=[play, pause], x=0.0, y=0.0, xanchor="left", yanchor="top",
-                          direction="left", pad=dict(t=10, r=10))],
-        sliders=[dict(steps=steps, active=0, x=0.12, len=0.85, y=0.0, yanchor="top",
-                      currentvalue=dict(prefix=slider_prefix), pad=dict(t=10))],
-    )
+    _add_play_controls(fig, labels, fps, slider_prefix)
     return fig
 
 
@@ -401,11 +383,7 @@ def poses_animation(poses: Mapping[str, ArrayLike], cameras: Camera | None = Non
     pts = np.concatenate([v.reshape(-1, 3) for v in seqs.values()])
     if cameras is not None:
         pts = np.concatenate([pts, _np(cameras.center).reshape(-1, 3)])
-    pts = pts[np.isfinite(pts).all(1)]
-    lo, hi = pts.min(0), pts.max(0)
-    lo[2] = min(lo[2], 0.0)
-    pad = 0.05 * (hi - lo).max()
-    fig.update_layout(scene_layout(title, height, np.stack([lo - pad, hi + pad], 1)))
+    fig.update_layout(scene_layout(title, height, _bounds(pts)))
     n = 4 * len(seqs)
     first = len(fig.data) - n
     static = list(fig.data[first:])  # colours and dashes of the first frame, reused for every frame
@@ -419,19 +397,33 @@ def poses_animation(poses: Mapping[str, ArrayLike], cameras: Camera | None = Non
                 data.append(tr)
         frames.append(go.Frame(data=data, traces=list(range(first, first + n)), name=labels[i]))
     fig.frames = frames
+    _add_play_controls(fig, labels, fps, slider_prefix)
+    return fig
+
+
+def _bounds(points: np.ndarray) -> np.ndarray:
+    """(3, 2) axis ranges around the finite (N, 3) points, down to the floor (z = 0), with 5 % padding."""
+    pts = points[np.isfinite(points).all(1)]
+    lo, hi = pts.min(0), pts.max(0)
+    lo[2] = min(lo[2], 0.0)
+    pad = 0.05 * (hi - lo).max()
+    return np.stack([lo - pad, hi + pad], 1)
+
+
+def _add_play_controls(fig: go.Figure, labels: Sequence[str], fps: float, slider_prefix: str) -> None:
+    """Play / pause buttons and a frame slider for the figure's frames (named by ``labels``), offline-safe."""
     duration = 1000.0 / fps
     play = dict(label="play", method="animate",
                 args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
                                  transition=dict(duration=0))])
     pause = dict(label="pause", method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
-    steps = [dict(label=labels[i], method="animate",
-                  args=[[labels[i]], dict(frame=dict(duration=0, redraw=True), mode="immediate",
-                                          transition=dict(duration=0))]) for i in range(T)]
+    steps = [dict(label=label, method="animate",
+                  args=[[label], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                      transition=dict(duration=0))]) for label in labels]
     fig.update_layout(
         updatemenus=[dict(type="buttons", buttons=[play, pause], x=0.0, y=0.0, xanchor="left", yanchor="top",
                           direction="left", pad=dict(t=10, r=10))],
         sliders=[dict(steps=steps, active=0, x=0.12, len=0.85, y=0.0, yanchor="top",
                       currentvalue=dict(prefix=slider_prefix), pad=dict(t=10))],
     )
-    return fig
