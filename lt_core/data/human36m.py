@@ -1,6 +1,6 @@
 """Human3.6M in the preprocessed layout of the paper's code, as a torch Dataset of the one sample format.
 
-Layout (facts in ``FORMATS.md``)::
+Layout (facts in ``docs/FORMATS.md``)::
 
     <root>/processed/<S>/<Action-n>/imageSequence[-undistorted]/<camera>/img_%06d.jpg   (frame_idx + 1)
     <labels>  = human36m-multiview-labels-GTbboxes.npy  (default <root>/extra/...)

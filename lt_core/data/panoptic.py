@@ -1,6 +1,6 @@
 """CMU Panoptic (panoptic-toolbox layout) as a torch Dataset of the one sample format.
 
-Layout of a sequence folder (facts in ``FORMATS.md``)::
+Layout of a sequence folder (facts in ``docs/FORMATS.md``)::
 
     <root>/<seq>/calibration_<seq>.json
     <root>/<seq>/hdPose3d_stage1_coco19/body3DScene_%08d.json   {"bodies": [{"id", "joints19": [x, y, z, c] * 19}]}
