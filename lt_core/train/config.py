@@ -1,8 +1,8 @@
 """Training configuration: one flat dataclass, serialisable to a plain JSON dict.
 
-Learning rates default to the paper's (docs/FORMATS.md, "The paper's released checkpoints"): Adam, algebraic ``1e-5`` for every
-parameter; volumetric ``1e-4`` for the backbone and ``1e-3`` for the heads (``process_features`` and
-``volume_net``). Small CPU models trained from scratch need larger rates; set ``lr_backbone`` / ``lr_heads``.
+Learning rates default to the paper's (docs/FORMATS.md, "The paper's released checkpoints"): Adam, algebraic
+``1e-5`` for every parameter; volumetric ``1e-4`` for the backbone and ``1e-3`` for the heads (``process_features``
+and ``volume_net``). Small CPU models trained from scratch need larger rates; set ``lr_backbone`` / ``lr_heads``.
 """
 
 from __future__ import annotations
