@@ -108,7 +108,7 @@ def test_clean_stale_temp_files_keeps_checkpoints_and_recent_writes(tmp_path):
 
 
 def test_the_kept_previous_checkpoint_is_never_listed_as_a_model(tmp_path):
-    from lt_core.paper import find_checkpoints
+    from lt_core.train.methods import find_checkpoints
 
     _trainer(_cfg(tmp_path, max_steps=2, checkpoint_every=1, val_split=None)).fit()
     assert (tmp_path / "run" / "last.prev.pt").is_file()

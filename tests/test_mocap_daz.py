@@ -194,7 +194,7 @@ def test_dataset_with_extended_sets():
     assert train.random_views and len(train) == len(clip_set("train_ext"))
     assert train.config_key() != SyntheticMultiViewDataset("train", load_images=False,
                                                            max_frames_per_clip=1).config_key()
-    from lt_core.paper import embedded_eval_dataset  # how the held-out tables select the extended set
+    from lt_core.train.methods import embedded_eval_dataset  # how the held-out tables select the extended set
 
     evaluation = embedded_eval_dataset("human36m", split="val_ext", frames_per_clip=2)
     assert evaluation.clips == list(clip_set("val_ext")) and len(evaluation) == 2 * len(clip_set("val_ext"))
