@@ -34,20 +34,11 @@ from lt_core.data.motion import forward_kinematics, read_bvh  # noqa: E402
 from lt_core.data.restpose import detect_rest_frames  # noqa: E402
 from lt_core.data.retarget import H36M_BONES, H36M_JOINTS, load_clip  # noqa: E402
 from lt_core.data.synthetic import DAZ_EXCLUDED_CLIPS, DAZ_VAL_CLIPS, TRAIN_CLIPS, VAL_CLIPS  # noqa: E402
+from lt_core.notebook_utils import markdown_table  # noqa: E402
 from lt_core.skeleton import H36M17  # noqa: E402
 from lt_core.viz.colors import SIDE_COLORS  # noqa: E402
 
 BONE_NAMES = [f"{H36M_JOINTS[a]}-{H36M_JOINTS[b]}" for a, b in H36M_BONES]
-
-
-def markdown(df: pd.DataFrame, index: bool = True) -> str:
-    """A DataFrame as a Markdown table (floats with one decimal)."""
-    d = df.reset_index() if index else df
-    cols = [str(c) for c in d.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in d.iterrows():
-        lines.append("| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in r.values) + " |")
-    return "\n".join(lines)
 
 
 def canonical(pose: np.ndarray) -> np.ndarray:
@@ -209,13 +200,13 @@ def main() -> None:
     table = pd.DataFrame(rows)
     per_family = table.groupby("family", sort=False).agg(clips=("clip", "size"), frames=("frames at 30 Hz", "sum"),
                                                           seconds=("seconds", "sum"))
-    lines += ["## Frames at 30 Hz per family", "", markdown(per_family), "",
+    lines += ["## Frames at 30 Hz per family", "", markdown_table(per_family, ".1f", index=True), "",
               f"All: {int(table['frames at 30 Hz'].sum())} frames ({table['seconds'].sum() / 60:.1f} min).", "",
               *rate_checks(),
-              "## Per clip", "", markdown(table, index=False), "",
+              "## Per clip", "", markdown_table(table, ".1f"), "",
               "## Bone lengths", "", "Daz: every frame of the clips in use (one figure, retargeted by the source); "
               "CMU: the range over the 7 clips of `data/mocap_cmu` of each clip's mean.", "",
-              markdown(bone_table()), ""]
+              markdown_table(bone_table(), ".1f", index=True), ""]
     out_table = args.out / "tables" / "mocap_daz.md"
     out_table.parent.mkdir(parents=True, exist_ok=True)
     out_table.write_text("\n".join(lines))
