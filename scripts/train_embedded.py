@@ -9,8 +9,12 @@ Usage::
     python scripts/train_embedded.py --stages vol_softmax  # retrain one stage on the existing 2D backbone run
 
 Data: :class:`lt_core.data.synthetic.SyntheticMultiViewDataset` with the Human3.6M-like 4-camera rig, 128 x 128
-crops. Training clips and validation clips are disjoint (``TRAIN_CLIPS`` / ``VAL_CLIPS`` of that module); the
-table is measured on the validation clips. The images are rendered once and kept in memory (uint8) for all stages.
+crops. Training clips and validation clips are disjoint (``TRAIN_CLIPS`` / ``VAL_CLIPS`` of that module). The
+training images are rendered once and kept in memory (uint8) for all stages. The tables are measured on exactly the
+samples notebook 06 evaluates (:func:`held_out`: 125 evenly spread frames per held-out clip, 60 on the dome), so the
+two report the same numbers; ``--eval-split val_ext`` (a default for the Human3.6M-like rig) adds a table on the
+extended held-out set, which also holds one clip of each Daz/Poser family (salsa, martial arts, Indian dance) that
+these checkpoints never trained on.
 
 Stages (all with the tiny backbone, ResNet-18 at width 0.25; Adam; the paper's losses):
 
@@ -46,7 +50,8 @@ Panoptic table, the camera-count curve and the Panoptic -> Human3.6M transfer di
 Outputs: ``data/checkpoints/embedded_<name>.pt`` (weights + config, a few MB) with ``embedded_<name>.json``
 (manifest: config, seed, code version, metrics), run folders under ``--runs`` (CSV logs, full checkpoints), and
 ``results/tables/embedded_h36m_rig.csv`` / ``.md`` (absolute and relative MPJPE, PA-MPJPE in mm) with
-``embedded_h36m_rig_per_action.csv`` (relative MPJPE per held-out clip).
+``embedded_h36m_rig_per_clip.csv`` (per held-out clip, per family and pooled), and the same for ``val_ext`` as
+``embedded_h36m_rig_val_ext.*``.
 """
 
 from __future__ import annotations
@@ -67,9 +72,13 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from lt_core.data.synthetic import VAL_CLIPS, SyntheticMultiViewDataset  # noqa: E402
+from lt_core.data.synthetic import SyntheticMultiViewDataset  # noqa: E402
 from lt_core.train import TrainConfig, Trainer, predict  # noqa: E402
+from lt_core.notebook_utils import markdown_table  # noqa: E402
+from lt_core.train import load_trained_model  # noqa: E402
+from lt_core.train.evaluate import per_clip_table  # noqa: E402
 from lt_core.train.factory import build_model, init_from_checkpoint  # noqa: E402
+from lt_core.train.methods import embedded_eval_dataset  # noqa: E402
 from lt_core.train.records import code_version, write_manifest  # noqa: E402
 
 IMAGE_SIZE = 128
@@ -177,14 +186,6 @@ def export(trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str
     return path
 
 
-def markdown(df: pd.DataFrame, caption: str) -> str:
-    cols = list(df.columns)
-    lines = [caption, "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in r.values) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
@@ -219,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="delete this rig's run folders first")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables")
+    ap.add_argument("--eval-split", choices=sorted(EVAL_SPLITS), action="append",
+                    help="held-out clip set(s) of the tables (repeatable; default: val, and val_ext for the "
+                         "Human3.6M-like rig): val_ext adds one held-out clip of each Daz/Poser family")
     args = ap.parse_args(argv)
     args.stages = set(args.stages.split(","))
     if args.stages - set(STAGES):  # before anything is rendered
@@ -238,20 +242,26 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     train = None if args.evaluate_only else InMemory(
         SyntheticMultiViewDataset("train", **data_options("train", args.quick, args.rig)), desc="train")
-    val = InMemory(SyntheticMultiViewDataset("val", **data_options("val", args.quick, args.rig)), desc="val")
+    val = None if args.evaluate_only else InMemory(
+        SyntheticMultiViewDataset("val", **data_options("val", args.quick, args.rig)), desc="val")
     render_s = time.time() - t0
-    print(f"  {len(train) if train else 0} training and {len(val)} validation samples in {render_s:.0f} s",
-          flush=True)
+    print(f"  {len(train) if train else 0} training and {len(val) if val else 0} validation samples in "
+          f"{render_s:.0f} s", flush=True)
     val_every = 2 if not args.quick else 1
     timings: dict[str, float] = {"render": render_s}
     if not args.evaluate_only:
         train_all(args, train, val, val_every, timings, runs, ckpt_dir)
-    df = write_tables(ckpt_dir, val, tables, args.quick, args.rig)
+    splits = args.eval_split or (["val", "val_ext"] if args.rig == "human36m" else ["val"])
+    frames = {}
+    for split in splits:
+        print(f"evaluating on the {split} clips ...", flush=True)
+        frames[split] = write_tables(ckpt_dir, tables, args.quick, args.rig, split)
     total = time.time() - t_start
     timings["total"] = total
     runs.mkdir(parents=True, exist_ok=True)
     (runs / "timings.json").write_text(json.dumps(timings, indent=2))
-    print(df.to_string(index=False))
+    for split, df in frames.items():
+        print(f"{split}:\n{df.to_string(index=False)}")
     print(f"total {total / 60:.1f} min (render {render_s:.0f} s); timings in {runs / 'timings.json'}")
     return 0
 
@@ -311,17 +321,41 @@ MODELS = (  # (checkpoint name, table label)
 )
 
 
-def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool, rig: str = "human36m") -> pd.DataFrame:
-    """Evaluate the exported checkpoints of ``rig`` on its held-out clips; write the CSV / Markdown tables.
+EVAL_FRAMES = {"human36m": 125, "dome": 60}
+"""Frames per held-out clip, evenly spread, by rig: notebook 06's ``FRAMES["main"]`` and ``FRAMES["dome"]``, so that
+the tables written here and notebook 06 evaluate the same samples and report the same numbers."""
 
-    The volumetric model's cuboid is centred on the pelvis predicted by ``alg_conf`` (the paper's test protocol);
-    its manifest also records the result with the ground-truth pelvis. Missing checkpoints (a stage still being
-    trained in another process) are skipped with a message.
+EVAL_SPLITS = {"val": "", "val_ext": "_val_ext"}
+"""Held-out clip sets the tables can be measured on -> suffix of the table's file names."""
+
+
+def held_out(rig: str, split: str, quick: bool) -> Dataset:
+    """The held-out samples of a rig: 4 cameras (the dome's 4 evenly spread ones), ``EVAL_FRAMES`` frames per clip
+    of ``split`` (:func:`lt_core.train.methods.embedded_eval_dataset`, exactly as notebook 06 builds them)."""
+    return embedded_eval_dataset(rig, image_size=IMAGE_SIZE, views=4, frames_per_clip=2 if quick else EVAL_FRAMES[rig],
+                                 split=split)
+
+
+def write_tables(ckpt_dir: Path, tables: Path, quick: bool, rig: str = "human36m", split: str = "val") -> pd.DataFrame:
+    """Evaluate the exported checkpoints of ``rig`` on held-out clips; write the CSV / Markdown tables.
+
+    The samples are notebook 06's (:func:`held_out`). The volumetric model's cuboid is centred on the pelvis
+    predicted by ``alg_conf`` (the paper's test protocol); its manifest also records the result with the
+    ground-truth pelvis. Missing checkpoints (a stage still being trained in another process) are skipped with a
+    message. Per clip, per family and pooled errors go to ``<table>_per_clip.csv`` and the Markdown table.
+
+    Args:
+        ckpt_dir: folder of the exported ``<prefix>_<name>.pt`` checkpoints.
+        tables: output folder.
+        quick: smoke run (2 frames per clip; the caption says the numbers mean nothing).
+        rig: ``"human36m"`` or ``"dome"``.
+        split: ``"val"`` (the two original held-out clips; the manifests' test metrics) or ``"val_ext"`` (also one
+            held-out clip of each family of the Daz/Poser clips), written as ``<table>_val_ext.*``.
     """
-    from lt_core.train import load_trained_model
-
     prefix, table_name, description = RIGS[rig]
-    rows, per_action = [], {}
+    table_name += EVAL_SPLITS[split]
+    val = held_out(rig, split, quick)
+    rows, per_clip = [], {}
     alg_preds = None
     for name, label in MODELS:
         path = ckpt_dir / f"{prefix}_{name}.pt"
@@ -335,35 +369,39 @@ def write_tables(ckpt_dir: Path, val: Dataset, tables: Path, quick: bool, rig: s
             alg_preds = preds
         ev = preds.evaluate()
         manifest = json.loads(path.with_suffix(".json").read_text())
-        metrics = dict(ev.summary)
-        if name.startswith("vol"):
-            metrics["mpjpe_rel_gt_root"] = predict(model, val, batch_size=8, root="gt").evaluate().summary["mpjpe_rel"]
-        manifest["metrics"] = {**manifest.get("metrics", {}), **{f"test_{k}": v for k, v in metrics.items()}}
-        path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        if split == "val":
+            metrics = dict(ev.summary)
+            if name.startswith("vol"):
+                gt_root = predict(model, val, batch_size=8, root="gt").evaluate().summary["mpjpe_rel"]
+                metrics["mpjpe_rel_gt_root"] = gt_root
+            manifest["metrics"] = {**manifest.get("metrics", {}), **{f"test_{k}": v for k, v in metrics.items()}}
+            path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         rows.append({"model": label, "checkpoint": path.name, "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
                      "MPJPE rel (mm)": ev.summary["mpjpe_rel"], "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
                      "frames": ev.summary["frames"],
                      "train steps": manifest.get("train_steps", manifest.get("step")),
                      "train time (s)": manifest.get("train_s")})
-        per_action[label] = ev.per_action["mpjpe_rel"]
+        per_clip[label] = per_clip_table(preds)
         print(f"  {name}: {ev.summary['mpjpe_rel']:.1f} mm relative, {ev.summary['mpjpe_abs']:.1f} mm absolute",
               flush=True)
-    df = pd.DataFrame(rows)
     if not rows:
         raise SystemExit(f"no {prefix}_*.pt checkpoints in {ckpt_dir}")
+    df = pd.DataFrame(rows)
     df.to_csv(tables / f"{table_name}.csv", index=False, float_format="%.2f")
-    actions = pd.DataFrame(per_action).T
-    actions.index.name = "model"
-    actions.to_csv(tables / f"{table_name}_per_action.csv", float_format="%.2f")
+    long = pd.concat(per_clip, names=["model"]).reset_index()
+    long.to_csv(tables / f"{table_name}_per_clip.csv", index=False, float_format="%.2f")
+    wide = long.pivot(index="model", columns="clip", values="mpjpe_rel")
+    wide = wide.loc[list(per_clip), list(dict.fromkeys(long["clip"]))].reset_index()
+    clips = [c for c in wide.columns[1:] if not c.startswith(("family:", "mean", "pooled"))]
     n = int(df["frames"].iloc[0])
-    caption = (f"**Embedded data, {description}**, 128 px crops, held-out clips ({n} frames of "
-               f"{', '.join(VAL_CLIPS)}); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
+    caption = (f"**Embedded data, {description}**, 128 px crops, held-out clips ({n} frames: "
+               f"{2 if quick else EVAL_FRAMES[rig]} evenly spread frames of each of {', '.join(clips)}, the samples "
+               "notebook 06 evaluates); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
                "pelvis subtracted from prediction and ground truth. "
                + ("QUICK SMOKE RUN: numbers not meaningful. " if quick else "")
                + "Written by `scripts/train_embedded.py`.")
-    act = actions.reset_index()
-    text = markdown(df, caption) + "\n" + markdown(act, "Relative MPJPE (mm) per held-out clip ('Average' = over "
-                                                         "frames):")
+    per_clip_caption = "Relative MPJPE (mm) per held-out clip, per family and pooled ('pooled' = over frames):"
+    text = f"{caption}\n\n{markdown_table(df, '.1f')}\n\n{per_clip_caption}\n\n{markdown_table(wide, '.1f')}\n"
     (tables / f"{table_name}.md").write_text(text)
     return df
 
