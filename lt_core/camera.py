@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from .checks import check_shape
 from .conventions import check_convention, resize_coordinate
 from .lens import DISTORTION_MODELS, distort_normalized, undistort_fixed_point, undistort_normalized
 from .rotation import is_rotation, rodrigues_to_matrix
@@ -237,12 +238,12 @@ class Camera:
         Returns:
             (..., N, 3) camera-frame points in mm.
         """
-        _check_points(X, 3, "X")
+        check_shape(X, ("N", 3), "X")
         return X @ self.R.transpose(-1, -2) + self.t[..., None, :]
 
     def camera_to_world(self, Xc: Tensor) -> Tensor:
         """Inverse of :meth:`world_to_camera`: (..., N, 3) camera mm -> (..., N, 3) world mm."""
-        _check_points(Xc, 3, "Xc")
+        check_shape(Xc, ("N", 3), "Xc")
         return (Xc - self.t[..., None, :]) @ self.R
 
     # ------------------------------------------------------------------ distortion
@@ -286,14 +287,14 @@ class Camera:
         Returns:
             (..., N, 2) pixels an ideal pinhole camera with the same ``K`` would observe.
         """
-        _check_points(uv, 2, "uv")
+        check_shape(uv, ("N", 2), "uv")
         if not self.has_distortion:
             return uv
         return self._normalized_to_pixels(self.undistort_normalized(self._pixels_to_normalized(uv), iterations))
 
     def distort_points(self, uv: Tensor) -> Tensor:
         """Add lens distortion to ideal pinhole pixels (..., N, 2) -> (..., N, 2)."""
-        _check_points(uv, 2, "uv")
+        check_shape(uv, ("N", 2), "uv")
         return self._normalized_to_pixels(self.distort_normalized(self._pixels_to_normalized(uv)))
 
     # ------------------------------------------------------------------ projection
@@ -398,10 +399,3 @@ def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) ->
         convention=conventions[0],
         distortion_model=models[0],
     )
-
-
-def _check_points(x: Tensor, d: int, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < 2 or x.shape[-1] != d:
-        raise ValueError(f"{name} must have shape (..., N, {d}), got {tuple(x.shape)}")

@@ -23,6 +23,8 @@ from typing import Mapping, Optional
 import torch
 from torch import Tensor
 
+from .checks import weighted_mean
+
 __all__ = [
     "MM_TO_CM",
     "SMOOTH_MSE_THRESHOLD",
@@ -169,7 +171,7 @@ def volumetric_ce_loss(volumes: Tensor, grid: Tensor, target: Tensor, valid: Opt
         logp = torch.log_softmax(flat, -1).gather(-1, flat_index[..., None])[..., 0]
     else:
         logp = torch.log(flat.gather(-1, flat_index[..., None])[..., 0] + eps)
-    return -(logp * w).sum() / w.sum().clamp_min(1.0)
+    return -weighted_mean(logp, w)
 
 
 def model_loss(name: str, output: Mapping[str, Tensor], batch: Mapping, *, scale: float = MM_TO_CM,

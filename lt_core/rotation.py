@@ -8,12 +8,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .checks import check_shape
+
 __all__ = ["rodrigues_to_matrix", "matrix_to_rodrigues", "rotation_about_axis", "is_rotation"]
-
-
-def _check_last(x: Tensor, shape: tuple[int, ...], name: str) -> None:
-    if tuple(x.shape[-len(shape):]) != shape:
-        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
 
 
 def rodrigues_to_matrix(rvec: Tensor) -> Tensor:
@@ -25,7 +22,7 @@ def rodrigues_to_matrix(rvec: Tensor) -> Tensor:
     Returns:
         (..., 3, 3) rotation matrices.
     """
-    _check_last(rvec, (3,), "rvec")
+    check_shape(rvec, (3,), "rvec")
     theta2 = (rvec * rvec).sum(-1, keepdim=True)[..., None]  # (..., 1, 1)
     theta = theta2.clamp_min(1e-30).sqrt()
     x, y, z = rvec.unbind(-1)
@@ -48,7 +45,7 @@ def matrix_to_rodrigues(R: Tensor) -> Tensor:
     Returns:
         (..., 3) axis times angle in radians, angle in [0, pi].
     """
-    _check_last(R, (3, 3), "R")
+    check_shape(R, (3, 3), "R")
     # Robust route through quaternions (Shepperd's method without branches on the batch).
     m = R
     trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
@@ -110,7 +107,7 @@ def is_rotation(R: Tensor, atol: float = 1e-4) -> Tensor:
     Returns:
         (...) boolean tensor.
     """
-    _check_last(R, (3, 3), "R")
+    check_shape(R, (3, 3), "R")
     eye = torch.eye(3, dtype=R.dtype, device=R.device)
     ortho = ((R @ R.transpose(-1, -2)) - eye).abs().amax((-1, -2)) <= atol
     det = (torch.linalg.det(R) - 1).abs() <= atol

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..camera import Camera
+from ..checks import normalize_sum
 from ..conventions import check_convention, rules
 from ..ops.soft_argmax import soft_argmax_2d
 from ..ops.triangulation import triangulate
@@ -87,7 +88,7 @@ class AlgebraicTriangulationNet(nn.Module):
             return soft_argmax_2d(hm, self.beta)
         h, w = hm.shape[-2:]
         p = hm.clamp_min(0)
-        p = p / p.sum((-2, -1), keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+        p = normalize_sum(p, (-2, -1))
         xs = torch.arange(w, dtype=p.dtype, device=p.device)
         ys = torch.arange(h, dtype=p.dtype, device=p.device)
         return torch.stack([(p.sum(-2) * xs).sum(-1), (p.sum(-1) * ys).sum(-1)], -1)
@@ -104,7 +105,7 @@ class AlgebraicTriangulationNet(nn.Module):
         """
         m = valid[..., None].to(raw.dtype)
         w = raw * m
-        w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+        w = normalize_sum(w, 1)
         return (w + self.confidence_eps) * m
 
     def forward(self, images: Tensor, cameras: Camera, views_valid: Optional[Tensor] = None) -> dict[str, Tensor]:

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..camera import Camera
+from ..checks import normalize_sum
 from ..conventions import check_convention
 from ..ops.soft_argmax import soft_argmax_3d
 from ..ops.grid import autocast_disabled, make_cuboid_grid
@@ -145,7 +146,7 @@ class VolumetricTriangulationNet(nn.Module):
             raw = out.vol_confidences.float().reshape(B, C)
             keep = torch.ones_like(raw) if valid is None else valid.to(raw.dtype)
             confidences = raw * keep
-            confidences = confidences / confidences.sum(1, keepdim=True).clamp_min(torch.finfo(raw.dtype).tiny)
+            confidences = normalize_sum(confidences, 1)
             result["vol_confidences"] = confidences
         theta = self.sample_rotation(B, images.device) if rotation is None else rotation.to(images.device)
         with autocast_disabled(images.device):

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..camera import Camera
+from ..checks import normalize_sum
 from ..conventions import check_convention, rules, sampling_bounds, sampling_transform
 from ._gather import GATHER_CHUNK_ELEMENTS, GatherTaps, unproject_gather
 from .grid import autocast_disabled, geometry_dtype, make_cuboid_grid, project_grid
@@ -194,7 +195,7 @@ def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation:
 def _normalized_confidences(confidences: Tensor, valid: Tensor) -> Tensor:
     """(B, C) non-negative confidences -> weights over valid views summing to 1 per sample."""
     w = confidences * valid.to(confidences.dtype)
-    return w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+    return normalize_sum(w, 1)
 
 
 def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tensor], grid: Tensor,

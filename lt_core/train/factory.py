@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from lt_core.checks import weighted_mean
 from lt_core.conventions import resize_coordinate
 from lt_core.train.config import TrainConfig
 
@@ -153,7 +154,7 @@ def _fallback_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
     if valid is None:
         return err.mean()
     w = valid.to(err.dtype)
-    return (err * w).sum() / w.sum().clamp(min=1.0)
+    return weighted_mean(err, w)
 
 
 def _projection_mask(uv: Tensor, depth: Tensor, batch: dict[str, Any], size: tuple[int, int]) -> Tensor:
@@ -187,7 +188,7 @@ def keypoints_2d_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tenso
     gt, mask = _projected_gt(batch, pred.shape[1])
     err = (pred - gt).abs().sum(-1)
     m = mask.to(err.dtype)
-    return (err * m).sum() / m.sum().clamp(min=1.0)
+    return weighted_mean(err, m)
 
 
 def heatmap_targets(uv: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
@@ -233,7 +234,7 @@ def heatmap_2d_loss(output: dict[str, Tensor], batch: dict[str, Any], sigma: flo
     uv_hm = resize_coordinate(uv, uv.new_tensor([w / W, h / H]), batch["cameras"].convention)
     err = (hm - heatmap_targets(uv_hm, (h, w), sigma)).pow(2).mean((-1, -2))  # (B, C, J)
     m = mask.to(err.dtype)
-    loss = weight * (err * m).sum() / m.sum().clamp(min=1.0)
+    loss = weight * weighted_mean(err, m)
     if keypoints_weight and "joints_2d" in output:
         loss = loss + keypoints_weight * keypoints_2d_loss(output, batch)
     return loss
