@@ -131,7 +131,7 @@ def scaling_child(n: int, C: int) -> dict:
     except OSError:
         base = None
     t0 = time.perf_counter()
-    Y = triangulate(uv, P)
+    triangulate(uv, P)
     dt = time.perf_counter() - t0
     peak = _peak_kib()
     extra = (peak - base) * 1024 if base is not None and peak else None  # includes the (n, 3) output

@@ -109,7 +109,7 @@ def main() -> None:
         Y, _ = triangulate_ransac(corrupted.float(), P.float(), generator=g)
         err = (Y.double() - X).norm(dim=-1).median()
         print(f"{'RANSAC (pairs, 15 px, refine)':34s} {C:3d} {r:12,.0f} {base_r:11,.0f} {r / base_r:6.0f}x "
-              f"{'median 3D err %.2f mm' % err:>22s}")
+              f"{f'median 3D err {err:.2f} mm':>22s}")
 
 
 if __name__ == "__main__":

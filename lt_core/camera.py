@@ -183,7 +183,12 @@ class Camera:
 
     def __getitem__(self, idx) -> "Camera":
         """Index the batch dimensions like a tensor (``cams[0]``, ``cams[:, [0, 2]]``)."""
-        pick = lambda x, tail: None if x is None else x[idx] if not isinstance(idx, tuple) else x[idx + (slice(None),) * tail]  # noqa: E731
+
+        def pick(x: Tensor | None, tail: int) -> Tensor | None:
+            if x is None:
+                return None
+            return x[idx] if not isinstance(idx, tuple) else x[idx + (slice(None),) * tail]
+
         names = None
         if self.names is not None and len(self.batch_shape) == 1:
             order = torch.arange(len(self.names))[idx]

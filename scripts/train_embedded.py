@@ -38,9 +38,9 @@ larger than the paper's (which fine-tuned large pretrained networks) because the
 less.
 
 Timing (2 cores, 1 torch thread; measured at commit 73d1229): rendering ~20 s, 2D stage ~4.5 min, each algebraic
-stage ~2 min, volumetric ~18-20 min (~0.45 s per step); 27 min in all (28 min with ``--rig dome``). Runs are deterministic:
-re-running gives the same numbers, and ``--resume`` continues a stage exactly where it stopped (its recorded train
-time then adds up the runs).
+stage ~2 min, volumetric ~18-20 min (~0.45 s per step); 27 min in all (28 min with ``--rig dome``). Runs are
+deterministic: re-running gives the same numbers, and ``--resume`` continues a stage exactly where it stopped (its
+recorded train time then adds up the runs).
 
 ``--rig dome`` trains the same stages on the Panoptic-like 31-camera dome, 4 cameras per sample (random ones in
 training, 4 evenly spread ones at test), as the paper trains on CMU Panoptic; the checkpoints are

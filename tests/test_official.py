@@ -410,7 +410,7 @@ def test_official_box_scaling_at_scale_1_5():
     differ = 0
     for i in range(len(ds)):
         s, c = ds[i], ours[i]
-        v0, nv = int(z["item_first_view"][i]), int(z["item_n_views"][i])
+        v0 = int(z["item_first_view"][i])
         for k, box in enumerate(s["meta"]["bbox_ltrb"][s["views_valid"]].tolist()):
             l, tp, r, b = (int(v) for v in z["view_bbox_ltrb"][v0 + k])  # the scale-1 boxes of the release
             cx, cy, side = (l + r) // 2, (tp + b) // 2, int(1.5 * (r - l))

@@ -438,7 +438,9 @@ def test_voxels_no_view_sees_are_zero_not_nan():
 def test_gradcheck_wrt_features(aggregation, backend):
     features, cams, grid, conf = problem(B=1, C=2, Fc=2, size=5, D=3, side=1500.0)
     features.requires_grad_(True)
-    fn = lambda f: unproject_features(f, cams, grid, aggregation, conf, backend=backend)  # noqa: E731
+    def fn(f):
+        return unproject_features(f, cams, grid, aggregation, conf, backend=backend)
+
     assert torch.autograd.gradcheck(fn, (features,), eps=1e-6, atol=1e-6)
 
 
@@ -450,8 +452,10 @@ def test_gradcheck_hidden_views_and_confidences(aggregation, backend):
     valid = torch.tensor([[True, False, True, True]])
     features.requires_grad_(True)
     conf.requires_grad_(aggregation == "conf")
-    fn = lambda f, c: unproject_features(f, cams, grid, aggregation, c, valid, chunk_voxels=20,  # noqa: E731
-                                         backend=backend)
+
+    def fn(f, c):
+        return unproject_features(f, cams, grid, aggregation, c, valid, chunk_voxels=20, backend=backend)
+
     assert torch.autograd.gradcheck(fn, (features, conf), eps=1e-6, atol=1e-6, fast_mode=True)
 
 

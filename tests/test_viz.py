@@ -132,7 +132,7 @@ def test_skeleton_animation_frames_and_slider():
         viz.skeleton_animation(standing_pose())
 
 
-# ---------------------------------------------------------------------------------------------------------- offline plotly
+# --------------------------------------------------------------------------------------------------- offline plotly
 NO_EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc\s*=", re.IGNORECASE)
 
 

@@ -20,7 +20,8 @@ anipose / aniposelib (``CameraGroup.dump``: TOML, one table per camera)::
 Camera order: the table keys sorted as strings, which is how ``CameraGroup.load`` orders them (``cam_10`` comes
 before ``cam_2``). The translation unit is the board's (anipose's configs give the square size in mm, the default
 here); pass ``units`` when the board was measured otherwise. ``fisheye = true`` cameras (4 coefficients of another
-model) are refused. Pose2Sim's TOML (same fields, metres, file order) is :func:`~lt_core.data.calibration.load_toml_calibration`.
+model) are refused. Pose2Sim's TOML (same fields, metres, file order) is
+:func:`~lt_core.data.calibration.load_toml_calibration`.
 """
 
 from __future__ import annotations

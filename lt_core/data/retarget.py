@@ -51,7 +51,7 @@ import csv
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -92,7 +92,7 @@ H36M_BONES: tuple[tuple[int, int], ...] = (
 _ALIASES = {"Neck/Nose": "Neck", "Nose": "Neck"}
 
 # One alternative: a joint name, a tuple of names (their mean) or {name: weight} (weights sum to 1).
-Alternative = Union[str, Sequence[str], Mapping[str, float]]
+Alternative = str | Sequence[str] | Mapping[str, float]
 
 
 def _sided(side: str, *bases: str) -> tuple[str, ...]:

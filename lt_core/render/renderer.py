@@ -224,7 +224,6 @@ def _render(joints: Tensor, cameras: Camera, body: BodyStyle | None, scene: Scen
     scene = SceneStyle.default() if scene is None else scene
 
     # --- per-sample body, per-view capsules in camera frames (float64)
-    K = len(CAPSULES)
     radii_s = _per_sample(body.radii, 1, lead, device).double()  # (S, K)
     colors_s = _per_sample(body.colors, 2, lead, device).float()
     tex_s = _per_sample(body.texture, 1, lead, device).float()

@@ -39,7 +39,8 @@ class CheckpointWriteError(CheckpointError, OSError):
 
 
 def previous_path(path: str | Path) -> Path:
-    """Where :func:`atomic_save` with ``keep_previous=True`` keeps the replaced file (``last.pt`` -> ``last.prev.pt``)."""
+    """Where :func:`atomic_save` with ``keep_previous=True`` keeps the replaced file
+    (``last.pt`` -> ``last.prev.pt``)."""
     p = Path(path)
     return p.with_name(f"{p.stem}.prev{p.suffix}")
 

@@ -1,4 +1,5 @@
-"""Run a model over a dataset and evaluate it with the reference protocol (:func:`lt_core.metrics.evaluate_predictions`).
+"""Run a model over a dataset and evaluate it with the reference protocol
+(:func:`lt_core.metrics.evaluate_predictions`).
 
 For volumetric models the cuboid centre (``root``, world mm) comes from the ground-truth pelvis (``root="gt"``), from
 an algebraic model run on the same batch (``root=<nn.Module>``, the paper's test-time set-up), or from earlier
