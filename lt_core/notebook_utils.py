@@ -50,8 +50,8 @@ import torch
 
 __all__ = ["SIZES", "SIZE_ENV", "RESULTS_ENV", "REPO_ROOT", "INTERACTIVE_OUT_DIR", "ParameterError", "default_size",
            "default_out_dir", "notebooks_dir", "resolve_path", "repo_relative", "check_size", "check_common",
-           "check_dir", "check_file", "check_paths", "check_int", "check_choice", "check_strings", "seed_everything",
-           "markdown_table", "NotebookResults"]
+           "check_dir", "check_file", "check_paths", "check_int", "check_choice", "check_strings", "check_device",
+           "seed_everything", "markdown_table", "NotebookResults"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The folder holding this ``lt_core`` (the repository checkout for an editable install)."""
@@ -232,6 +232,22 @@ def check_paths(name: str, value: Any, keys: Sequence[str], optional: bool = Tru
     if missing:
         raise ParameterError(f"{name} lacks the keys {missing} (given: {list(value)})")
     return {k: check_file(f"{name}[{k!r}]", v) for k, v in value.items()}  # type: ignore[misc]
+
+
+def check_device(name: str, value: Any) -> str:
+    """A torch device name: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; CUDA ones only where CUDA is available.
+
+    Raises:
+        ParameterError: a malformed name, or CUDA requested on a machine without it.
+    """
+    text = str(value)
+    if not (text in ("cpu", "cuda", "auto") or (text.startswith("cuda:") and text[5:].isdigit())):
+        raise ParameterError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {value!r}")
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"{name}={text!r}, but CUDA is not available on this machine; use {name}='cpu'")
+    if text.startswith("cuda:") and int(text[5:]) >= torch.cuda.device_count():
+        raise ParameterError(f"{name}={text!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return text
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

@@ -48,7 +48,7 @@ def test_every_notebook_has_its_exercises():
 
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_reference_solution_passes(exercise_id: str, capsys):
-    assert check(exercise_id, solution(exercise_id)) is True
+    assert bool(check(exercise_id, solution(exercise_id))) is True
     out = capsys.readouterr().out
     assert f"Exercise {exercise_id}" in out and ": correct." in out
 
@@ -64,7 +64,8 @@ def test_stub_is_not_attempted(exercise_id: str, capsys):
     def stub(*args, **kwargs):
         raise NotImplementedError
 
-    assert check(exercise_id, stub) is False
+    result = check(exercise_id, stub)
+    assert bool(result) is False and result.exercise_id == exercise_id
     out = capsys.readouterr().out
     assert "not answered yet" in out and "notebooks/solutions/" in out and f'show_solution("{exercise_id}")' in out
 

@@ -8,9 +8,9 @@ the notebook, a code cell where the reader writes the answer (a function, mostly
 :func:`check` builds its own inputs (fixed seeds), runs the answer on them and compares the result with what
 ``lt_core`` computes (or with autograd, for derivatives):
 
-* right: prints ``Exercise 02.1 ... correct`` and what was checked, returns ``True``;
+* right: prints ``Exercise 02.1 ... correct`` and what was checked, returns a true :class:`CheckResult`;
 * not attempted (the answer raises ``NotImplementedError``, as the stubs do, or returns ``None``): prints how to
-  start and where the reference solution is, returns ``False``; the notebook keeps running;
+  start and where the reference solution is, returns a false one; the notebook keeps running;
 * wrong: raises :class:`ExerciseFailed` (an ``AssertionError``) saying what differs, on which input, by how much.
 
 Reference solutions are kept out of the notebooks, in ``notebooks/solutions/NN_name.py`` (a dict
@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["Exercise", "ExerciseFailed", "NotAttempted", "EXERCISES", "register", "check", "solution",
+__all__ = ["Exercise", "ExerciseFailed", "NotAttempted", "CheckResult", "EXERCISES", "register", "check", "solution",
            "show_solution", "solutions_file", "exercise_ids", "close", "call"]
 
 
@@ -58,6 +58,24 @@ class Exercise:
     title: str
     checker: Callable[..., str]
     paper: str = ""
+
+
+class CheckResult:
+    """What :func:`check` returns: true when the answer is right. A notebook shows nothing for it (the check has
+    printed its verdict already)."""
+
+    def __init__(self, exercise_id: str, passed: bool) -> None:
+        self.exercise_id = exercise_id
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.exercise_id!r}, passed={self.passed})"
+
+    def _ipython_display_(self) -> None:  # the verdict is printed by check(); nothing more to show
+        pass
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -125,7 +143,7 @@ def show_solution(exercise_id: str) -> str:
     return text
 
 
-def check(exercise_id: str, answer: Any, **context: Any) -> bool:
+def check(exercise_id: str, answer: Any, **context: Any) -> CheckResult:
     """Check a reader's answer (see the module docstring).
 
     Args:
@@ -134,7 +152,7 @@ def check(exercise_id: str, answer: Any, **context: Any) -> bool:
         **context: data from the notebook some checks also use.
 
     Returns:
-        ``True`` when right, ``False`` when not attempted yet.
+        A :class:`CheckResult`, true when right, false when not attempted yet.
 
     Raises:
         ExerciseFailed: the answer is wrong.
@@ -153,13 +171,14 @@ def check(exercise_id: str, answer: Any, **context: Any) -> bool:
             where = f"notebooks/solutions/{solutions_file(exercise_id).name}"
         except FileNotFoundError:
             where = "notebooks/solutions/"
-        print(f"{head}: not answered yet. Replace `raise NotImplementedError` with your code and run this cell "
-              f"again. Stuck? The reference solution is in {where}; `show_solution(\"{ex.id}\")` prints it.")
-        return False
+        print(f"{head}: not answered yet. Replace `raise NotImplementedError` in the cell above with your code, "
+              f"run it, then run this check again. Stuck? The reference solution is in {where}; "
+              f"`show_solution(\"{ex.id}\")` prints it.")
+        return CheckResult(ex.id, False)
     except ExerciseFailed as err:
         raise ExerciseFailed(f"{head}: not right yet. {err}") from None
     print(f"{head}: correct. {what}")
-    return True
+    return CheckResult(ex.id, True)
 
 
 # ---------------------------------------------------------------------------------------------- check helpers
