@@ -1,13 +1,14 @@
 # Two commands do everything on a fresh machine with Python >= 3.10 and pip:
 #   make reproduce   set up .venv, then run the notebooks headless into results/
 #   make test        set up .venv, then run pytest (unit tests + nbval over the notebooks)
+#   make book        a static HTML book of the executed notebooks in build/book (open build/book/index.html)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SIZE   ?= full
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup reproduce train test benchmark clean
+.PHONY: setup reproduce train test benchmark book clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,10 @@ train: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# a static book of the committed executed notebooks (index, navigation, offline plotly and math) in build/book
+book: setup
+	$(PY) scripts/build_book.py --out build/book
 
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048

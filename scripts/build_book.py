@@ -10,8 +10,9 @@ join automatically) is exported by nbconvert's HTML exporter (JupyterLab's look)
 
 Everything works from the file system with no network: the plotly figures carry plotly.js in the notebook's own
 output (``lt_core.viz.setup_plotly``); MathJax 2.7 is copied from the ``jupyter-server-mathjax`` package into
-``_static/mathjax`` and the pages load it from there (HTML-CSS output with the STIX-Web fonts it ships); require.js (needed only by widget outputs, which the committed
-notebooks do not store) is left out. The build fails if a page still refers to a script on the web.
+``_static/mathjax`` and the pages load it from there (HTML-CSS output with the STIX-Web fonts it ships);
+require.js (needed only by widget outputs, which the committed notebooks do not store) is left out. The build
+fails if a page still refers to a script on the web.
 
 Why nbconvert: it is maintained by the Jupyter project and already a dependency (papermill, nbval), it renders the
 stored outputs exactly as JupyterLab shows them (the offline plotly output included; ``tests/test_browser.py``
@@ -140,7 +141,7 @@ def export_chapter(chapters: list[Chapter], k: int, out: Path, rel_notebooks: st
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + _nav(chapters, k) + '<div class="lt-page">'
                   + _side(chapters, k) + '<div class="lt-main">', body, count=1)
     body = body.replace("</body>", f"</div></div>{_nav(chapters, k)}</body>", 1)
-    body = _rewrite_links(body, rel_notebooks, {c.page for c in chapters})
+    body = _rewrite_links(body, rel_notebooks, {c.page for c in chapters} | {"index.html"})
     page = out / chapters[k].page
     page.write_text(body, encoding="utf-8")
     return page

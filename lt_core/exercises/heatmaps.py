@@ -1,4 +1,4 @@
-"""Exercises of notebook 02 (soft-argmax): the estimator, its gradient, the parabola refinement, the small-beta limit."""
+"""Exercises of notebook 02 (soft-argmax): the estimator, its gradient, the parabola refinement, the beta -> 0 limit."""
 
 from __future__ import annotations
 

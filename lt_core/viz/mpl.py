@@ -199,7 +199,7 @@ def plain_log_axis(ax: Axes, axis: str = "y", ticks: Sequence[float] | None = No
         decades = range(math.floor(math.log10(max(lo, 1e-12))), math.ceil(math.log10(max(hi, 1e-12))) + 1)
         for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
             ticks = [m * 10.0**e for e in decades for m in mantissas if lo <= m * 10.0**e <= hi]
-            if len(ticks) >= 3:
+            if len(ticks) >= 4:
                 break
     target.set_major_locator(FixedLocator(list(ticks)))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

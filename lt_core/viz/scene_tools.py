@@ -37,7 +37,7 @@ def scene_bounds(fig: go.Figure) -> np.ndarray:
 
 
 def focus_on(fig: go.Figure, points: np.ndarray, margin: float = 300.0, direction: Sequence[float] = (1.0, -1.0, 0.55),
-             framing: float = 2.0) -> go.Figure:
+             framing: float = 1.3) -> go.Figure:
     """Open a 3D scene's view on ``points`` (the subject) while keeping every trace within the axis ranges.
 
     Args:
