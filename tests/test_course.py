@@ -142,8 +142,8 @@ def test_course_problems_finds_what_is_missing():
     assert any("0 exercise check cells" in p for p in course_problems(_chapter(exercises=0), "01"))
     assert any("is checked in notebook 02" in p for p in course_problems(_chapter(), "02"))
     nb = _chapter()
-    nb.cells[-2].source = 'check("01.3", f)'  # a check without its own stub in front, and 01.3 twice
-    nb.cells[-3].source = "def f():\n    return 1"
+    nb.cells[-5].source = 'check("01.3", f)'  # exercise 01.3 checked twice (01.2's check cell) ...
+    nb.cells[-3].source = "def f():\n    return 1"  # ... and 01.3's stub already answered
     problems = course_problems(nb, "01")
     assert any("checked twice" in p for p in problems) and any("stub" in p for p in problems)
     nb = _chapter()

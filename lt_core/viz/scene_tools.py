@@ -76,7 +76,7 @@ def focus_on(fig: go.Figure, points: np.ndarray, margin: float = 300.0, directio
 
 
 def pose_toggles(fig: go.Figure, names: Sequence[str], always: Sequence[str] = ()) -> go.Figure:
-    """Buttons above a scene: "all", then one per pose (method) showing that pose alone.
+    """Buttons under a scene: "all", then one per pose (method) showing that pose alone.
 
     Traces are matched to a pose by their legend group (:func:`~lt_core.viz.skeleton_traces` puts a pose's four
     traces in the group named after it); traces of no pose (floor, cameras, markers) stay visible, as do the poses
@@ -98,7 +98,7 @@ def pose_toggles(fig: go.Figure, names: Sequence[str], always: Sequence[str] = (
 
     buttons = [dict(label="all", method="restyle", args=[{"visible": mask(posed)}])]
     buttons += [dict(label=n, method="restyle", args=[{"visible": mask({n})}]) for n in names]
-    fig.update_layout(updatemenus=[dict(type="buttons", direction="right", buttons=buttons, x=0.0, y=1.0,
-                                        xanchor="left", yanchor="bottom", pad=dict(r=6, t=4), showactive=True)],
+    fig.update_layout(updatemenus=[dict(type="buttons", direction="right", buttons=buttons, x=0.0, y=0.0,
+                                        xanchor="left", yanchor="bottom", pad=dict(l=4, b=4), showactive=True)],
                       legend=dict(title=dict(text="click to hide / show")))
     return fig
