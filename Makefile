@@ -7,6 +7,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SIZE   ?= full
 STAMP  := $(VENV)/.installed
+# idle OpenMP threads sleep instead of spinning: torch stays fast when other work shares the cores (lt_core/__init__.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup reproduce train test benchmark book clean
 
@@ -15,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev,h36m]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev,h36m,video]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -13,6 +13,21 @@ import numpy as np
 from numba import njit
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _residual(x, y, xd, yd, k1, k2, p1, p2, k3, s):
+    """``distort(x, y) - (xd, yd)`` and its 2x2 Jacobian ``(j11, j12, j21, j22)`` at ``(x, y)``."""
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    g = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)
+    fx = x * radial + s * p1 * x * y + p2 * (r2 + s * x * x) - xd
+    fy = y * radial + p1 * (r2 + s * y * y) + s * p2 * x * y - yd
+    j11 = radial + 2.0 * x * x * g + s * p1 * y + 2.0 * (1.0 + s) * p2 * x
+    j12 = 2.0 * x * y * g + s * p1 * x + 2.0 * p2 * y
+    j21 = 2.0 * x * y * g + 2.0 * p1 * x + s * p2 * y
+    j22 = radial + 2.0 * y * y * g + 2.0 * (1.0 + s) * p1 * y + s * p2 * x
+    return fx, fy, j11, j12, j21, j22
+
+
 @njit(nogil=True, cache=True)
 def undistort_newton(xy_d: np.ndarray, dist: np.ndarray, s: float, max_iter: int, tol: float,
                      accept: float) -> np.ndarray:
@@ -41,15 +56,7 @@ def undistort_newton(xy_d: np.ndarray, dist: np.ndarray, s: float, max_iter: int
             continue
         x, y = xd, yd
         for _ in range(max_iter):
-            r2 = x * x + y * y
-            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-            g = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)
-            fx = x * radial + s * p1 * x * y + p2 * (r2 + s * x * x) - xd
-            fy = y * radial + p1 * (r2 + s * y * y) + s * p2 * x * y - yd
-            j11 = radial + 2.0 * x * x * g + s * p1 * y + 2.0 * (1.0 + s) * p2 * x
-            j12 = 2.0 * x * y * g + s * p1 * x + 2.0 * p2 * y
-            j21 = 2.0 * x * y * g + 2.0 * p1 * x + s * p2 * y
-            j22 = radial + 2.0 * y * y * g + 2.0 * (1.0 + s) * p1 * y + s * p2 * x
+            fx, fy, j11, j12, j21, j22 = _residual(x, y, xd, yd, k1, k2, p1, p2, k3, s)
             det = j11 * j22 - j12 * j21
             if det == 0.0 or not math.isfinite(det):
                 break
@@ -62,15 +69,7 @@ def undistort_newton(xy_d: np.ndarray, dist: np.ndarray, s: float, max_iter: int
         # accept a root where the lens preserves directions locally (J with positive eigenvalues: det > 0 and
         # trace > 0): beyond the radius where a strong lens folds back, a "root" on the far side of the image is
         # not the ray that produced the pixel
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        g = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)
-        fx = x * radial + s * p1 * x * y + p2 * (r2 + s * x * x) - xd
-        fy = y * radial + p1 * (r2 + s * y * y) + s * p2 * x * y - yd
-        j11 = radial + 2.0 * x * x * g + s * p1 * y + 2.0 * (1.0 + s) * p2 * x
-        j12 = 2.0 * x * y * g + s * p1 * x + 2.0 * p2 * y
-        j21 = 2.0 * x * y * g + 2.0 * p1 * x + s * p2 * y
-        j22 = radial + 2.0 * y * y * g + 2.0 * (1.0 + s) * p1 * y + s * p2 * x
+        fx, fy, j11, j12, j21, j22 = _residual(x, y, xd, yd, k1, k2, p1, p2, k3, s)
         if abs(fx) + abs(fy) <= accept and j11 * j22 - j12 * j21 > 0.0 and j11 + j22 > 0.0:
             out[i, 0] = x
             out[i, 1] = y

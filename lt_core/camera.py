@@ -94,6 +94,14 @@ class Camera:
                 raise CameraError(f"camera {name} contains NaN or inf")
         if self.distortion_model not in DISTORTION_MODELS:
             raise CameraError(f"distortion_model must be one of {DISTORTION_MODELS}, got {self.distortion_model!r}")
+        # a zero focal length or K[2, 2] makes K singular: no pixel maps back to a ray (validate() checks more)
+        singular = (self.K[..., 0, 0] == 0) | (self.K[..., 1, 1] == 0) | (self.K[..., 2, 2] == 0)
+        if bool(singular.any()):
+            idx = tuple(int(i) for i in singular.nonzero()[0]) if singular.dim() else ()
+            where = f" (camera {list(idx)})" if idx else ""
+            raise CameraError(f"camera K is singular{where}: fx, fy and K[2, 2] must be non-zero, got "
+                              f"fx={float(self.K[idx + (0, 0)]):g}, fy={float(self.K[idx + (1, 1)]):g}, "
+                              f"K[2, 2]={float(self.K[idx + (2, 2)]):g}")
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -433,8 +433,8 @@ def _method_of(cfg: Mapping[str, Any]) -> str:
 
 
 def _preference(path: Path) -> int:
-    """Within one folder: exported / named checkpoints first, then best.pt, then last.pt."""
-    return {"best.pt": 1, "last.pt": 2}.get(path.name, 0)
+    """Within one folder: exported / named checkpoints first, then best.pt, last.pt, the kept last.prev.pt."""
+    return {"best.pt": 1, "last.pt": 2, "last.prev.pt": 3}.get(path.name, 0)
 
 
 def find_checkpoints(*folders: str | Path) -> list[CheckpointInfo]:
@@ -599,7 +599,7 @@ def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: fl
     from lt_core.train.factory import build_model, init_from_checkpoint
 
     path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
-    cfg_dict = dict(load_checkpoint(path)["config"])
+    cfg_dict = dict(load_checkpoint(path, require=("config",))["config"])
     opts = {k: v for k, v in (cfg_dict.get("model_options") or {}).items() if k == "backbone_options"}
     if threshold is None:
         threshold = 15.0 * float(cfg_dict.get("image_size", (384, 384))[0]) / 384.0

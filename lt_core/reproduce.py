@@ -20,7 +20,6 @@ import functools
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,10 +27,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["NotebookRun", "discover_notebooks", "select_notebooks", "run_notebook", "code_version",
+from .paths import REPO_ROOT, code_version_text
+
+__all__ = ["NotebookRun", "discover_notebooks", "select_notebooks", "run_notebook",
            "write_report", "reproduce", "main"]
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = REPO_ROOT  # the repository (lt_core.paths)
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 
 
@@ -79,18 +80,6 @@ def select_notebooks(notebooks: Sequence[Path], only: str | None) -> list[Path]:
         raise SystemExit(f"--only {only}: no notebook numbered {', '.join(unknown)}; "
                          f"available: {', '.join(sorted(numbers))}")
     return [numbers[w.zfill(2)] for w in sorted(set(wanted), key=lambda w: w.zfill(2))]
-
-
-def code_version(root: Path = PACKAGE_ROOT) -> str:
-    """The git commit of ``root`` (with a note when the tree has uncommitted changes), or ``"unknown"``."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=20, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=20, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return commit + (" (with uncommitted changes)" if dirty else "")
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -237,7 +226,7 @@ def reproduce(size: str = "full", only: str | None = None, out: Path = Path("res
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
-    version = code_version()
+    version = code_version_text()
     command = command or f"python -m lt_core.reproduce --size {size}" + (f" --only {only}" if only else "")
     # headless: static pictures instead of widgets; the kernel must keep its inline matplotlib backend
     saved_env = {k: os.environ.get(k) for k in ("LT_HEADLESS", "MPLBACKEND")}

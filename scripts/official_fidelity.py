@@ -37,7 +37,7 @@ from lt_core.ops.ransac import triangulate_ransac  # noqa: E402
 from lt_core.ops.ransac_official import triangulate_ransac_official  # noqa: E402
 from lt_core.ops.triangulation import triangulate  # noqa: E402
 from lt_core.ops.unprojection import unproject_features  # noqa: E402
-from lt_core.reproduce import code_version  # noqa: E402
+from lt_core.paths import code_version, code_version_text  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "official"
 CONVENTIONS = ("official", "centres")
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "Largest absolute difference to the released code's outputs on the inputs stored in "
         "tests/fixtures/official, with lt_core's `official` convention and with the project's own `centres` rules "
         "(`python scripts/official_fidelity.py`; "
-        f"code {code_version(ROOT)}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"code {code_version_text(code_version(ROOT))}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{time.time() - start:.0f} s). The `centres` column is what mixing the conventions costs: half-pixel "
         "terms in the cameras and the 2D keypoints, the normalised DLT (another estimator with noise), the border "
         "and softmax rules of the unprojection, and the project's RANSAC.\n\n")

@@ -21,7 +21,8 @@ if str(ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 
-from lt_core.data.pose2sim import Pose2SimDetections, pose2sim_check  # noqa: E402
+from lt_core.data.pose2sim import Pose2SimCheck, Pose2SimDetections, pose2sim_check  # noqa: E402
+from lt_core.notebook_utils import markdown_table  # noqa: E402
 
 VARIANTS = {"plain": None, "reject15": 15.0}
 
@@ -54,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     table.to_csv(args.out / "pose2sim_check.csv", index=False, float_format="%.2f")
 
     plain, rej = checks["plain"], checks["reject15"]
-    md = [plain.to_markdown(), "## Variant with view rejection (15 px, as Pose2Sim's Config.toml)", ""]
+    md = [report(plain), "## Variant with view rejection (15 px, as Pose2Sim's Config.toml)", ""]
     s = rej.summary
     md += [f"- median distance to Pose2Sim: {s['median_distance_mm']:.1f} mm (mean {s['mean_distance_mm']:.1f} mm)",
            f"- median reprojection error, ours: {s['median_reprojection_px']:.1f} px "
            f"(Pose2Sim: {s['pose2sim_median_reprojection_px']:.1f} px)", "",
-           _md(rej.per_camera), "",
+           markdown_table(rej.per_camera, ".1f"), "",
            "Notes: TRC frame k is detection frame k - 1 (an offset of one frame raises the median distance to about "
            "25 mm). Joints where both methods use every camera agree to about 1 mm (same weighted DLT); the hips, "
            "knees and shoulders differ by 3-6 cm where Pose2Sim dropped views above its 15 px threshold. "
@@ -76,10 +77,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _md(df: pd.DataFrame) -> str:
-    from lt_core.data.pose2sim import _markdown_table  # noqa: PLC0415
-
-    return _markdown_table(df)
+def report(check: Pose2SimCheck) -> str:
+    """A short Markdown report of one check."""
+    s = check.summary
+    lines = [
+        "# Pose2Sim check: our triangulation vs. Pose2Sim's reconstruction",
+        "",
+        f"Data: `{s['data']}` (Pose2Sim demo, BSD-3; {s['frames']} frames, {s['cameras']} cameras, "
+        f"{s['joints']} joints matched by name). Subject selection: `{s['selection']}`. "
+        f"Triangulation: confidence-weighted DLT on undistorted OpenPose points "
+        f"(min confidence {s['min_confidence']}, "
+        + ("every view" if s["outlier_px"] is None else f"views rejected above {s['outlier_px']} px")
+        + f"). Reference: `{s['reference']}` (Pose2Sim's own triangulation, not ground truth).",
+        "",
+        f"- median distance to Pose2Sim: **{s['median_distance_mm']:.1f} mm** (mean {s['mean_distance_mm']:.1f} mm)",
+        f"- median reprojection error, ours: **{s['median_reprojection_px']:.1f} px**; "
+        f"Pose2Sim's reconstruction on the same detections: {s['pose2sim_median_reprojection_px']:.1f} px",
+        "",
+        "## Per camera (median reprojection error, px)",
+        "",
+        markdown_table(check.per_camera, ".1f"),
+        "",
+        "## Per joint (distance to Pose2Sim, mm)",
+        "",
+        markdown_table(check.per_joint, ".1f"),
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

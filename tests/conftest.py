@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see lt_core/__init__.py
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -34,3 +34,18 @@ def test_undistortion_benchmark_runs_and_every_method_is_exact():
     assert names.count("Newton, exact (numba)") == 2 and names.count("triangulate_cameras") == 2
     for row in rows:
         assert float(row.split()[-1]) < 1e-6, row  # undistortion (normalised units) and 3D (mm) errors
+
+
+def test_aniposelib_comparison_runs_and_agrees():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "aniposelib_comparison.py"), "--points", "300", "--repeats", "1",
+           "--sizes", "2000"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("pinhole", "distorted"))]
+    assert [(r[0], r[1]) for r in rows] == [("pinhole", "4"), ("pinhole", "31"), ("distorted", "4"),
+                                            ("distorted", "31")]
+    if "not installed" not in result.stdout:  # with aniposelib: both find the same points (noise-free input)
+        for r in rows:
+            assert float(r[5]) < 1e-3, r
+    scaling = [line.split() for line in result.stdout.splitlines() if line.strip().startswith(("4 ", "31 "))]
+    assert [(r[0], r[1]) for r in scaling] == [("4", "2,000"), ("31", "2,000")]

@@ -24,7 +24,8 @@ from lt_core.data.mocap_daz import (
     read_manifest,
 )
 from lt_core.data.motion import MotionFormatError
-from lt_core.data.retarget import H36M_JOINTS, data_dir, load_clip
+from lt_core.data.retarget import H36M_JOINTS, load_clip
+from lt_core.paths import data_dir
 from lt_core.data.synthetic import (
     DAZ_EXCLUDED_CLIPS,
     DAZ_VAL_CLIPS,

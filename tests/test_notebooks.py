@@ -60,7 +60,8 @@ def _parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def test_notebooks_present():
     names = [p.name for p in NOTEBOOKS]
-    for required in ("01_camera_geometry.ipynb", "02_soft_argmax.ipynb", "03_algebraic_triangulation.ipynb"):
+    for required in ("01_camera_geometry.ipynb", "02_soft_argmax.ipynb", "03_algebraic_triangulation.ipynb",
+                     "07_your_own_cameras.ipynb"):
         assert required in names
 
 

@@ -382,17 +382,23 @@ def test_official_human36m_items_match_the_released_dataset():
 
 
 def test_official_human36m_images_match_the_released_preprocessing():
-    """Images, after the released normalisation (BGR, ImageNet RGB statistics): channel means within 1e-3."""
+    """Images after the released crop, INTER_AREA resize and normalisation (BGR, ImageNet RGB statistics): channel
+    statistics and 16 x 16 INTER_AREA thumbnails of the official items, to float32 rounding."""
+    from lt_core.data.resize_area import resize_area
     from lt_core.models.official import preprocess_like_official
 
     z = np.load(H36M / "official_items.npz", allow_pickle=False)
     ds = _h36m("official", load_images=True)
-    for i in (0, 4, 9):
+    assert ds.resample == "area"
+    for i in range(len(ds)):
         s = ds[i]
         v0, nv = int(z["item_first_view"][i]), int(z["item_n_views"][i])
-        images = preprocess_like_official(s["images"][s["views_valid"]], size=None)  # (nv, 3, H, W) BGR
-        mean = images.double().mean((2, 3)).numpy()
-        assert np.abs(mean - z["view_image_mean"][v0:v0 + nv]).max() < 1e-3
+        x = preprocess_like_official(s["images"][s["views_valid"]], size=None).double()  # (nv, 3, H, W) BGR
+        assert max_diff(x.mean((2, 3)), z["view_image_mean"][v0:v0 + nv]) < 1e-5
+        assert max_diff(x.amin((2, 3)), z["view_image_min"][v0:v0 + nv]) < 1e-5
+        assert max_diff(x.amax((2, 3)), z["view_image_max"][v0:v0 + nv]) < 1e-5
+        thumbs = torch.stack([resize_area(v, (16, 16)) for v in x]).permute(0, 2, 3, 1)
+        assert max_diff(thumbs, z["view_image_thumb16"][v0:v0 + nv]) < 1e-4
 
 
 def test_official_box_scaling_at_scale_1_5():

@@ -5,6 +5,7 @@ from torch.autograd import gradcheck
 from lt_core.ops.ransac import triangulate_best_subset, triangulate_ransac
 from lt_core.ops.triangulation import (
     TriangulationError,
+    UnderdeterminedWarning,
     adjugate4,
     reprojection_error,
     triangulate,
@@ -101,7 +102,10 @@ def test_gradients_finite_when_views_coincide_or_weights_tiny():
     X = random_points(1, 3)
     uv = (rig[0].project(X))[:, None].expand(1, 2, 3, 2).clone().requires_grad_(True)
     w = torch.ones(1, 2, 3, dtype=torch.float64, requires_grad=True)
-    Y = triangulate(uv, P, w)
+    with pytest.raises(TriangulationError, match="single camera centre"):
+        triangulate(uv, P, w)  # no baseline: refused unless single-centre points are allowed
+    with pytest.warns(UnderdeterminedWarning, match="arbitrary depth"):
+        Y = triangulate(uv, P, w, min_views=1)
     Y.sum().backward()
     assert torch.isfinite(Y).all()
     assert torch.isfinite(uv.grad).all() and torch.isfinite(w.grad).all()
@@ -127,7 +131,8 @@ def test_svd_backward_would_be_nan_where_ours_is_finite():
     (vh[-1, :3] / vh[-1, 3]).sum().backward()
     svd_grad = uv2.grad.abs().max()
     uv3 = torch.stack([uv, uv])[None, :, None].clone().requires_grad_(True)
-    triangulate(uv3, P[None]).sum().backward()
+    with pytest.warns(UnderdeterminedWarning):
+        triangulate(uv3, P[None], min_views=1).sum().backward()
     assert torch.isfinite(uv3.grad).all()
     assert not torch.isfinite(svd_grad) or svd_grad > 1e12  # SVD: NaN or astronomically large
     assert uv3.grad.abs().max() < 1e9

@@ -9,12 +9,10 @@ import torch
 
 from lt_core.camera import Camera, stack_cameras
 from lt_core.ops.soft_argmax import soft_argmax_3d
+from lt_core.ops._gather import GatherTaps, _transpose_into, _transposer
 from lt_core.ops.unprojection import (
     AGGREGATIONS,
     BACKENDS,
-    _GatherTaps,
-    _transpose_into,
-    _transposer,
     fused_available,
     make_cuboid_grid,
     project_grid,
@@ -267,7 +265,7 @@ def test_gather_rows_are_exact_beyond_float32_integers():
     h = w = 4200
     P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]]])  # u = x, v = y
     pts = torch.tensor([[[4190.25, 4195.75, 0.0], [3.5, 4170.5, 0.0], [-2.0, 5.0, 0.0]]])
-    taps = _GatherTaps(P, pts, None, h, w, torch.float32, 3)
+    taps = GatherTaps(P, pts, None, h, w, torch.float32, 3)
     rows, wts, visible = taps(0, 0, 3, False)
     assert visible[0].tolist() == [True, True, False]
     W2 = w + 2
@@ -286,7 +284,7 @@ def test_gather_taps_of_degenerate_projections_are_hidden():
     P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]])  # u = x/z, v = y/z
     pts = torch.tensor([[[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [-1.0, -1.0, -1.0], [2.5, 3.5, 1.0], [7.5, 7.5, 1.0],
                          [7.6, 3.0, 1.0]]])
-    taps = _GatherTaps(P, pts, None, h, w, torch.float32, 6)
+    taps = GatherTaps(P, pts, None, h, w, torch.float32, 6)
     rows, wts, visible = taps(0, 0, 6, False)
     assert visible[0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]
     W2 = w + 2

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -33,6 +32,7 @@ from torch import Tensor
 
 from ..camera import Camera, CameraError, stack_cameras
 from ..rotation import matrix_to_rodrigues, rodrigues_to_matrix
+from .textio import load_json, load_toml, names_file
 
 __all__ = [
     "CalibrationError",
@@ -320,6 +320,7 @@ def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 
 
 
 # ------------------------------------------------------------------------------------------------------ Panoptic
+@names_file(CalibrationError)
 def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None, camera_type: str | None = "hd",
                               count: int | None = None, z_up: bool = False) -> Camera:
     """Read a CMU Panoptic ``calibration_<seq>.json``.
@@ -338,10 +339,7 @@ def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None
         Camera with batch shape (C,), ``t`` in mm, ``image_size`` from ``resolution``, names set.
     """
     p = _require_file(path)
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise CalibrationError(f"{p}: not valid JSON ({e})") from None
+    data = load_json(p, CalibrationError, "Panoptic calibration")
     records = _field(data, "cameras", str(p))
     if not isinstance(records, list):
         raise CalibrationError(f"{p}: field 'cameras' must be a list")
@@ -405,6 +403,7 @@ def save_panoptic_calibration(path: PathLike, camera: Camera, camera_type: str =
 
 
 # ---------------------------------------------------------------------------------------------------------- TOML
+@names_file(CalibrationError)
 def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) -> Camera:
     """Read a Pose2Sim calibration TOML (translations in metres, cameras in file order).
 
@@ -427,10 +426,7 @@ def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) ->
         NotImplementedError: a camera has ``fisheye = true`` (the fisheye model is not supported).
     """
     p = _require_file(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise CalibrationError(f"{p}: not valid TOML ({e})") from None
+    data = load_toml(p, CalibrationError, "TOML calibration")
     cams, cam_names = [], []
     for key, table in data.items():
         if not isinstance(table, dict) or key == "metadata" or ("matrix" not in table and not key.startswith("cam")):
@@ -530,6 +526,7 @@ def save_rig_json(path: PathLike, camera: Camera, description: str = "") -> Path
     return p
 
 
+@names_file(CalibrationError)
 def load_rig_json(path: PathLike) -> Camera:
     """Read a rig written by :func:`save_rig_json`.
 
@@ -537,10 +534,7 @@ def load_rig_json(path: PathLike) -> Camera:
         Camera with batch shape (C,), float64, ``t`` in mm, names set, the file's ``distortion_model``.
     """
     p = _require_file(path)
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise CalibrationError(f"{p}: not valid JSON ({e})") from None
+    doc = load_json(p, CalibrationError, "rig JSON")
     if not isinstance(doc, dict) or doc.get("format") != _RIG_FORMAT:
         raise CalibrationError(f"{p}: not an {_RIG_FORMAT!r} rig file (field 'format')")
     if doc.get("units", "mm") != "mm":

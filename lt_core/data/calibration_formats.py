@@ -25,7 +25,6 @@ model) are refused. Pose2Sim's TOML (same fields, metres, file order) is :func:`
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,6 +35,7 @@ from ..camera import Camera
 from ..rotation import rodrigues_to_matrix
 from .calibration import CalibrationError, _array, _field, _make_camera, _require_file, _select, _stack
 from .opencv_yaml import read_opencv_yaml
+from .textio import load_toml, names_file
 
 __all__ = ["UNITS_TO_MM", "load_easymocap_cameras", "load_anipose_calibration"]
 
@@ -65,6 +65,7 @@ def _names(doc: dict[str, Any], path: Path) -> list[str]:
     return out
 
 
+@names_file(CalibrationError)
 def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str] | None = None,
                            units: str = "m") -> Camera:
     """Read EasyMocap's ``intri.yml`` and ``extri.yml``.
@@ -114,6 +115,7 @@ def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str
     return _stack(cams, pi)
 
 
+@names_file(CalibrationError)
 def load_anipose_calibration(path: PathLike, units: str = "mm", names: Sequence[str] | None = None) -> Camera:
     """Read an anipose / aniposelib ``calibration.toml``.
 
@@ -132,10 +134,7 @@ def load_anipose_calibration(path: PathLike, units: str = "mm", names: Sequence[
     """
     scale = _scale(units)
     p = _require_file(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise CalibrationError(f"{p}: not valid TOML ({e})") from None
+    data = load_toml(p, CalibrationError, "anipose calibration")
     cams, cam_names = [], []
     for key in sorted(k for k in data if k != "metadata"):
         table = data[key]

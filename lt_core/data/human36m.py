@@ -1,6 +1,6 @@
 """Human3.6M in the preprocessed layout of the paper's code, as a torch Dataset of the one sample format.
 
-Layout (facts in ``FORMATS.md``)::
+Layout (facts in ``docs/FORMATS.md``)::
 
     <root>/processed/<S>/<Action-n>/imageSequence[-undistorted]/<camera>/img_%06d.jpg   (frame_idx + 1)
     <labels>  = human36m-multiview-labels-GTbboxes.npy  (default <root>/extra/...)
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +37,8 @@ from torch.utils.data import Dataset
 from ..camera import Camera
 from ..conventions import check_convention, scale_box
 from .calibration import h36m_cameras_from_labels
+from .resize_area import resize_area
+from .undistort import undistort_image, undistortion_map
 
 from .sample import collate_samples  # the one collate of the sample format; re-exported here
 
@@ -137,15 +139,22 @@ def square_bbox(ltrb: Sequence[int], scale: float = 1.0, convention: str = "cent
     return scale_box((left, top, right, bottom), scale, convention)
 
 
-def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, int]) -> Tensor:
-    """Read an image, crop a box (zero padding outside the image) and resize it bilinearly.
+def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, int],
+                    undistort: Callable[[Tensor], Tensor] | None = None, resample: str = "bilinear") -> Tensor:
+    """Read an image, crop a box (zero padding outside the image) and resize it.
 
-    Pixel centres map as ``u -> (u - left + 0.5) * s - 0.5``, matching :meth:`Camera.crop_and_resize`.
+    Pixel centres map as ``u -> (u - left + 0.5) * s - 0.5``, matching :meth:`Camera.crop_and_resize` in the
+    ``"centres"`` convention (what the image shows; the ``"official"`` convention's cameras are off by the half-pixel
+    terms, as the released code's are).
 
     Args:
         path: image file (JPEG/PNG).
         box_ltrb: (left, top, right, bottom) pixels, right/bottom exclusive.
         size: output (W, H).
+        undistort: optional function applied to the whole (3, H, W) uint8 RGB image before cropping (e.g.
+            :func:`lt_core.data.undistort.undistort_image` with the image's camera).
+        resample: ``"bilinear"`` (PIL) or ``"area"``: OpenCV's ``INTER_AREA``, which the released dataset uses
+            (:func:`lt_core.data.resize_area.resize_area`, bit for bit).
 
     Returns:
         (3, H, W) float32 RGB in [0, 1].
@@ -156,7 +165,16 @@ def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, in
     if not p.is_file():
         raise FileNotFoundError(f"image not found: {p}")
     with Image.open(p) as im:
-        crop = im.convert("RGB").crop(tuple(int(v) for v in box_ltrb))
+        rgb = im.convert("RGB")
+        if undistort is not None:
+            full = torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1)
+            rgb = Image.fromarray(undistort(full).permute(1, 2, 0).numpy())
+        crop = rgb.crop(tuple(int(v) for v in box_ltrb))
+        if resample == "area":
+            pixels = torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1)
+            return resize_area(pixels, tuple(int(v) for v in size)).to(torch.float32) / 255.0
+        if resample != "bilinear":
+            raise ValueError(f"resample must be 'bilinear' or 'area', got {resample!r}")
         crop = crop.resize(tuple(int(v) for v in size), Image.BILINEAR)
         arr = np.asarray(crop, dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
@@ -191,7 +209,10 @@ class Human36MDataset(Dataset):
         image_size: side of the square crops in pixels (384 in the paper), or (W, H) to resize the square
             crop to another shape.
         load_images: read and crop images; ``False`` gives label-only samples (no ``images`` key).
-        undistorted: read ``imageSequence-undistorted`` and return cameras without distortion.
+        undistorted: ``False``: the original images and cameras with Human3.6M's lens. ``True`` (or
+            ``"files"``): read ``imageSequence-undistorted`` (written by the released code's undistortion script, as
+            its evaluation configurations use) and return pinhole cameras. ``"on_the_fly"``: read the original
+            images and undistort each one as that script does (:mod:`lt_core.data.undistort`), no copy needed.
         exclude_damaged: drop the damaged scenes S9 Greeting-2, SittingDown-2, Waiting-1.
         frame_step: keep every ``frame_step``-th row of the (already every-5th-frame) table.
         bbox_scale: enlarge the squared ground-truth box by this factor.
@@ -200,6 +221,8 @@ class Human36MDataset(Dataset):
         convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`): ``"centres"`` (the
             default) or ``"official"``, the released code's (crop ``c - left``, resize ``c s`` computed in float32
             as it does, boxes scaled by truncating the side); models of the released checkpoints need it.
+        resample: how crops are resized: ``"bilinear"``, ``"area"`` (OpenCV's ``INTER_AREA``, the released
+            dataset's, bit for bit) or ``None``: ``"area"`` with the official convention, else ``"bilinear"``.
 
     Each item is one frame in the sample format described in the module docstring. A view missing from a scene
     (all-zero box) is returned as a zero image with ``views_valid`` False and a placeholder camera; the released
@@ -212,17 +235,26 @@ class Human36MDataset(Dataset):
     def __init__(self, root: PathLike, labels_path: PathLike | None = None, split: str = "train",
                  subjects: Sequence[str] | None = None, image_size: int | tuple[int, int] = 384,
                  load_images: bool = True,
-                 undistorted: bool = False, exclude_damaged: bool = False, frame_step: int = 1,
+                 undistorted: bool | str = False, exclude_damaged: bool = False, frame_step: int = 1,
                  bbox_scale: float = 1.0, cameras: Sequence[str] | None = None,
-                 actions: Sequence[str] | None = None, convention: str = "centres") -> None:
+                 actions: Sequence[str] | None = None, convention: str = "centres",
+                 resample: str | None = None) -> None:
         self.convention = check_convention(convention)
+        self.resample = resample if resample is not None else ("area" if self.convention == "official" else "bilinear")
+        if self.resample not in ("bilinear", "area"):
+            raise ValueError(f"resample must be 'bilinear', 'area' or None, got {resample!r}")
         self.root = Path(root)
         self.labels_path = Path(labels_path) if labels_path is not None else \
             self.root / "extra" / "human36m-multiview-labels-GTbboxes.npy"
         self.labels = load_h36m_labels(self.labels_path)
         self.out_size = _out_size(image_size)
         self.load_images = load_images
-        self.undistorted = undistorted
+        modes = {False: "none", "none": "none", True: "files", "files": "files", "on_the_fly": "on_the_fly"}
+        if undistorted not in modes:
+            raise ValueError(f"undistorted must be False, True/'files' or 'on_the_fly', got {undistorted!r}")
+        self.undistort_mode = modes[undistorted]
+        self.undistorted = self.undistort_mode != "none"
+        self._undistortion_maps: dict[tuple[int, int, int, int], Tensor] = {}
         self.bbox_scale = float(bbox_scale)
         names = self.labels["subject_names"]
         if subjects is None:
@@ -270,9 +302,21 @@ class Human36MDataset(Dataset):
             self._cameras[s] = replace(cam, dist=None) if self.undistorted else cam
         return self._cameras[s]
 
+    def _undistorter(self, subject_idx: int, camera_idx: int) -> Callable[[Tensor], Tensor]:
+        """Undistorts a whole image of this subject's camera, with its remap grid computed once per image size."""
+        lens = h36m_cameras_from_labels(self.labels, subject_idx)[camera_idx]
+
+        def undistort(image: Tensor) -> Tensor:
+            key = (subject_idx, camera_idx, image.shape[1], image.shape[2])
+            if key not in self._undistortion_maps:
+                self._undistortion_maps[key] = undistortion_map(lens, image.shape[2], image.shape[1])
+            return undistort_image(image, lens, self._undistortion_maps[key])
+
+        return undistort
+
     def image_path(self, subject: str, action: str, camera: str, frame_idx: int) -> Path:
         """Path of one image: ``processed/<S>/<Action-n>/imageSequence[-undistorted]/<cam>/img_%06d.jpg``."""
-        seq = "imageSequence-undistorted" if self.undistorted else "imageSequence"
+        seq = "imageSequence-undistorted" if self.undistort_mode == "files" else "imageSequence"
         return self.root / "processed" / subject / action / seq / camera / f"img_{frame_idx + 1:06d}.jpg"
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -290,8 +334,9 @@ class Human36MDataset(Dataset):
             boxes.append(box)
             valid.append(ok)
             if self.load_images:
-                images.append(load_image_crop(self.image_path(subject, action, self.camera_names[k], f), box, size)
-                              if ok else torch.zeros(3, *size[::-1]))
+                undistort = self._undistorter(s, ci) if self.undistort_mode == "on_the_fly" else None
+                images.append(load_image_crop(self.image_path(subject, action, self.camera_names[k], f), box, size,
+                                              undistort, self.resample) if ok else torch.zeros(3, *size[::-1]))
         box_t = torch.tensor(boxes, dtype=torch.float64)
         if self.convention == "official":  # the released dataset's float32 arithmetic (labels hold float32)
             cams = full.to(torch.float32).crop_and_resize(box_t.float(), size)

@@ -58,8 +58,8 @@ _ARCHIVE_CACHE: dict[str, dict[str, np.ndarray]] = {}
 
 
 def daz_dir() -> Path:
-    """``data/mocap_cmu_daz`` of the project (follows ``$LT_DATA_DIR``, see :func:`lt_core.data.retarget.data_dir`)."""
-    from .retarget import data_dir
+    """``data/mocap_cmu_daz`` of the project (follows ``$LT_DATA_DIR``, see :func:`lt_core.paths.data_dir`)."""
+    from ..paths import data_dir
 
     return data_dir() / "mocap_cmu_daz"
 

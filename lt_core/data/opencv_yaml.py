@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .calibration import CalibrationError
+from .textio import names_file, read_text
 
 __all__ = ["read_opencv_yaml"]
 
@@ -211,6 +212,7 @@ class _Reader:
         return arr.reshape(shape)
 
 
+@names_file(CalibrationError)
 def read_opencv_yaml(path: PathLike) -> dict[str, Any]:
     """Read an OpenCV FileStorage YAML file.
 
@@ -229,10 +231,7 @@ def read_opencv_yaml(path: PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"OpenCV YAML file not found: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise CalibrationError(f"{p}: not a text file ({e})") from None
+    text = read_text(p, CalibrationError, "OpenCV YAML file")
     reader = _Reader(p, text)
     if not reader.lines:
         return {}

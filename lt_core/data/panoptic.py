@@ -1,6 +1,6 @@
 """CMU Panoptic (panoptic-toolbox layout) as a torch Dataset of the one sample format.
 
-Layout of a sequence folder (facts in ``FORMATS.md``)::
+Layout of a sequence folder (facts in ``docs/FORMATS.md``)::
 
     <root>/<seq>/calibration_<seq>.json
     <root>/<seq>/hdPose3d_stage1_coco19/body3DScene_%08d.json   {"bodies": [{"id", "joints19": [x, y, z, c] * 19}]}
@@ -23,7 +23,6 @@ inside the image and (with images) the image file exists.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,6 +35,7 @@ from ..camera import Camera
 from ..conventions import check_convention
 from ..skeleton import convert_joints
 from .calibration import PANOPTIC_TO_ZUP, load_panoptic_calibration
+from .textio import load_json, names_file
 from .human36m import _out_size, _placeholder_box, load_image_crop, square_bbox
 
 __all__ = ["PanopticFormatError", "read_panoptic_bodies", "panoptic_to_zup", "PanopticDataset"]
@@ -47,6 +47,7 @@ class PanopticFormatError(ValueError):
     """Malformed Panoptic pose JSON; the message names the file and the field."""
 
 
+@names_file(PanopticFormatError)
 def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
     """Read the bodies of one ``body3DScene_%08d.json``.
 
@@ -58,12 +59,7 @@ def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
         frame (cm, y down).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"Panoptic pose file not found: {p}")
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise PanopticFormatError(f"{p}: not valid JSON ({e})") from None
+    doc = load_json(p, PanopticFormatError, "Panoptic pose file")
     bodies = doc.get("bodies") if isinstance(doc, dict) else None
     if not isinstance(bodies, list):
         raise PanopticFormatError(f"{p}: missing list field 'bodies'")
@@ -77,7 +73,10 @@ def read_panoptic_bodies(path: PathLike) -> list[tuple[int, np.ndarray]]:
             raise PanopticFormatError(f"{p}: body {i} field 'joints19' is not numeric") from None
         if j.size != 19 * 4:
             raise PanopticFormatError(f"{p}: body {i} field 'joints19' has {j.size} numbers, expected 76 (19 x 4)")
-        out.append((int(b.get("id", i)), j.reshape(19, 4)))
+        body_id = b.get("id", i)
+        if isinstance(body_id, bool) or not isinstance(body_id, (int, float)) or body_id != int(body_id):
+            raise PanopticFormatError(f"{p}: body {i} field 'id' must be an integer, got {body_id!r}")
+        out.append((int(body_id), j.reshape(19, 4)))
     return out
 
 

@@ -1,17 +1,12 @@
 """Pose2Sim demo data: OpenPose JSON detections, TRC reconstructions, subject selection and a triangulation check.
 
+The file formats are read and written by :mod:`lt_core.data.pose2sim_formats` (re-exported here); this module
+chooses the subject among the detected people, triangulates a trial and compares it with Pose2Sim's own
+reconstruction (:func:`pose2sim_check`; ``scripts/pose2sim_check.py`` writes the report).
+
 The embedded copy lives in ``data/pose2sim_balancing`` (BSD-3, see its PROVENANCE.txt): one person balancing on a
 beam, 4 calibrated portrait cameras (1088 x 1920), 100 frames at 60 fps, OpenPose BODY_25B detections per camera
 and frame (bystanders are detected too), and Pose2Sim's own triangulation as TRC files.
-
-Formats (facts checked on the files):
-
-* OpenPose JSON: ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25, ...}, ...]}``; ``(0, 0, 0)`` marks a
-  missing keypoint. Pixels are those of the distorted image.
-* TRC: tab-separated; line 3 holds ``DataRate ... NumFrames NumMarkers Units ...`` values, line 4 the marker names
-  (each followed by two empty cells), line 5 the ``X1 Y1 Z1 ...`` labels, then ``frame, time, x, y, z, ...``.
-  Pose2Sim writes OpenSim's Y-up frame in metres; our Z-up world is ``(x, y, z)_ours = (z, x, y)_trc`` (a cyclic
-  permutation, a proper rotation). TRC frame ``k`` (1-based) is detection frame ``k - 1``.
 
 Choosing the subject among several detected people (:func:`select_subject`): ``"reprojection"`` (default) takes,
 on the first frame, the one-person-per-camera combination whose confidence-weighted triangulation has the smallest
@@ -28,7 +23,6 @@ person in every view (``tests/test_pose2sim.py`` has a crowd where ``"bbox"`` fa
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +36,8 @@ from ..camera import Camera
 from ..ops.triangulation import triangulate
 from ..skeleton import BODY25B
 from .calibration import load_toml_calibration
+from .pose2sim_formats import (TRC_TO_ZUP, Pose2SimFormatError, TRCData, openpose_frame_files, read_openpose_folders,
+                               read_openpose_json, read_trc, write_trc)
 
 __all__ = [
     "Pose2SimFormatError",
@@ -51,6 +47,7 @@ __all__ = [
     "read_openpose_folders",
     "TRCData",
     "read_trc",
+    "write_trc",
     "select_subject",
     "Pose2SimDetections",
     "Pose2SimCheck",
@@ -60,177 +57,7 @@ __all__ = [
 PathLike = str | Path
 NUM_JOINTS = BODY25B.num_joints
 
-TRC_TO_ZUP = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-"""Rotation (det +1) from a Pose2Sim TRC's Y-up frame to our Z-up world: ``X_ours = TRC_TO_ZUP @ X_trc``."""
 
-
-class Pose2SimFormatError(ValueError):
-    """Malformed OpenPose JSON or TRC content; the message names the file and the field."""
-
-
-# ------------------------------------------------------------------------------------------------------ OpenPose
-def read_openpose_json(path: PathLike, num_joints: int = NUM_JOINTS) -> np.ndarray:
-    """Read the body keypoints of every person in one OpenPose JSON file.
-
-    Args:
-        path: the ``*.json`` file.
-        num_joints: keypoints per person (25 for BODY_25B).
-
-    Returns:
-        (P, num_joints, 3) float64 array of ``(x, y, confidence)`` in pixels; missing keypoints are ``(0, 0, 0)``.
-        ``P`` may be 0.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"OpenPose JSON not found: {p}")
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise Pose2SimFormatError(f"{p}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
-        raise Pose2SimFormatError(f"{p}: missing list field 'people'")
-    out = np.zeros((len(doc["people"]), num_joints, 3))
-    for i, person in enumerate(doc["people"]):
-        kp = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
-        if kp is None:
-            raise Pose2SimFormatError(f"{p}: person {i} lacks field 'pose_keypoints_2d'")
-        try:
-            a = np.asarray(kp, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise Pose2SimFormatError(f"{p}: person {i} field 'pose_keypoints_2d' is not numeric") from None
-        if a.size != 3 * num_joints:
-            raise Pose2SimFormatError(
-                f"{p}: person {i} field 'pose_keypoints_2d' has {a.size} numbers, expected {3 * num_joints} "
-                f"({num_joints} keypoints x (x, y, c))")
-        out[i] = a.reshape(num_joints, 3)
-    return out
-
-
-def openpose_frame_files(folder: PathLike) -> dict[int, Path]:
-    """Map frame number -> JSON file for one camera folder (the frame number is the last integer in the name)."""
-    d = Path(folder)
-    if not d.is_dir():
-        raise FileNotFoundError(f"OpenPose folder not found: {d}")
-    out: dict[int, Path] = {}
-    for f in sorted(d.glob("*.json")):
-        nums = re.findall(r"\d+", f.stem)
-        if not nums:
-            raise Pose2SimFormatError(f"{f}: no frame number in the file name")
-        out[int(nums[-1])] = f
-    if not out:
-        raise Pose2SimFormatError(f"{d}: no *.json files")
-    return out
-
-
-def read_openpose_folders(folders: Sequence[PathLike], frames: Sequence[int] | None = None,
-                          num_joints: int = NUM_JOINTS) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Read OpenPose detections of C cameras over T frames.
-
-    Args:
-        folders: one folder of per-frame JSON files per camera.
-        frames: frame numbers to read; ``None``: every frame present in any camera (a camera lacking a frame
-            contributes no people).
-        num_joints: keypoints per person.
-
-    Returns:
-        ``(people, counts, frames)``: (T, C, P_max, num_joints, 3) float64 keypoints ``(x, y, c)`` padded with
-        zeros, (T, C) number of people per frame and camera, and the T frame numbers.
-    """
-    files = [openpose_frame_files(f) for f in folders]
-    if frames is None:
-        frames = sorted(set().union(*[set(f) for f in files]))
-    frames = list(frames)
-    raw = [[read_openpose_json(fc[t], num_joints) if t in fc else np.zeros((0, num_joints, 3)) for fc in files]
-           for t in frames]
-    counts = np.array([[len(r) for r in row] for row in raw], dtype=np.int64).reshape(len(frames), len(files))
-    pmax = max(1, int(counts.max()) if counts.size else 1)
-    people = np.zeros((len(frames), len(files), pmax, num_joints, 3))
-    for t, row in enumerate(raw):
-        for c, r in enumerate(row):
-            people[t, c, : len(r)] = r
-    return people, counts, frames
-
-
-# ----------------------------------------------------------------------------------------------------------- TRC
-@dataclass
-class TRCData:
-    """Markers of a TRC file in our convention.
-
-    Attributes:
-        marker_names: M marker names from the header.
-        frames: (T,) frame numbers as written (1-based in Pose2Sim files).
-        times: (T,) seconds.
-        markers: (T, M, 3) float64 positions in mm (Z-up world unless read with ``z_up=False``); NaN where empty.
-        rate: data rate in Hz.
-    """
-
-    marker_names: list[str]
-    frames: np.ndarray
-    times: np.ndarray
-    markers: np.ndarray
-    rate: float
-
-    def marker(self, name: str) -> np.ndarray:
-        """(T, 3) trajectory of one marker (mm)."""
-        if name not in self.marker_names:
-            raise KeyError(f"no marker {name!r}; markers are {self.marker_names}")
-        return self.markers[:, self.marker_names.index(name)]
-
-
-def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
-    """Read a TRC marker file (as written by Pose2Sim / OpenSim).
-
-    Args:
-        path: the ``.trc`` file.
-        z_up: rotate OpenSim's Y-up frame into our Z-up world (``(x, y, z)_ours = (z, x, y)_trc``).
-
-    Returns:
-        :class:`TRCData` in millimetres.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"TRC file not found: {p}")
-    lines = p.read_text().splitlines()
-    if len(lines) < 5 or not lines[0].startswith("PathFileType"):
-        raise Pose2SimFormatError(f"{p}: not a TRC file (first line must start with 'PathFileType')")
-    keys, values = lines[1].split("\t"), lines[2].split("\t")
-    header = dict(zip([k.strip() for k in keys], [v.strip() for v in values]))
-    units = header.get("Units", "m")
-    scale = {"m": 1000.0, "mm": 1.0, "cm": 10.0}.get(units)
-    if scale is None:
-        raise Pose2SimFormatError(f"{p}: unknown field 'Units' = {units!r} (expected m, cm or mm)")
-    names_row = lines[3].split("\t")
-    if len(names_row) < 3 or names_row[0].strip() != "Frame#":
-        raise Pose2SimFormatError(f"{p}: line 4 must start with 'Frame#' and list the marker names")
-    names = [n.strip() for n in names_row[2:] if n.strip()]
-    try:
-        n_markers = int(header.get("NumMarkers", len(names)))
-        rate = float(header.get("DataRate", "nan"))
-    except ValueError:
-        raise Pose2SimFormatError(f"{p}: fields 'NumMarkers'/'DataRate' are not numbers") from None
-    if n_markers != len(names):
-        raise Pose2SimFormatError(f"{p}: header says NumMarkers = {n_markers} but line 4 names {len(names)} markers")
-    rows = []
-    for i, line in enumerate(lines[5:], start=6):
-        if not line.strip():
-            continue
-        cells = line.split("\t")
-        vals = [float(c) if c.strip() else np.nan for c in cells[: 2 + 3 * n_markers]]
-        if len(vals) < 2 + 3 * n_markers:
-            vals += [np.nan] * (2 + 3 * n_markers - len(vals))
-        if np.isnan(vals[0]):
-            raise Pose2SimFormatError(f"{p}: line {i} has no frame number")
-        rows.append(vals)
-    if not rows:
-        raise Pose2SimFormatError(f"{p}: no data rows")
-    data = np.asarray(rows)
-    xyz = data[:, 2:].reshape(len(data), n_markers, 3) * scale
-    if z_up:
-        xyz = xyz @ TRC_TO_ZUP.T
-    return TRCData(names, data[:, 0].astype(np.int64), data[:, 1], xyz, rate)
-
-
-# ----------------------------------------------------------------------------------------------------- selection
 def _bbox_area(kp: np.ndarray) -> np.ndarray:
     """(..., J, 3) keypoints -> (...) area of the bounding box of the detected keypoints (0 if none)."""
     valid = kp[..., 2] > 0
@@ -506,45 +333,6 @@ class Pose2SimCheck:
     per_joint: "object"
     per_camera: "object"
     summary: dict
-
-    def to_markdown(self) -> str:
-        """A short Markdown report of the check."""
-        s = self.summary
-        lines = [
-            "# Pose2Sim check: our triangulation vs. Pose2Sim's reconstruction",
-            "",
-            f"Data: `{s['data']}` (Pose2Sim demo, BSD-3; {s['frames']} frames, {s['cameras']} cameras, "
-            f"{s['joints']} joints matched by name). Subject selection: `{s['selection']}`. "
-            f"Triangulation: confidence-weighted DLT on undistorted OpenPose points "
-            f"(min confidence {s['min_confidence']}, "
-            + ("every view" if s["outlier_px"] is None else f"views rejected above {s['outlier_px']} px")
-            + f"). Reference: `{s['reference']}` (Pose2Sim's own triangulation, "
-            "not ground truth).",
-            "",
-            f"- median distance to Pose2Sim: **{s['median_distance_mm']:.1f} mm** "
-            f"(mean {s['mean_distance_mm']:.1f} mm)",
-            f"- median reprojection error, ours: **{s['median_reprojection_px']:.1f} px**; "
-            f"Pose2Sim's reconstruction on the same detections: {s['pose2sim_median_reprojection_px']:.1f} px",
-            "",
-            "## Per camera (median reprojection error, px)",
-            "",
-            _markdown_table(self.per_camera),
-            "",
-            "## Per joint (distance to Pose2Sim, mm)",
-            "",
-            _markdown_table(self.per_joint),
-            "",
-        ]
-        return "\n".join(lines)
-
-
-def _markdown_table(df) -> str:
-    cols = list(df.columns)
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in df.iterrows():
-        cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.tolist()]
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
 
 
 def pose2sim_check(root: PathLike, trc: PathLike | None = None, selection: str = "reprojection",

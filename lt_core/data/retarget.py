@@ -48,7 +48,6 @@ only ~58 mm. Lower body and Spine are the same points in both formats; prefer th
 from __future__ import annotations
 
 import csv
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +59,7 @@ from lt_core.data.daz import BLEND_FRAMES, add_head_top, check_daz_skeleton, is_
 from lt_core.data.motion import Motion, MotionFormatError, read_asf_amc, read_bvh
 from lt_core.data.restpose import detect_rest_frames
 from lt_core.data.units import check_unit, detect_unit, leg_joints_from_mapping, parse_unit
+from lt_core.paths import data_dir
 
 __all__ = [
     "H36M_JOINTS",
@@ -374,16 +374,6 @@ def find_asf(amc_path: str | Path) -> Path:
         return found[0]
     raise MotionFormatError(f"no skeleton found beside it (tried {[c.name for c in candidates]}, "
                             f"folder has {[f.name for f in found]}); pass asf_path", amc)
-
-
-def data_dir() -> Path:
-    """The project's data folder: ``$LT_DATA_DIR`` if set, else ``data/`` next to the ``lt_core`` package."""
-    env = os.environ.get("LT_DATA_DIR")
-    if env:
-        return Path(env)
-    import lt_core
-
-    return Path(lt_core.__file__).resolve().parent.parent / "data"
 
 
 def list_embedded_clips() -> list[dict]:

@@ -19,12 +19,12 @@ undistorted images the paper's pipeline works on).
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import torch
 
 from ..camera import Camera, stack_cameras
+from ..paths import data_dir
 from . import calibration
 
 __all__ = ["human36m_like_rig", "dome_rig", "load_rig", "write_rig_files", "rig_path", "RIG_FILES", "CAPTURE_CENTER"]
@@ -46,11 +46,6 @@ _H36M = (
     ((-1795.0, -3720.0, 1575.0), (-20.0, 40.0, 30.0), (1145.5, 1144.8), (514.0, 501.0)),
 )
 _H36M_DIST = (-0.207, 0.247, -0.0009, -0.0014, -0.003)  # k1, k2, p1, p2, k3 of a typical Human3.6M camera
-
-
-def _data_dir() -> Path:
-    env = os.environ.get("LT_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
 
 
 def human36m_like_rig(distortion: bool = False, dtype: torch.dtype = torch.float64) -> Camera:
@@ -134,7 +129,7 @@ def rig_path(name: str) -> Path:
     key = _ALIASES.get(name)
     if key is None:
         raise KeyError(f"unknown rig {name!r}; known: {sorted(_ALIASES)}")
-    return _data_dir() / "rigs" / RIG_FILES[key]
+    return data_dir() / "rigs" / RIG_FILES[key]
 
 
 def write_rig_files(directory: str | Path | None = None) -> list[Path]:
@@ -146,7 +141,7 @@ def write_rig_files(directory: str | Path | None = None) -> list[Path]:
     Returns:
         The written paths.
     """
-    d = Path(directory) if directory is not None else _data_dir() / "rigs"
+    d = Path(directory) if directory is not None else data_dir() / "rigs"
     d.mkdir(parents=True, exist_ok=True)
     return [
         calibration.save_rig_json(d / RIG_FILES["human36m"], human36m_like_rig(),

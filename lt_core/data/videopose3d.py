@@ -22,7 +22,6 @@ Conversions: metres -> millimetres, 32 -> 17 joints, the 2D layout -> our 17 joi
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,17 +30,19 @@ import numpy as np
 import torch
 
 from ..camera import Camera, stack_cameras
+from ..paths import REPO_ROOT
 from .calibration import H36M_CAMERA_NAMES
 from .h36m_sequences import (H36M32_TO_17, LAYOUT_TO_H36M17, H36MSequence, H36MSequences, align_views, map_joints_2d,
                              select_actions, subject_name)
 from .human36m import Human36MFormatError
+from .textio import load_json, names_file
 
 __all__ = ["VIDEOPOSE3D_CAMERAS_PATH", "videopose3d_cameras", "load_videopose3d_3d", "load_videopose3d_2d",
            "load_videopose3d"]
 
 PathLike = str | Path
 
-VIDEOPOSE3D_CAMERAS_PATH = Path(__file__).resolve().parents[2] / "data" / "human36m_cameras" / "videopose3d_cameras.json"
+VIDEOPOSE3D_CAMERAS_PATH = REPO_ROOT / "data" / "human36m_cameras" / "videopose3d_cameras.json"
 """The Human3.6M calibration in VideoPose3D's layout (see that folder's PROVENANCE.txt)."""
 
 
@@ -68,11 +69,20 @@ def videopose3d_cameras(subject: str | int, path: PathLike | None = None) -> Cam
         ``distortion_model="h36m"``.
     """
     p = Path(path) if path is not None else VIDEOPOSE3D_CAMERAS_PATH
-    doc = json.loads(p.read_text())
+    doc = load_json(p, Human36MFormatError, "VideoPose3D camera table")
     subject = subject_name(subject)
-    extr = doc["extrinsics"].get(subject)
+    table = doc.get("extrinsics") if isinstance(doc, dict) else None
+    if not isinstance(table, dict):
+        raise Human36MFormatError(f"{p}: missing object field 'extrinsics'")
+    extr = table.get(subject)
     if not extr:
-        raise KeyError(f"{p}: no cameras for {subject}; subjects: {sorted(doc['extrinsics'])}")
+        raise KeyError(f"{p}: no cameras for {subject}; subjects: {sorted(table)}")
+    return _table_cameras(p, doc, extr)
+
+
+@names_file(Human36MFormatError)
+def _table_cameras(p: Path, doc: dict, extr: list) -> Camera:
+    """The cameras of one subject's ``extrinsics`` entries with the table's ``intrinsics`` (see above)."""
     cams = []
     for intr, ext in zip(doc["intrinsics"], extr):
         f, c = intr["focal_length"], intr["center"]

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..paths import REPO_ROOT
+
 __all__ = [
     "OFFICIAL_MODEL_NAMES",
     "OFFICIAL_SHAPES_PATH",
@@ -48,7 +50,7 @@ __all__ = [
 OFFICIAL_MODEL_NAMES = ("algebraic_human36m_alg", "volumetric_human36m_vol_softmax")
 """Released checkpoints described by the shapes file."""
 
-OFFICIAL_SHAPES_PATH = Path(__file__).resolve().parents[2] / "data" / "reference" / "official_state_dict_shapes.json"
+OFFICIAL_SHAPES_PATH = REPO_ROOT / "data" / "reference" / "official_state_dict_shapes.json"
 """Names and shapes of the released state dicts (``{model_name: {key: shape}}``)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -28,8 +28,8 @@ from ..conventions import check_convention
 from ..ops.ransac import triangulate_ransac
 from ..ops.ransac_official import OFFICIAL_RANSAC_ITERATIONS, triangulate_ransac_official
 from ..ops.soft_argmax import hard_argmax_2d
-from ..ops.unprojection import autocast_disabled
-from .algebraic import check_camera_convention, check_multiview_inputs, heatmap_to_image_pixels
+from ..ops.grid import autocast_disabled
+from .common import check_camera_convention, check_multiview_inputs, heatmap_to_image_pixels
 from .backbone import BackboneConfig, PoseResNet
 
 __all__ = ["RANSACTriangulationNet"]

@@ -32,8 +32,9 @@ from torch import Tensor, nn
 from ..camera import Camera
 from ..conventions import check_convention
 from ..ops.soft_argmax import soft_argmax_3d
-from ..ops.unprojection import AGGREGATIONS, Aggregation, autocast_disabled, make_cuboid_grid, unproject_features
-from .algebraic import check_camera_convention, check_multiview_inputs, heatmap_cameras
+from ..ops.grid import autocast_disabled, make_cuboid_grid
+from ..ops.unprojection import AGGREGATIONS, Aggregation, unproject_features
+from .common import check_camera_convention, check_multiview_inputs, heatmap_cameras
 from .backbone import BackboneConfig, PoseResNet
 from .v2v import V2VConfig, V2VModel
 

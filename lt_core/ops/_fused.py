@@ -24,9 +24,9 @@ from torch import Tensor
 
 from ..camera import Camera
 from ..conventions import rules, sampling_bounds, sampling_transform
-from . import _fused_kernels as K
+from . import _fused_kernels as kernels
 from ._simd import LANES
-from .unprojection import project_grid
+from .grid import project_grid
 
 __all__ = ["FusedGeometry", "fused_unproject"]
 
@@ -56,7 +56,7 @@ def _ranges(B: int, N: int, chunk: Optional[int]) -> list[tuple[int, int, int]]:
     if chunk is None:
         parts = max(1, math.ceil(2 * torch.get_num_threads() / B)) if torch.get_num_threads() > 1 else 1
         chunk = math.ceil(N / parts)
-    step = max(K.BLOCK, math.ceil(chunk / K.BLOCK) * K.BLOCK)
+    step = max(kernels.BLOCK, math.ceil(chunk / kernels.BLOCK) * kernels.BLOCK)
     return [(b, n0, min(N, n0 + step)) for b in range(B) for n0 in range(0, N, step)]
 
 
@@ -119,7 +119,7 @@ def _tables(maps: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(B, C, F, h, w) maps times (B, C) scale -> (B, C, (h+2)(w+2), Fp) padded channels-last tables."""
     B, C, Fc, h, w = maps.shape
     tables = np.zeros((B, C, (h + 2) * (w + 2), _padded_channels(Fc)), dtype=maps.dtype)
-    _run([lambda b=b: K.relayout(maps[b], scale[b], tables[b], True) for b in range(B)])
+    _run([lambda b=b: kernels.relayout(maps[b], scale[b], tables[b], True) for b in range(B)])
     return tables
 
 
@@ -146,7 +146,7 @@ class _FusedUnprojection(torch.autograd.Function):
         g = geometry
 
         def task(b: int, n0: int, n1: int) -> None:
-            K.forward(tables[b], Fc, g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w, softmax,
+            kernels.forward(tables[b], Fc, g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w, softmax,
                       n0, n1, out[b], stream, vis[b], keep_vis)
 
         _run([lambda t=t: task(*t) for t in _ranges(B, N, chunk)])
@@ -166,14 +166,14 @@ class _FusedUnprojection(torch.autograd.Function):
         grad_tables = np.zeros_like(tables)
 
         def task(b: int) -> None:
-            K.backward(tables[b], go[b], g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w,
+            kernels.backward(tables[b], go[b], g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w,
                        softmax, 0, g.N, grad_tables[b])
 
         _run([lambda b=b: task(b) for b in range(B)])
         # gradient w.r.t. the weighted maps, then through the per-view weights
         grad_weighted = np.empty(maps.shape, dtype=tables.dtype)
         ones = np.ones((B, C), dtype=tables.dtype)
-        _run([lambda b=b: K.relayout(grad_weighted[b], ones[b], grad_tables[b], False) for b in range(B)])
+        _run([lambda b=b: kernels.relayout(grad_weighted[b], ones[b], grad_tables[b], False) for b in range(B)])
         grad_weighted = torch.from_numpy(grad_weighted)
         grad_maps = grad_weights = None
         if weights is None:

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..camera import Camera
 from .ransac import triangulate_best_subset, triangulate_ransac
-from .triangulation import TriangulationError, triangulate
+from .triangulation import TriangulationError, _threads, single_thread_below, triangulate
 
 __all__ = ["undistort_views", "triangulate_cameras", "triangulate_cameras_ransac", "triangulate_cameras_best_subset",
            "reprojection_error_cameras"]
@@ -72,7 +72,7 @@ def _projections(cameras: Camera, lead: tuple[int, ...], C: int, dtype: torch.dt
     return P.expand(*torch.broadcast_shapes(lead, tuple(cameras.batch_shape[:-1])), C, 3, 4)
 
 
-def triangulate_cameras(
+def _triangulate_cameras(
     points: Tensor,
     cameras: Camera,
     weights: Tensor | None = None,
@@ -133,7 +133,7 @@ def _flat(points: Tensor, cameras: Camera, valid: Tensor | None) -> tuple[Tensor
     return und, P, valid, full
 
 
-def triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor | None = None, *,
+def _triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor | None = None, *,
                                threshold: float = 15.0, n_iters: int = 100, refine: bool = True,
                                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """RANSAC over view pairs (the paper's baseline) on distorted detections.
@@ -156,7 +156,7 @@ def triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor | 
     return X.to(points.dtype).reshape(*full, J, 3), inl.reshape(*full, C, J)
 
 
-def triangulate_cameras_best_subset(points: Tensor, cameras: Camera, valid: Tensor | None = None, *,
+def _triangulate_cameras_best_subset(points: Tensor, cameras: Camera, valid: Tensor | None = None, *,
                                     threshold: float = 15.0, min_views: int = 2, max_views: int = 12,
                                     refine: bool = True) -> tuple[Tensor, Tensor]:
     """Exhaustive robust triangulation over view subsets (:func:`lt_core.ops.ransac.triangulate_best_subset`) on
@@ -182,3 +182,32 @@ def reprojection_error_cameras(X: Tensor, points: Tensor, cameras: Camera) -> Te
     _check(points, cameras)
     uv = cameras.project(X[..., None, :, :].to(cameras.dtype))  # (..., C, J, 2) with lens distortion
     return (uv - points.to(uv.dtype)).norm(dim=-1)
+
+
+def _points_of(points) -> int:
+    n = 1
+    for d in getattr(points, "shape", ())[:-1]:
+        n *= int(d)
+    return n
+
+
+def triangulate_cameras(points: Tensor, cameras: Camera, weights: Tensor | None = None, **kwargs) -> Tensor:
+    with _threads(single_thread_below(_points_of(points))):  # see single_thread_below: busy machines
+        return _triangulate_cameras(points, cameras, weights, **kwargs)
+
+
+def triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor | None = None, **kwargs
+                               ) -> tuple[Tensor, Tensor]:
+    with _threads(single_thread_below(_points_of(points))):
+        return _triangulate_cameras_ransac(points, cameras, valid, **kwargs)
+
+
+def triangulate_cameras_best_subset(points: Tensor, cameras: Camera, valid: Tensor | None = None, **kwargs
+                                    ) -> tuple[Tensor, Tensor]:
+    with _threads(single_thread_below(_points_of(points))):
+        return _triangulate_cameras_best_subset(points, cameras, valid, **kwargs)
+
+
+triangulate_cameras.__doc__ = _triangulate_cameras.__doc__
+triangulate_cameras_ransac.__doc__ = _triangulate_cameras_ransac.__doc__
+triangulate_cameras_best_subset.__doc__ = _triangulate_cameras_best_subset.__doc__

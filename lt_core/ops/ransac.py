@@ -15,6 +15,7 @@ which undistort with the cameras first.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import torch
@@ -22,6 +23,9 @@ from torch import Tensor
 
 from .triangulation import (
     TriangulationError,
+    _det3,
+    _threads,
+    single_thread_below,
     dlt_normalized,
     normalize_projections,
     null_vector_dehomogenized,
@@ -31,7 +35,27 @@ from .triangulation import (
 __all__ = ["triangulate_ransac", "triangulate_best_subset", "refine_reprojection"]
 
 
+def _check_threshold(threshold: float) -> None:
+    try:
+        ok = math.isfinite(float(threshold)) and float(threshold) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TriangulationError(f"threshold must be a positive, finite number of pixels, got {threshold!r}")
+
+
+def _empty(points: Tensor, C: int) -> tuple[Tensor, Tensor]:
+    """Results for a batch without points: (B, J, 3) joints and (B, C, J) masks with B * J = 0."""
+    B, _, J, _ = points.shape
+    dtype = points.dtype if points.dtype.is_floating_point else torch.float64
+    return (torch.empty(B, J, 3, dtype=dtype, device=points.device),
+            torch.zeros(B, C, J, dtype=torch.bool, device=points.device))
+
+
 def _prepare(points: Tensor, projections: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    if not isinstance(points, Tensor) or not isinstance(projections, Tensor):
+        raise TriangulationError(f"points and projections must be torch tensors, got {type(points).__name__} and "
+                                 f"{type(projections).__name__} (torch.as_tensor converts NumPy arrays)")
     if points.dim() != 4 or points.shape[-1] != 2:
         raise TriangulationError(f"points must have shape (B, C, J, 2), got {tuple(points.shape)}")
     B, C, J, _ = points.shape
@@ -43,6 +67,12 @@ def _prepare(points: Tensor, projections: Tensor, valid: Tensor | None) -> tuple
     P = projections.double()
     if not torch.isfinite(P).all():
         raise TriangulationError("projection matrices contain NaN or inf")
+    size = P[..., :3].abs().amax((-1, -2))
+    degenerate = _det3(P[..., :3]).abs() <= 1e-9 * size**3
+    if bool(degenerate.any()):
+        b, c = (int(i) for i in degenerate.nonzero()[0])
+        raise TriangulationError(f"degenerate camera: projection matrix of sample {b}, view {c} has rank < 3 "
+                                 "(all zero, or a singular left 3x3 block)")
     ok = torch.isfinite(pts).all(-1)
     if valid is not None:
         if valid.shape != (B, C, J):
@@ -171,7 +201,7 @@ def _finish(best_mask: Tensor, pts: Tensor, P: Tensor, x: Tensor, y: Tensor, rig
     return X.to(out_dtype)
 
 
-def triangulate_ransac(
+def _triangulate_ransac(
     points: Tensor,
     projections: Tensor,
     valid: Tensor | None = None,
@@ -201,10 +231,17 @@ def triangulate_ransac(
         TriangulationError: bad shapes, fewer than two views, NaN cameras, or a point with fewer than two valid
             detections.
     """
+    _check_threshold(threshold)
+    if not isinstance(n_iters, int) or n_iters < 1:
+        raise TriangulationError(f"n_iters must be a positive integer, got {n_iters!r}")
     pts, P, ok = _prepare(points, projections, valid)
     B, C, J, _ = pts.shape
+    if B * J == 0:
+        return _empty(points, C)
     if bool((ok.sum(1) < 2).any()):
-        raise TriangulationError("every point needs at least 2 valid detections for RANSAC")
+        b, j = (int(i) for i in (ok.sum(1) < 2).nonzero()[0])
+        raise TriangulationError(f"every point needs at least 2 valid detections for RANSAC (sample {b}, joint {j} "
+                                 f"has {int(ok[b, :, j].sum())})")
     rig = normalize_projections(P)
     x, y = rig.normalize_points(pts)
     pairs = list(combinations(range(C), 2))
@@ -228,10 +265,10 @@ def triangulate_ransac(
     best = score.argmax(-1)  # (B, J)
     pick = best[:, None, :, None].expand(B, C, J, 1)
     best_mask = torch.gather(inlier, 3, pick)[..., 0] | torch.gather(masks, 3, pick)[..., 0]
-    return _finish(best_mask, pts, P, x, y, rig, refine, points.dtype), best_mask
+    return _finish(best_mask, pts, P, x, y, rig, refine, _empty(points[:0], C)[0].dtype), best_mask
 
 
-def triangulate_best_subset(
+def _triangulate_best_subset(
     points: Tensor,
     projections: Tensor,
     valid: Tensor | None = None,
@@ -258,8 +295,13 @@ def triangulate_best_subset(
     Returns:
         ``(joints, used)``: (B, J, 3) points in mm and (B, C, J) boolean views used.
     """
+    _check_threshold(threshold)
+    if not isinstance(min_views, int) or min_views < 2:
+        raise TriangulationError(f"min_views must be an integer >= 2 (two views fix a depth), got {min_views!r}")
     pts, P, ok = _prepare(points, projections, valid)
     B, C, J, _ = pts.shape
+    if B * J == 0:
+        return _empty(points, C)
     if C > max_views:
         raise TriangulationError(f"exhaustive subsets are limited to {max_views} views (2^C subsets); got {C}")
     if bool((ok.sum(1) < min_views).any()):
@@ -286,4 +328,22 @@ def triangulate_best_subset(
     score = torch.where(complete, score, torch.full_like(score, -1e12))
     best = score.argmax(-1)
     used = torch.gather(masks, 3, best[:, None, :, None].expand(B, C, J, 1))[..., 0]
-    return _finish(used, pts, P, x, y, rig, refine, points.dtype), used
+    return _finish(used, pts, P, x, y, rig, refine, _empty(points[:0], C)[0].dtype), used
+
+
+def triangulate_ransac(points: Tensor, projections: Tensor, valid: Tensor | None = None, **kwargs
+                       ) -> tuple[Tensor, Tensor]:
+    n = points.shape[0] * points.shape[2] if isinstance(points, Tensor) and points.dim() == 4 else 0
+    with _threads(single_thread_below(n * 8)):  # about 8 hypotheses of work per point; busy machines: see there
+        return _triangulate_ransac(points, projections, valid, **kwargs)
+
+
+def triangulate_best_subset(points: Tensor, projections: Tensor, valid: Tensor | None = None, **kwargs
+                            ) -> tuple[Tensor, Tensor]:
+    n = points.shape[0] * points.shape[2] if isinstance(points, Tensor) and points.dim() == 4 else 0
+    with _threads(single_thread_below(n * 8)):
+        return _triangulate_best_subset(points, projections, valid, **kwargs)
+
+
+triangulate_ransac.__doc__ = _triangulate_ransac.__doc__
+triangulate_best_subset.__doc__ = _triangulate_best_subset.__doc__

@@ -45,6 +45,17 @@ def _check(heatmaps: Tensor, dims: int, name: str) -> None:
         raise ValueError(f"{name}: heatmaps must have shape (..., {spatial}), got {tuple(heatmaps.shape)}")
     if not heatmaps.is_floating_point():
         raise TypeError(f"{name}: heatmaps must be floating point, got {heatmaps.dtype}")
+    if heatmaps.numel() == 0:
+        return
+    # amax propagates NaN, so one reduction finds NaN, +inf and maps without any finite score
+    top = heatmaps.detach().reshape(*heatmaps.shape[:-dims], -1).amax(-1)
+    bad = ~torch.isfinite(top)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        v = float(top[idx])
+        what = "contains NaN" if v != v else ("contains +inf" if v > 0 else "is -inf everywhere (no finite score)")
+        raise ValueError(f"{name}: heatmap {idx} of shape {tuple(heatmaps.shape)} {what}; its argmax is undefined "
+                         f"({int(bad.sum())} such map(s))")
 
 
 def soft_argmax_2d(heatmaps: Tensor, beta: float | Tensor = 100.0, return_probs: bool = False):

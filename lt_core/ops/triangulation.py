@@ -35,21 +35,36 @@ Detections on real (distorted) images must be undistorted first; :mod:`lt_core.o
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
+from .execution import as_tensor, point_chunks, rescale_weights, single_thread_below
+from .execution import single_threaded as _threads
+
 __all__ = [
     "triangulate", "triangulate_reference", "TriangulationError", "reprojection_error", "project_points",
     "normalize_projections", "dlt_normalized", "dlt_svd", "null_vector_dehomogenized", "NormalizedRig", "adjugate4",
+    "UnderdeterminedWarning", "camera_centres", "rescale_weights", "single_thread_below", "CHUNK_POINTS",
 ]
 
 
 class TriangulationError(ValueError):
     """Raised for inputs that cannot be triangulated (too few views, NaN, degenerate cameras, bad shapes)."""
 
+
+class UnderdeterminedWarning(UserWarning):
+    """Points were triangulated from views that share one camera centre (one view, or coincident cameras) because
+    ``min_views=1`` allowed it: such a point can be anywhere on its ray, so its depth is arbitrary."""
+
+
+CHUNK_POINTS = 1 << 15
+"""Points solved per pass by :func:`triangulate` when no gradient is recorded, for 4 views (``C`` views: ``4 / C``
+as many): temporaries stay about 20 MB per pass however many points there are, so throughput stays flat and memory
+stays a fraction of the input."""
 
 # index tables for the closed-form 4x4 adjugate (pairs of 2x2 minors of rows 0-1 and rows 2-3)
 _S_A = [(0, 0, 1, 1), (0, 0, 1, 2), (0, 0, 1, 3), (0, 1, 1, 2), (0, 1, 1, 3), (0, 2, 1, 3)]
@@ -254,6 +269,32 @@ def null_vector_dehomogenized(M: Tensor, iterations: int = 2) -> Tensor:
     return (v[:3] / h).T
 
 
+def camera_centres(P: Tensor) -> Tensor:
+    """Camera centres ``C`` with ``P [C; 1] = 0`` of (..., 3, 4) projection matrices -> (..., 3) (world mm)."""
+    return -_solve3(P[..., :3], P[..., 3])[0]
+
+
+def _no_baseline(P: Tensor, usable: Tensor, counts: Tensor) -> Tensor:
+    """(B, J) points whose usable views all share one camera centre (a single view, or coincident cameras).
+
+    Args:
+        P: (B, C, 3, 4) projections; usable: (B, C, J) views with weight > 0; counts: (B, J) usable views.
+    """
+    alone = counts == 1
+    centres = camera_centres(P)  # (B, C, 3)
+    C = centres.shape[1]
+    scale = centres.norm(dim=-1).amax(-1, keepdim=True)[..., None].clamp_min(1.0)  # (B, 1, 1)
+    close = (centres[:, :, None] - centres[:, None]).norm(dim=-1) <= 1e-9 * scale  # (B, C, C)
+    if not bool(close.sum((1, 2)).gt(C).any()):  # only the diagonal: every centre distinct
+        return alone
+    # group id of a view: the first view at the same position; all usable views in one group -> no baseline
+    group = torch.where(close, torch.arange(C, device=P.device), C).amin(-1)  # (B, C)
+    g = group[..., None].expand_as(usable)
+    gmin = torch.where(usable, g, C).amin(1)
+    gmax = torch.where(usable, g, -1).amax(1)
+    return (gmin == gmax) & (counts >= 1)
+
+
 def triangulate(
     points: Tensor,
     projections: Tensor,
@@ -272,48 +313,76 @@ def triangulate(
         points: (..., C, J, 2) pixel coordinates of J points in C views, of an ideal pinhole (undistorted: for
             detections on distorted images use :func:`lt_core.ops.camera_triangulation.triangulate_cameras`, which
             undistorts with the cameras first). Entries of views with zero weight may be NaN (a missing detection).
+            Tensors, NumPy arrays or nested lists; integer pixels are computed and returned in float64.
         projections: (..., C, 3, 4) projection matrices ``K [R | t]`` (world mm to pixels).
         weights: (..., C, J) non-negative confidences (``None``: all ones). A view counts as *usable* for a
-            point when its weight is > 0.
-        min_views: smallest number of usable views per point.
+            point when its weight is > 0. Only their ratios within a point matter: each point's weights are
+            rescaled by a power of two before solving, so any common scale (1e-300 ... 1e300) gives the same point.
+        min_views: smallest number of usable views per point (at least 1). A point needs two usable views from
+            two different camera centres to have a depth; with ``min_views=1`` points that lack such a baseline
+            (one view, or coincident cameras) are returned on their ray at an arbitrary depth, with an
+            :class:`UnderdeterminedWarning`.
         on_insufficient: ``"raise"`` a :class:`TriangulationError` when a point has fewer than ``min_views``
-            usable views, or return NaN for those points (``"nan"``).
+            usable views (or, with ``min_views >= 2``, only views from one camera centre), or return NaN for
+            those points (``"nan"``).
         precision: ``"float64"`` computes internally in double precision (the result keeps the input dtype);
             ``"native"`` stays in the input dtype (faster for float32, about 1e-5 relative accuracy).
         iterations: power iterations after the adjugate step (2 converges to machine precision for any
             non-degenerate geometry).
-        check: validate values (NaN, degenerate cameras, view counts). Shape checks always run.
+        check: validate values (NaN, degenerate cameras, coincident camera centres, view counts). Shape checks
+            always run.
         normalize: ``True``: the Hartley-normalised system solved through the adjugate (module docstring).
             ``False``: the raw weighted system solved by SVD, as the paper's released code does (convention
-            ``"official"``); with ``precision="native"`` in the inputs' precision, like its float32 models.
+            ``"official"``); with ``precision="native"`` in the inputs' precision, like its float32 models. There
+            weights are rescaled only for points whose largest weight lies outside [2^-16, 2^16], so the released
+            code's results stay bit-identical where its arithmetic works.
 
     Returns:
         (..., J, 3) triangulated points in world millimetres, differentiable with respect to points, weights and
-        projections.
+        projections. Without autograd, points are solved in passes of :data:`CHUNK_POINTS` (flat throughput and
+        memory for millions of points), on one thread unless the batch is large and the machine idle
+        (:func:`single_thread_below`).
 
     Raises:
-        TriangulationError: bad shapes, NaN/inf inputs in usable views, negative weights, degenerate projection
-            matrices, or too few usable views.
+        TriangulationError: bad shapes or types, NaN/inf inputs in usable views, negative weights, degenerate
+            projection matrices, too few usable views, or no baseline.
     """
+    points = as_tensor(points, "points", TriangulationError)
+    projections = as_tensor(projections, "projections", TriangulationError)
+    weights = None if weights is None else as_tensor(weights, "weights", TriangulationError)
     _check_inputs(points, projections, weights)
+    if min_views < 1:
+        raise TriangulationError(f"min_views must be >= 1, got {min_views}")
+    if on_insufficient not in ("raise", "nan"):
+        raise TriangulationError(f"on_insufficient must be 'raise' or 'nan', got {on_insufficient!r}")
+    if precision not in ("float64", "native"):
+        raise TriangulationError(f"precision must be 'float64' or 'native', got {precision!r}")
     *lead, C, J, _ = points.shape
-    out_dtype = points.dtype
-    work = torch.float64 if precision == "float64" else torch.promote_types(points.dtype, projections.dtype)
+    out_dtype = points.dtype if points.dtype.is_floating_point else torch.float64
+    if precision == "float64":
+        work = torch.float64
+    else:
+        work = torch.promote_types(out_dtype, projections.dtype)
+        work = work if work.is_floating_point else torch.float64
     B = 1
     for d in lead:
         B *= d
-    pts = points.reshape(B, C, J, 2).to(work)
+    pts_all = points.reshape(B, C, J, 2)
     P = projections.reshape(B, C, 3, 4).to(work)
-    w = torch.ones(B, C, J, dtype=work, device=points.device) if weights is None else weights.reshape(B, C, J).to(work)
+    w_all = None if weights is None else weights.reshape(B, C, J)
 
-    usable = w > 0
+    if w_all is None:
+        usable = torch.ones(B, C, J, dtype=torch.bool, device=points.device)
+    else:
+        if check:
+            if not bool(torch.isfinite(w_all).all()):
+                raise TriangulationError("weights contain NaN or inf")
+            if bool((w_all.amin() if w_all.numel() else w_all.new_zeros(())) < 0):
+                raise TriangulationError("weights must be non-negative")
+        usable = w_all > 0
     if check:
         if not torch.isfinite(P).all():
             raise TriangulationError("projection matrices contain NaN or inf")
-        if not bool(torch.isfinite(w.sum())):
-            raise TriangulationError("weights contain NaN or inf")
-        if bool((w.amin() if w.numel() else w.new_zeros(())) < 0):
-            raise TriangulationError("weights must be non-negative")
         det = _det3(P[..., :3])
         size = P[..., :3].abs().amax((-1, -2)).clamp_min(1e-300)
         degenerate = det.abs() <= 1e-9 * size**3
@@ -328,27 +397,58 @@ def triangulate(
             f"{int(insufficient.sum())} point(s) have fewer than {min_views} usable views "
             f"(first: sample {b}, joint {j} with {int(counts[b, j])})"
         )
-    # missing detections: zero them so NaN cannot leak through a zero weight
-    pts = torch.where(usable[..., None], pts, torch.zeros((), dtype=pts.dtype, device=pts.device))
-    if check and not bool(torch.isfinite(pts.sum())):
-        bad = ~torch.isfinite(pts).all(-1)
-        b, c, j = (int(i) for i in bad.nonzero()[0])
-        raise TriangulationError(
-            f"points contain NaN or inf in a usable view (sample {b}, view {c}, joint {j}); "
-            "give missing detections weight 0"
-        )
+    if check and B * C * J:
+        flat = _no_baseline(P, usable, counts) & ~insufficient
+        if bool(flat.any()):
+            b, j = (int(i) for i in flat.nonzero()[0])
+            what = (f"{int(flat.sum())} point(s) are seen from a single camera centre only (one usable view, or "
+                    f"coincident cameras; first: sample {b}, joint {j} with {int(counts[b, j])} usable view(s))")
+            if min_views == 1:
+                warnings.warn(f"{what}: min_views=1 returns them on their ray at an arbitrary depth",
+                              UnderdeterminedWarning, stacklevel=2)
+            elif on_insufficient == "raise":
+                raise TriangulationError(f"{what}: their depth is undetermined; move a camera or give NaN with "
+                                         "on_insufficient='nan'")
+            else:
+                insufficient = insufficient | flat
 
-    if normalize:
-        rig = normalize_projections(P)
-        x, y = rig.normalize_points(pts)
-        Xn = dlt_normalized(x, y, w, rig.P, iterations=iterations)  # (B, J, 3)
-        X = rig.denormalize(Xn)
-    else:
-        X = dlt_svd(pts, w, P)
+    grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (points, projections, weights))
+    chunk = B * J if grad else max(1, CHUNK_POINTS * 4 // max(C, 4))  # same temporaries for any view count
+    rig_all = normalize_projections(P) if normalize and chunk >= B * J else None
+    X_all = None if grad else torch.empty(B, J, 3, dtype=out_dtype, device=points.device)
+    with _threads(single_thread_below(B * J)):
+        for sb, sj in point_chunks(B, J, max(chunk, 1)):
+            pts = pts_all[sb, :, sj].to(work)
+            use = usable[sb, :, sj]
+            if w_all is None:
+                w = torch.ones(pts.shape[:-1], dtype=work, device=pts.device)
+            else:
+                w = w_all[sb, :, sj].to(work)
+            # missing detections: zero them so NaN cannot leak through a zero weight
+            pts = torch.where(use[..., None], pts, torch.zeros((), dtype=pts.dtype, device=pts.device))
+            if check and not bool(torch.isfinite(pts.sum())):
+                bad = ~torch.isfinite(pts).all(-1)
+                b, c, j = (int(i) for i in bad.nonzero()[0])
+                raise TriangulationError(
+                    f"points contain NaN or inf in a usable view (sample {b + sb.start}, view {c}, joint "
+                    f"{j + sj.start}); give missing detections weight 0"
+                )
+            if normalize:
+                rig = rig_all if rig_all is not None else normalize_projections(P[sb])
+                x, y = rig.normalize_points(pts)
+                Xn = dlt_normalized(x, y, rescale_weights(w), rig.P, iterations=iterations)  # (b, j, 3)
+                X = rig.denormalize(Xn)
+            else:
+                X = dlt_svd(pts, rescale_weights(w, outside=(2.0**-16, 2.0**16)), P[sb])
+            if X_all is None:
+                X_all = X.to(out_dtype)
+            else:
+                X_all[sb, sj] = X
+    X = X_all
     if insufficient.any():
         X = torch.where(insufficient[..., None], torch.full_like(X, float("nan")), X)
-    return X.to(out_dtype).reshape(*lead, J, 3)
-
+    return X.reshape(*lead, J, 3)
 
 
 def dlt_svd(points: Tensor, weights: Tensor, projections: Tensor) -> Tensor:

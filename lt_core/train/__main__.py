@@ -63,7 +63,7 @@ def _evaluate(path: str, cfg: TrainConfig, exclude_damaged: bool) -> int:
     from lt_core.train.evaluate import evaluate_model, load_trained_model
     from lt_core.train.factory import build_dataset
 
-    saved = TrainConfig.from_saved(load_checkpoint(path)["config"])
+    saved = TrainConfig.from_saved(load_checkpoint(path, require=("model", "config"))["config"])
     device = resolve_device(cfg.device)
     model = load_trained_model(path, device)
     split = cfg.val_split or saved.val_split or "val"

@@ -1,8 +1,8 @@
 """Training configuration: one flat dataclass, serialisable to a plain JSON dict.
 
-Learning rates default to the paper's (FORMATS.md, "Official checkpoints"): Adam, algebraic ``1e-5`` for every
-parameter; volumetric ``1e-4`` for the backbone and ``1e-3`` for the heads (``process_features`` and
-``volume_net``). Small CPU models trained from scratch need larger rates; set ``lr_backbone`` / ``lr_heads``.
+Learning rates default to the paper's (docs/FORMATS.md, "The paper's released checkpoints"): Adam, algebraic
+``1e-5`` for every parameter; volumetric ``1e-4`` for the backbone and ``1e-3`` for the heads (``process_features``
+and ``volume_net``). Small CPU models trained from scratch need larger rates; set ``lr_backbone`` / ``lr_heads``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lt_core.conventions import check_convention
+from lt_core.data.textio import read_text
 
 __all__ = ["TrainConfig", "PAPER_LR", "load_config", "parse_override"]
 
@@ -37,7 +38,7 @@ class TrainConfig:
         backbone: backbone size, ``"tiny"`` or ``"paper"``.
         v2v: V2V size for volumetric models, ``"tiny"`` or ``"paper"``.
         model_options: extra keyword arguments for the model constructor (e.g. ``use_confidences``,
-            ``volume_aggregation``, ``volume_size``, ``cuboid_side``).
+            ``aggregation``, ``volume_size``, ``cuboid_side``; unknown keys raise).
         init_from: optional checkpoint whose model weights initialise the model (non-strict: shared names load).
         dataset: ``"synthetic"``, ``"human36m"``, ``"panoptic"`` or ``"package.module:factory"`` (a callable
             ``factory(config, split) -> Dataset``).
@@ -72,7 +73,10 @@ class TrainConfig:
             algebraic model whose predicted pelvis is used.
         sync_bn: convert BatchNorm to SyncBatchNorm under DDP (gradients then equal the combined-batch ones).
         progress: tqdm bars: ``None`` = only when stderr is a TTY.
-        resume: ``None`` (start fresh), ``"auto"`` (resume from ``out_dir/last.pt`` if present) or a path.
+        resume: ``None`` (start fresh), ``"auto"`` (resume from ``out_dir/last.pt`` if present, else from the
+            kept ``last.prev.pt`` when ``last.pt`` is damaged) or a path.
+        allow_config_change: resume even when the checkpoint was written under other settings (seed, learning
+            rates, model...); by default that is refused, as it would silently mix two runs.
         deterministic: ask torch for deterministic algorithms (slower on CUDA).
         convention: pixel convention of the model and the dataset's cameras (:mod:`lt_core.conventions`):
             ``"centres"`` or ``"official"``; ``None`` resolves to ``"official"`` for the paper's configuration
@@ -115,6 +119,7 @@ class TrainConfig:
     sync_bn: bool = False
     progress: bool | None = None
     resume: str | None = None
+    allow_config_change: bool = False
     deterministic: bool = False
     convention: str | None = None
 
@@ -205,6 +210,22 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+class ConfigError(ValueError):
+    """A config file that is not a JSON object of TrainConfig fields; the message names the file."""
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        d = json.loads(read_text(path, ConfigError, "config file"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: must hold a JSON object of TrainConfig fields, got {type(d).__name__}")
+    return d
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Load a JSON config file (or the defaults) and apply ``key=value`` overrides.
 
@@ -212,7 +233,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         path: JSON file holding a (possibly partial) :class:`TrainConfig` dict; ``None`` for the defaults.
         overrides: ``["epochs=2", "model_options.use_confidences=false", ...]``.
     """
-    d: dict[str, Any] = json.loads(Path(path).read_text()) if path else {}
+    d: dict[str, Any] = _read_config(Path(path)) if path else {}
     for item in overrides or []:
         key, value = parse_override(item)
         if "." in key:
@@ -221,4 +242,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             d[outer] = {**d[outer], inner: value}
         else:
             d[key] = value
-    return TrainConfig.from_dict(d)
+    if not path:
+        return TrainConfig.from_dict(d)
+    try:
+        return TrainConfig.from_dict(d)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"{path}: {e.args[0] if e.args else e}") from e

@@ -184,7 +184,7 @@ def load_trained_model(path: str | Path, device: str | torch.device = "cpu", **c
     from lt_core.train.config import TrainConfig
     from lt_core.train.factory import build_model
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, require=("model", "config"))
     cfg = TrainConfig.from_saved({**ckpt["config"], **config_changes})
     model = build_model(cfg)
     model.load_state_dict(ckpt["model"], strict=True)

@@ -51,12 +51,46 @@ def _v2v_config(cfg: TrainConfig, **overrides: Any):
     return getattr(V2VConfig, cfg.v2v)(**overrides)
 
 
-def _accepted(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``kwargs`` that ``fn`` accepts (all of them when it takes ``**kwargs``)."""
+MODELS: dict[str, str] = {
+    "algebraic": "lt_core.models.algebraic:AlgebraicTriangulationNet",
+    "volumetric": "lt_core.models.volumetric:VolumetricTriangulationNet",
+    "ransac": "lt_core.models.ransac_net:RANSACTriangulationNet",
+}
+"""Model kinds and their classes (``TrainConfig.model``); any other model is a ``"package.module:factory"``."""
+
+DATASETS: dict[str, str] = {
+    "synthetic": "lt_core.data.synthetic:SyntheticMultiViewDataset",
+    "human36m": "lt_core.data.human36m:Human36MDataset",
+    "panoptic": "lt_core.data.panoptic:PanopticDataset",
+}
+"""Dataset names and their classes (``TrainConfig.dataset``); any other dataset is a ``"package.module:factory"``."""
+
+
+def _parameters(fn: Callable[..., Any]) -> tuple[set[str], bool]:
+    """Keyword parameters of ``fn`` (without ``self``) and whether it takes ``**kwargs``."""
     params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
+    names = {n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def check_options(fn: Callable[..., Any], options: dict[str, Any], what: str) -> None:
+    """Raise ``ValueError`` when ``options`` holds a keyword ``fn`` does not take, listing the ones it accepts.
+
+    Args:
+        fn: the constructor the options are for.
+        options: the user's options (``model_options`` / ``dataset_options``).
+        what: where they come from, for the message (``"model_options of 'volumetric'"``).
+    """
+    names, anything = _parameters(fn)
+    unknown = sorted(set(options) - names)
+    if unknown and not anything:
+        raise ValueError(f"unknown {what}: {unknown}; accepted: {sorted(names)}")
+
+
+def _supported(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The factory's own keywords that ``fn`` takes (a dataset without views has no ``num_views``)."""
+    names, anything = _parameters(fn)
+    return kwargs if anything else {k: v for k, v in kwargs.items() if k in names}
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
@@ -65,7 +99,9 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     Args:
         cfg: the run configuration. ``model_options`` are passed to the model's constructor; for the built-in
             kinds the keys ``backbone_options`` / ``v2v_options`` (dicts) override fields of the backbone / V2V
-            configurations.
+            configurations. An option the constructor does not take raises ``ValueError`` listing the accepted
+            ones (``{"volume_aggregation": "sum"}`` is not silently ignored: the volumetric model's option is
+            ``aggregation``).
 
     Returns:
         An ``nn.Module`` whose ``forward(images, cameras, [root], views_valid=None)`` returns a dict with
@@ -76,17 +112,14 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     opts = dict(cfg.model_options)
     backbone_opts = opts.pop("backbone_options", {})
     v2v_opts = opts.pop("v2v_options", {})
-    if cfg.model == "algebraic":
-        from lt_core.models.algebraic import AlgebraicTriangulationNet as cls
-    elif cfg.model == "volumetric":
-        from lt_core.models.volumetric import VolumetricTriangulationNet as cls
-    else:
-        from lt_core.models.ransac_net import RANSACTriangulationNet as cls
+    cls = resolve_callable(MODELS[cfg.model])
+    check_options(cls.__init__, opts, f"model_options of {cfg.model!r}")
     kwargs: dict[str, Any] = {"backbone_config": _backbone_config(cfg, **backbone_opts), "convention": cfg.convention}
     if cfg.model == "volumetric":
         kwargs["v2v_config"] = _v2v_config(cfg, **v2v_opts)
-    kwargs.update(opts)
-    return cls(**_accepted(cls.__init__, kwargs))
+    elif v2v_opts:
+        raise ValueError(f"model_options['v2v_options'] is for volumetric models, not {cfg.model!r}")
+    return cls(**kwargs, **opts)
 
 
 def build_dataset(cfg: TrainConfig, split: str) -> Dataset:
@@ -94,34 +127,22 @@ def build_dataset(cfg: TrainConfig, split: str) -> Dataset:
 
     ``"synthetic"`` builds :mod:`lt_core.data.synthetic`'s dataset, ``"human36m"`` / ``"panoptic"`` the readers of
     real data (``dataset_options`` must give their ``root``); ``"module:factory"`` calls ``factory(cfg, split)``.
-    ``cfg.image_size`` and ``cfg.views`` are passed when the constructor accepts them.
+    ``split``, ``cfg.convention``, ``cfg.image_size`` and ``cfg.views`` are passed when the constructor takes them;
+    a ``dataset_options`` key it does not take raises ``ValueError`` listing the accepted ones.
     """
     if ":" in cfg.dataset:
         return resolve_callable(cfg.dataset)(cfg, split)
-    opts: dict[str, Any] = {"split": split, "convention": cfg.convention, **cfg.dataset_options}
-    if cfg.dataset == "synthetic":
-        from lt_core.data import synthetic as mod
-
-        cls = next(getattr(mod, n) for n in ("SyntheticMultiViewDataset", "SyntheticDataset", "EmbeddedDataset")
-                   if hasattr(mod, n))
-    elif cfg.dataset == "human36m":
-        from lt_core.data.human36m import Human36MDataset as cls
-    elif cfg.dataset == "panoptic":
-        from lt_core.data import panoptic as mod
-
-        cls = next(getattr(mod, n) for n in dir(mod) if n.endswith("Dataset") and isinstance(getattr(mod, n), type))
-    else:
-        raise ValueError(f"unknown dataset {cfg.dataset!r}; use 'synthetic', 'human36m', 'panoptic' or 'module:factory'")
-    params = inspect.signature(cls.__init__).parameters
-    if "image_size" in params and "image_size" not in opts:
-        w, h = cfg.image_size
-        opts["image_size"] = w if (w == h and cfg.dataset == "human36m") else (w if w == h else (w, h))
+    if cfg.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {cfg.dataset!r}; use one of {sorted(DATASETS)} or 'module:factory'")
+    cls = resolve_callable(DATASETS[cfg.dataset])
+    check_options(cls.__init__, cfg.dataset_options, f"dataset_options of {cfg.dataset!r}")
+    own: dict[str, Any] = {"split": split, "convention": cfg.convention}
+    w, h = cfg.image_size
+    own["image_size"] = w if w == h else (w, h)
     if cfg.views is not None:
-        for key in ("num_views", "views"):
-            if key in params and key not in opts:
-                opts[key] = cfg.views
-                break
-    return cls(**_accepted(cls.__init__, opts))
+        own["num_views"] = cfg.views
+    own = {k: v for k, v in _supported(cls.__init__, own).items() if k not in cfg.dataset_options}
+    return cls(**own, **cfg.dataset_options)
 
 
 def _fallback_loss(output: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:

@@ -31,6 +31,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -39,7 +40,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from lt_core.train.batching import SeededDataset, SkipSampler, batch_size_of, collate, move_batch
-from lt_core.train.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from lt_core.train.checkpoint import CheckpointError, atomic_save, checkpoint_candidates, clean_stale_temp_files, \
+    load_checkpoint, rng_state, seed_everything, set_rng_state
 from lt_core.train.config import TrainConfig
 from lt_core.train.distributed import (
     DistEnv,
@@ -58,6 +60,15 @@ from lt_core.train.records import MetricLogger, code_version, write_manifest
 __all__ = ["Trainer", "train", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "lt_core.train/1"
+
+RESUME_FREE_KEYS = frozenset({"name", "out_dir", "resume", "epochs", "max_steps", "progress", "num_workers",
+                              "log_every", "checkpoint_every", "val_every", "val_max_samples", "device",
+                              "allow_config_change"})
+"""Config fields a resumed run may change (where and how long it runs, logging); any other change is refused."""
+
+
+class ConfigChangedError(ValueError):
+    """Resuming a checkpoint under a config that differs in a field that changes results (seed, learning rate...)."""
 
 LossFn = Callable[[dict[str, Tensor], dict[str, Any]], tuple[Tensor, dict[str, float]]]
 
@@ -165,12 +176,14 @@ class Trainer:
         self.logger = MetricLogger(self.run_dir, enabled=self.is_main)
         self.version = code_version() if self.is_main else {}
         self._started = time.time()
+        if self.is_main:
+            clean_stale_temp_files(self.run_dir)  # left by a process killed while writing a checkpoint
         if config.resume:
             path = self.run_dir / "last.pt" if config.resume == "auto" else Path(config.resume)
-            if path.exists():
-                self.load_checkpoint(path)
-            elif config.resume != "auto":
+            candidates = checkpoint_candidates(path)
+            if not candidates and config.resume != "auto":
                 raise FileNotFoundError(f"resume checkpoint {path} does not exist")
+            self._resume(candidates)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -317,6 +330,33 @@ class Trainer:
             "torch_version": torch.__version__,
         }
 
+    def _resume(self, candidates: list[Path]) -> None:
+        """Load the first readable checkpoint of ``candidates`` (``last.pt``, then ``last.prev.pt``)."""
+        failures = []
+        for c in candidates:
+            try:
+                self.load_checkpoint(c)
+            except CheckpointError as e:
+                failures.append(str(e))
+                continue
+            if failures:
+                warnings.warn(f"resumed from {c} because {failures[0]}", RuntimeWarning, stacklevel=3)
+            return
+        if failures:
+            raise CheckpointError("no checkpoint to resume from: " + "; ".join(failures))
+
+    def _check_resume_config(self, path: str | Path, saved: dict[str, Any]) -> None:
+        """Refuse to continue a run under settings that change its results (seed, learning rates, model...)."""
+        if self.cfg.allow_config_change:
+            return
+        now = self.cfg.to_dict()
+        changed = [k for k in sorted(set(saved) & set(now)) if k not in RESUME_FREE_KEYS and saved[k] != now[k]]
+        if changed:
+            diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+            raise ConfigChangedError(f"{path} was written with other settings ({diff}); resuming would mix two runs. "
+                                     "Start a fresh run (another name or out_dir), or set allow_config_change=true "
+                                     "to continue anyway")
+
     def save_checkpoint(self, path: str | Path | None = None) -> Path | None:
         """Write the checkpoint atomically (rank 0 only; every rank must call it under DDP).
 
@@ -328,7 +368,7 @@ class Trainer:
         """
         state = self.state_dict()
         path = Path(path) if path is not None else self.run_dir / "last.pt"
-        out = atomic_save(state, path) if self.is_main else None
+        out = atomic_save(state, path, keep_previous=path.name == "last.pt") if self.is_main else None
         barrier(self.env)
         return out
 
@@ -337,6 +377,11 @@ class Trainer:
         ckpt = load_checkpoint(path, map_location=self.device)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not a trainer checkpoint (format {ckpt.get('format')!r})")
+        missing = [k for k in ("model", "optimizer", "scaler", "rng", "step", "epoch", "batch_in_epoch")
+                   if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"{path} is an incomplete trainer checkpoint: no {missing}")
+        self._check_resume_config(path, ckpt.get("config", {}))
         self.raw_model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -433,7 +478,7 @@ class Trainer:
         except KeyboardInterrupt:
             status = "interrupted"
             if self.is_main:  # no collectives here: other ranks may be anywhere
-                atomic_save(self.state_dict(collective=False), self.run_dir / "last.pt")
+                atomic_save(self.state_dict(collective=False), self.run_dir / "last.pt", keep_previous=True)
             self.write_manifest(status)
             raise
         except BaseException as exc:

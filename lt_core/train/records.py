@@ -12,16 +12,17 @@ import datetime as _dt
 import json
 import math
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from lt_core.paths import code_version
+
 from lt_core.train.checkpoint import atomic_write_text
 
-__all__ = ["CsvLogger", "MetricLogger", "code_version", "write_manifest", "read_manifest"]
+__all__ = ["CsvLogger", "MetricLogger", "code_version", "write_manifest", "read_manifest"]  # code_version: lt_core.paths
 
 
 class CsvLogger:
@@ -124,28 +125,6 @@ class MetricLogger:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
-
-
-def code_version() -> dict[str, Any]:
-    """Version of the code that runs: git commit and dirty flag when in a git checkout, else the package version."""
-    root = Path(__file__).resolve().parents[2]
-    info: dict[str, Any] = {}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
-            info["git_commit"] = commit.stdout.strip()
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                    capture_output=True, text=True, timeout=10)
-            info["git_dirty"] = bool(status.stdout.strip()) if status.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        from importlib.metadata import version
-
-        info["package_version"] = version("lt-triangulation")
-    except Exception:
-        info["package_version"] = None
-    return info
 
 
 def write_manifest(path: str | Path, config: Mapping[str, Any], *, device: str, status: str,

@@ -28,6 +28,7 @@ __all__ = [
     "scene_layout",
     "scene_figure",
     "skeleton_animation",
+    "poses_animation",
 ]
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -344,30 +345,85 @@ def skeleton_animation(joints: ArrayLike, cameras: Camera | None = None, skeleto
     pts = seq.reshape(-1, 3)
     if cameras is not None:
         pts = np.concatenate([pts, _np(cameras.center).reshape(-1, 3)])
-    pts = pts[np.isfinite(pts).all(1)]
-    lo, hi = pts.min(0), pts.max(0)
-    lo[2] = min(lo[2], 0.0)
-    pad = 0.05 * (hi - lo).max()
-    fig.update_layout(scene_layout(title, height, np.stack([lo - pad, hi + pad], 1)))
+    fig.update_layout(scene_layout(title, height, _bounds(pts)))
     first = len(fig.data) - 4
     frames = []
     for i in range(T):
         tr = skeleton_traces(seq[i], skeleton, name="pose")
         frames.append(go.Frame(data=tr, traces=list(range(first, first + 4)), name=labels[i]))
     fig.frames = frames
+    _add_play_controls(fig, labels, fps, slider_prefix)
+    return fig
+
+
+def poses_animation(poses: Mapping[str, ArrayLike], cameras: Camera | None = None, skeleton: Skeleton = H36M17,
+                    fps: float = 10.0, title: str | None = None, frame_labels: Sequence[str] | None = None,
+                    frustum_depth: float = 500.0, height: int = 600, pose_dash: Mapping[str, str | None] | None = None,
+                    slider_prefix: str = "frame ") -> go.Figure:
+    """Several skeleton sequences moving together (e.g. two reconstructions side by side), with a frame slider.
+
+    Args:
+        poses: ``{name: (T, J, 3)}`` world mm, the same ``T`` for all; the first is coloured by side, the others
+            in one colour each (as in :func:`scene_figure`).
+        cameras, skeleton, fps, title, frame_labels, frustum_depth, height, slider_prefix: as in
+            :func:`skeleton_animation`.
+        pose_dash: per pose name, a dash style.
+
+    Returns:
+        The figure; each of its ``T`` frames updates the last ``4 * len(poses)`` traces.
+    """
+    seqs = {k: _np(v) for k, v in poses.items()}
+    shapes = {k: v.shape for k, v in seqs.items()}
+    T = next(iter(seqs.values())).shape[0] if seqs else 0
+    if not seqs or any(s != (T, skeleton.num_joints, 3) for s in shapes.values()):
+        raise ValueError(f"poses must all have shape (T, {skeleton.num_joints}, 3), got {shapes}")
+    labels = list(frame_labels) if frame_labels is not None else [str(i) for i in range(T)]
+    fig = scene_figure(cameras, {k: v[0] for k, v in seqs.items()}, skeleton, title, frustum_depth,
+                       pose_dash=pose_dash, height=height)
+    pts = np.concatenate([v.reshape(-1, 3) for v in seqs.values()])
+    if cameras is not None:
+        pts = np.concatenate([pts, _np(cameras.center).reshape(-1, 3)])
+    fig.update_layout(scene_layout(title, height, _bounds(pts)))
+    n = 4 * len(seqs)
+    first = len(fig.data) - n
+    static = list(fig.data[first:])  # colours and dashes of the first frame, reused for every frame
+    frames = []
+    for i in range(T):
+        data = []
+        for k, seq in enumerate(seqs.values()):
+            for tr, ref in zip(skeleton_traces(seq[i], skeleton, name=static[4 * k].name), static[4 * k:4 * k + 4]):
+                tr.line = ref.line if ref.mode == "lines" else tr.line
+                tr.marker = ref.marker if ref.mode == "markers" else tr.marker
+                data.append(tr)
+        frames.append(go.Frame(data=data, traces=list(range(first, first + n)), name=labels[i]))
+    fig.frames = frames
+    _add_play_controls(fig, labels, fps, slider_prefix)
+    return fig
+
+
+def _bounds(points: np.ndarray) -> np.ndarray:
+    """(3, 2) axis ranges around the finite (N, 3) points, down to the floor (z = 0), with 5 % padding."""
+    pts = points[np.isfinite(points).all(1)]
+    lo, hi = pts.min(0), pts.max(0)
+    lo[2] = min(lo[2], 0.0)
+    pad = 0.05 * (hi - lo).max()
+    return np.stack([lo - pad, hi + pad], 1)
+
+
+def _add_play_controls(fig: go.Figure, labels: Sequence[str], fps: float, slider_prefix: str) -> None:
+    """Play / pause buttons and a frame slider for the figure's frames (named by ``labels``), offline-safe."""
     duration = 1000.0 / fps
     play = dict(label="play", method="animate",
                 args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
                                  transition=dict(duration=0))])
     pause = dict(label="pause", method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
-    steps = [dict(label=labels[i], method="animate",
-                  args=[[labels[i]], dict(frame=dict(duration=0, redraw=True), mode="immediate",
-                                          transition=dict(duration=0))]) for i in range(T)]
+    steps = [dict(label=label, method="animate",
+                  args=[[label], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                      transition=dict(duration=0))]) for label in labels]
     fig.update_layout(
         updatemenus=[dict(type="buttons", buttons=[play, pause], x=0.0, y=0.0, xanchor="left", yanchor="top",
                           direction="left", pad=dict(t=10, r=10))],
         sliders=[dict(steps=steps, active=0, x=0.12, len=0.85, y=0.0, yanchor="top",
                       currentvalue=dict(prefix=slider_prefix), pad=dict(t=10))],
     )
-    return fig

@@ -1,0 +1,1 @@
+"""Optional 2D pose detectors whose weights ship inside their Python wheels (nothing is downloaded at run time)."""
