@@ -232,3 +232,4 @@ def close(got: Any, want: Any, what: str, atol: float = 1e-6, rtol: float = 1e-6
 
 
 from . import camera, evaluation, heatmaps, training, triangulation, volumetric  # noqa: E402,F401  (registration)
+from . import own_cameras  # noqa: E402,F401  (registration, notebook 07)
