@@ -10,7 +10,9 @@ Two layers:
 * notebook 06 through papermill, as a user runs it: a wrong ``H36M_ROOT`` or a malformed ``H36M_FRAME_STEP`` stops
   the notebook in its check cell (cell 2, before any evaluation); run from the repository root (no ``--cwd``) the
   default ``CHECKPOINT_DIR`` still resolves to the repository's ``data/checkpoints``; a folder without checkpoints
-  is refused instead of producing tables that say "not measured".
+  is refused instead of producing tables that say "not measured";
+* notebook 07 through papermill, pointed at a user's own rig: a missing ``CALIBRATION`` or a ``DETECTIONS`` folder
+  without camera folders stops it in its check cell.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = discover_notebooks(ROOT / "notebooks")
 IDS = [p.stem for p in NOTEBOOKS]
 NB06 = ROOT / "notebooks" / "06_paper_tables.ipynb"
+NB07 = ROOT / "notebooks" / "07_your_own_cameras.ipynb"
 
 
 def _first_cells(path: Path) -> tuple[str, str]:
@@ -145,11 +148,11 @@ def _papermill(tmp_path: Path, notebook: Path, cwd: Path, parameters: dict):
         os.environ.update(env_before)
 
 
-def _failure(tmp_path: Path, parameters: dict, cwd: Path = ROOT / "notebooks"):
+def _failure(tmp_path: Path, parameters: dict, cwd: Path = ROOT / "notebooks", notebook: Path = NB06):
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError) as info:
-        _papermill(tmp_path, NB06, cwd, parameters)
+        _papermill(tmp_path, notebook, cwd, parameters)
     executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
     ran = [c for c in executed.cells if c.cell_type == "code" and c.get("execution_count")]
     failed = next(c for c in executed.cells if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
@@ -191,6 +194,22 @@ def test_06_from_the_repository_root(tmp_path: Path):
     err, failed, _ = _failure(tmp_path, {"CHECKPOINT_DIR": str(empty)}, cwd=ROOT)
     assert err.ename == "ParameterError" and "holds no checkpoints" in err.evalue
     assert "check-parameters" in failed.metadata.get("tags", [])
+
+
+@pytest.mark.slow
+def test_07_own_rig_paths_fail_before_any_work(tmp_path: Path):
+    """07 pointed at a user's own rig: a calibration that is not there, or detections without camera folders, stop
+    the notebook in its check cell, naming the parameter, before anything is read or triangulated."""
+    err, failed, ran = _failure(tmp_path, {"CALIBRATION": str(tmp_path / "my_rig.toml")}, notebook=NB07)
+    assert err.ename == "ParameterError" and "CALIBRATION" in err.evalue and "does not exist" in err.evalue
+    assert "check-parameters" in failed.metadata.get("tags", [])
+    assert len(ran) <= 3, f"{len(ran)} cells ran before the error: parameters are checked too late"
+    flat = tmp_path / "pose"
+    flat.mkdir()
+    (flat / "trial_000000000000_keypoints.json").write_text('{"people": []}')
+    err, failed, ran = _failure(tmp_path, {"DETECTIONS": str(flat)}, cwd=ROOT, notebook=NB07)
+    assert err.ename == "ParameterError" and "DETECTIONS" in err.evalue and "holds no camera folders" in err.evalue
+    assert "check-parameters" in failed.metadata.get("tags", []) and len(ran) <= 3
 
 
 def test_papermill_cli_reports_the_parameter(tmp_path: Path):
