@@ -94,7 +94,11 @@ def read_chapter(path: Path) -> Chapter:
 
 
 def _rewrite_links(page: str, rel_notebooks: str, pages: set[str]) -> str:
-    """Links of the notebooks' Markdown (relative to ``notebooks/``) made valid from the book's folder."""
+    """Links of the notebooks' Markdown (relative to ``notebooks/``) made valid from the book's folder.
+
+    Only HTML attributes are rewritten: ``<script>`` blocks (plotly.js embedded in the outputs holds strings such as
+    ``"<a_href="``) are left exactly as they are.
+    """
 
     def fix(m: re.Match) -> str:
         attr, quote, url = m.group(1), m.group(2), m.group(3)
@@ -110,7 +114,9 @@ def _rewrite_links(page: str, rel_notebooks: str, pages: set[str]) -> str:
             new = f"{rel_notebooks}/{target}" if rel_notebooks != "." else target
         return f'{attr}={quote}{new}{"#" + anchor if anchor else ""}{quote}'
 
-    return re.sub(r'(href)=(["\'])([^"\']+)\2', fix, page)
+    parts = re.split(r"(<script\b[^>]*>.*?</script>)", page, flags=re.S | re.I)  # odd indices: scripts
+    return "".join(part if k % 2 else re.sub(r'\b(href)=(["\'])([^"\']+)\2', fix, part)
+                   for k, part in enumerate(parts))
 
 
 def _nav(chapters: list[Chapter], k: int | None) -> str:

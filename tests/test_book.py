@@ -84,6 +84,16 @@ def test_navigation_and_links_resolve(book: Path):
             assert target.exists(), f"{page.name}: broken link {href}"
 
 
+def test_links_are_rewritten_outside_scripts_only():
+    """plotly.js holds ``"<a_href="`` in a string: rewriting it as a link broke the script and no figure drew."""
+    script = '<script type="text/javascript">v=v.replace(/<a href=/ig,"<a_href=");w="<a href=\'x.png\'>"</script>'
+    page = f'<p><a href="figures/x.png">x</a> <a href="02_b.ipynb#s">b</a></p>{script}<a href="https://a.b/c">c</a>'
+    out = _load_builder()._rewrite_links(page, "../notebooks", {"02_b.html"})
+    assert script in out
+    assert '<a href="../notebooks/figures/x.png">' in out and '<a href="02_b.html#s">' in out
+    assert '<a href="https://a.b/c">' in out
+
+
 def test_book_is_offline(book: Path):
     assert (book / "_static" / "mathjax" / "MathJax.js").is_file()
     for page in [book / "index.html", *(book / (p.stem + ".html") for p in NOTEBOOKS)]:
