@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python >= 3.10 and pip:
 #   make reproduce   set up .venv, then run the notebooks headless into results/
 #   make test        set up .venv, then run pytest (unit tests + nbval over the notebooks)
+#   make book        a static HTML book of the executed notebooks in build/book (open build/book/index.html)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # idle OpenMP threads sleep instead of spinning: torch stays fast when other work shares the cores (lt_core/__init__.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup reproduce train test benchmark clean
+.PHONY: setup reproduce train test benchmark book clean
 
 setup: $(STAMP)
 
@@ -31,6 +32,10 @@ train: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# a static book of the committed executed notebooks (index, navigation, offline plotly and math) in build/book
+book: setup
+	$(PY) scripts/build_book.py --out build/book
 
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048

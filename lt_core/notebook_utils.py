@@ -15,16 +15,25 @@ The contract every notebook ``notebooks/NN_name.ipynb`` follows (checked by ``te
 
       SIZE = os.environ.get("LT_NOTEBOOK_SIZE", "full")  # "smoke" or "full"
       SEED = 0
-      OUT_DIR = os.environ.get("LT_RESULTS_DIR", "../results")
+      OUT_DIR = os.environ.get("LT_RESULTS_DIR", "../results/interactive")
 
-  plus dataset paths where relevant (relative to ``notebooks/``);
+  plus dataset paths where relevant (relative to ``notebooks/``, whatever the kernel's working directory);
+* right after it, one cell tagged ``check-parameters`` that validates every parameter with the ``check_*``
+  functions below before any work is done (a wrong path or a malformed number fails there, naming the parameter),
+  and replaces relative paths by paths resolved from the repository's ``notebooks/`` folder;
+* ``OUT_DIR``: :mod:`lt_core.reproduce` passes the repository's ``results/``; a notebook run by hand (JupyterLab,
+  papermill without ``-p OUT_DIR``) writes under ``results/interactive/``, which git ignores, so interactive runs
+  never rewrite the committed tables;
 * imports from ``lt_core`` instead of redefining library code; calls :func:`check_size`, :func:`seed_everything`
   and ``lt_core.viz.setup_plotly()``; writes figures and tables through :class:`NotebookResults`;
 * a ``smoke`` run takes about 30 s on 2 cores, a ``full`` run a few minutes;
 * cells whose first line is ``# NBVAL_CHECK_OUTPUT`` print only deterministic, size-independent checks (they are
   compared by nbval against the committed outputs); nothing printed shows timings, memory addresses or machine paths;
 * sliders go through ``lt_core.viz.slider_or_grid`` (static pictures when headless);
-* the last Markdown cell is a "What we saw" summary;
+* a link to the paper (arXiv 1905.05754) naming the section, equation or table each step implements; 3-6
+  exercises whose check cells call :func:`lt_core.exercises.check` (reference solutions in
+  ``notebooks/solutions/NN_name.py``);
+* the last Markdown cell is a "What we saw" summary followed by "What you should now be able to explain";
 * the committed file is executed top to bottom by ``scripts/build_notebooks.py`` (full size unless that takes too
   long; ``metadata.lt_core.executed_size`` records the size).
 """
@@ -34,13 +43,21 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["SIZES", "SIZE_ENV", "RESULTS_ENV", "default_size", "default_out_dir", "check_size", "seed_everything",
-           "markdown_table", "NotebookResults"]
+__all__ = ["SIZES", "SIZE_ENV", "RESULTS_ENV", "REPO_ROOT", "INTERACTIVE_OUT_DIR", "ParameterError", "default_size",
+           "default_out_dir", "notebooks_dir", "resolve_path", "repo_relative", "check_size", "check_common",
+           "check_dir", "check_file", "check_paths", "check_int", "check_choice", "check_strings", "check_device",
+           "seed_everything", "markdown_table", "NotebookResults"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The folder holding this ``lt_core`` (the repository checkout for an editable install)."""
+
+INTERACTIVE_OUT_DIR = "../results/interactive"
+"""Default ``OUT_DIR`` of a notebook run by hand (relative to ``notebooks/``; ignored by git)."""
 
 SIZES = ("smoke", "full")
 """Run sizes: ``smoke`` (seconds, for tests) and ``full`` (the numbers reported)."""
@@ -57,16 +74,205 @@ def default_size(fallback: str = "full") -> str:
     return check_size(os.environ.get(SIZE_ENV, fallback))
 
 
-def default_out_dir(fallback: str = "../results") -> str:
+def default_out_dir(fallback: str = INTERACTIVE_OUT_DIR) -> str:
     """``$LT_RESULTS_DIR`` if set, else ``fallback`` (relative to the notebooks folder)."""
     return os.environ.get(RESULTS_ENV, fallback)
 
 
+class ParameterError(ValueError):
+    """A notebook parameter has a value the notebook cannot use; the message names the parameter."""
+
+
+def notebooks_dir() -> Path:
+    """The repository's ``notebooks/`` folder, which relative parameter paths are relative to.
+
+    Falls back to the current directory when ``lt_core`` is not used from a checkout (no ``notebooks/`` beside it).
+    """
+    folder = REPO_ROOT / "notebooks"
+    return folder if folder.is_dir() else Path.cwd()
+
+
+def resolve_path(value: str | os.PathLike) -> Path:
+    """An absolute path for a parameter path: ``~`` expanded, relative paths taken from :func:`notebooks_dir`.
+
+    So ``"../data/checkpoints"`` means the repository's ``data/checkpoints`` whether the kernel runs in
+    ``notebooks/`` (JupyterLab, ``papermill --cwd notebooks``) or anywhere else.
+    """
+    path = Path(os.path.expanduser(os.fspath(value)))
+    return (path if path.is_absolute() else notebooks_dir() / path).resolve()
+
+
+def repo_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository (for messages and outputs without machine paths), else its name."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(REPO_ROOT).as_posix() or "."
+    except ValueError:
+        return f"<outside the repository>/{p.name}"
+
+
+def _where(value: Any, path: Path) -> str:
+    if Path(os.path.expanduser(os.fspath(value))).is_absolute():
+        return repr(os.fspath(value))
+    return f"{os.fspath(value)!r} (relative to notebooks/: {repo_relative(path)})"
+
+
+def _is_pathlike(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike)) and str(value).strip() != ""
+
+
 def check_size(size: str) -> str:
-    """Return ``size`` if it is ``"smoke"`` or ``"full"``, else raise ``ValueError``."""
+    """Return ``size`` if it is ``"smoke"`` or ``"full"``, else raise :class:`ParameterError`."""
     if size not in SIZES:
-        raise ValueError(f"SIZE must be one of {SIZES}, got {size!r}")
+        raise ParameterError(f"SIZE must be one of {SIZES}, got {size!r}")
     return size
+
+
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer parameter (``5`` or ``5.0``; not ``True``, ``"5"`` or ``2.5``) within ``[minimum, maximum]``.
+
+    Raises:
+        ParameterError: naming the parameter, the value and what is expected.
+    """
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        ok, value = True, int(value)
+    if not ok:
+        raise ParameterError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        lo = "-inf" if minimum is None else minimum
+        hi = "inf" if maximum is None else maximum
+        raise ParameterError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_common(size: str, seed: Any, out_dir: str | os.PathLike) -> tuple[str, int, Path]:
+    """Check the three parameters every notebook has; returns ``(SIZE, SEED, OUT_DIR)`` with ``OUT_DIR`` resolved
+    and created (an existing file there is an error)."""
+    size = check_size(size)
+    seed = check_int("SEED", seed, minimum=0)
+    if not _is_pathlike(out_dir):
+        raise ParameterError(f"OUT_DIR must be a folder path, got {out_dir!r}")
+    out = resolve_path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"OUT_DIR {_where(out_dir, out)} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return size, seed, out
+
+
+def check_dir(name: str, value: Any, optional: bool = False, contains: Iterable[str] = (), hint: str = ""
+              ) -> Path | None:
+    """A folder parameter that must exist (and hold the entries ``contains``); ``None`` allowed when ``optional``.
+
+    Returns:
+        The resolved folder (see :func:`resolve_path`), or ``None``.
+
+    Raises:
+        ParameterError: naming the parameter, the value, the resolved path and what is missing (plus ``hint``).
+    """
+    tail = f" {hint}" if hint else ""
+    if value is None and optional:
+        return None
+    if not _is_pathlike(value):
+        raise ParameterError(f"{name} must be a folder path{' or None' if optional else ''}, got {value!r}.{tail}")
+    path = resolve_path(value)
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise ParameterError(f"{name} {_where(value, path)} {what}.{tail}")
+    missing = [c for c in contains if not (path / c).exists()]
+    if missing:
+        raise ParameterError(f"{name} {_where(value, path)} does not hold {', '.join(missing)}.{tail}")
+    return path
+
+
+def check_file(name: str, value: Any, optional: bool = False, suffixes: Sequence[str] = (), hint: str = ""
+               ) -> Path | None:
+    """A file parameter that must exist (with one of ``suffixes`` if given); ``None`` allowed when ``optional``.
+
+    Raises:
+        ParameterError: naming the parameter, the value and the resolved path.
+    """
+    tail = f" {hint}" if hint else ""
+    if value is None and optional:
+        return None
+    if not _is_pathlike(value):
+        raise ParameterError(f"{name} must be a file path{' or None' if optional else ''}, got {value!r}.{tail}")
+    path = resolve_path(value)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ParameterError(f"{name} {_where(value, path)} {what}.{tail}")
+    if suffixes and not any(path.name.endswith(sfx) for sfx in suffixes):
+        raise ParameterError(f"{name} {_where(value, path)} must end with {' or '.join(suffixes)}.{tail}")
+    return path
+
+
+def check_paths(name: str, value: Any, keys: Sequence[str], optional: bool = True, required: Sequence[str] = ()
+                ) -> dict[str, Path] | None:
+    """A mapping parameter ``{key: file}`` (e.g. checkpoint paths per method): known keys, existing files.
+
+    Args:
+        name: the parameter's name.
+        value: ``None`` (allowed when ``optional``) or a mapping.
+        keys: the allowed keys.
+        optional: allow ``None``.
+        required: keys that must be present.
+
+    Returns:
+        ``{key: resolved path}`` or ``None``.
+    """
+    if value is None and optional:
+        return None
+    if not isinstance(value, Mapping) or not value:
+        raise ParameterError(f"{name} must be a non-empty mapping {{{', '.join(keys)}: path}}, got {value!r}")
+    unknown = [k for k in value if k not in keys]
+    if unknown:
+        raise ParameterError(f"{name} has unknown keys {unknown}; allowed: {list(keys)}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise ParameterError(f"{name} lacks the keys {missing} (given: {list(value)})")
+    return {k: check_file(f"{name}[{k!r}]", v) for k, v in value.items()}  # type: ignore[misc]
+
+
+def check_device(name: str, value: Any) -> str:
+    """A torch device name: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; CUDA ones only where CUDA is available.
+
+    Raises:
+        ParameterError: a malformed name, or CUDA requested on a machine without it.
+    """
+    text = str(value)
+    if not (text in ("cpu", "cuda", "auto") or (text.startswith("cuda:") and text[5:].isdigit())):
+        raise ParameterError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {value!r}")
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"{name}={text!r}, but CUDA is not available on this machine; use {name}='cpu'")
+    if text.startswith("cuda:") and int(text[5:]) >= torch.cuda.device_count():
+        raise ParameterError(f"{name}={text!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return text
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices``, else :class:`ParameterError` listing them."""
+    options = list(choices)
+    if value not in options:
+        shown = options if len(options) <= 12 else options[:12] + ["..."]
+        raise ParameterError(f"{name} must be one of {shown}, got {value!r}")
+    return value
+
+
+def check_strings(name: str, value: Any, allowed: Iterable[str] | None = None, optional: bool = False
+                  ) -> list[str] | None:
+    """A non-empty list of strings (each in ``allowed`` when given); ``None`` allowed when ``optional``."""
+    if value is None and optional:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value \
+            or not all(isinstance(v, str) for v in value):
+        raise ParameterError(f"{name} must be a non-empty list of strings, got {value!r}")
+    if allowed is not None:
+        options = list(allowed)
+        bad = [v for v in value if v not in options]
+        if bad:
+            raise ParameterError(f"{name}: unknown values {bad}; allowed: {options}")
+    return list(value)
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -1,9 +1,10 @@
 """The paper's reported numbers as data, and the tables that put them beside numbers measured now.
 
-Iskakov, Burkov, Lempitsky, Malkov, *Learnable Triangulation of Human Pose*, ICCV 2019. The values below are the
-paper's (MPJPE in millimetres); each :class:`PaperTable` names the table of the paper it
-comes from. Experiments the paper reports only as a plot (MPJPE against the number of cameras) or without a number
-recorded here (transfer between datasets without finetuning) carry no values: nothing is read off a figure.
+Iskakov, Burkov, Lempitsky, Malkov, *Learnable Triangulation of Human Pose*, ICCV 2019 (arXiv 1905.05754). The values
+below are transcribed from the paper's Section 4 (MPJPE in millimetres); each :class:`PaperTable` names the table of
+the paper it comes from. Experiments the paper reports only as a plot (MPJPE against the number of cameras) or
+without a number recorded here (transfer between datasets without finetuning) carry no values: nothing is read off
+a figure.
 
 Measured numbers never come from this module's constants: :func:`compare_with_paper`, :func:`cameras_table` and
 :func:`transfer_table` take :class:`lt_core.metrics.Evaluation` objects (the result of evaluating predictions with
@@ -140,7 +141,7 @@ PAPER_TABLES: dict[str, PaperTable] = {t.key: t for t in (
         dataset="CMU Panoptic", split="the paper's Panoptic evaluation sequences, 4 HD cameras", views=4,
         metrics=("mpjpe_rel", "mpjpe_abs"), metric_label="MPJPE (mm)",
         numbers=(PaperNumber("ransac", 39.5), PaperNumber("algebraic", 21.3), PaperNumber("volumetric", 13.7)),
-        note="The design records the paper's Panoptic numbers as MPJPE without saying whether they are "
+        note="The numbers of the paper's Table 3 are transcribed as MPJPE, without whether they are "
              "root-relative, so both measured variants are shown.",
     ),
     PaperTable(
@@ -158,7 +159,8 @@ PAPER_TABLES: dict[str, PaperTable] = {t.key: t for t in (
         source="transfer experiment (trained on CMU Panoptic, tested on Human3.6M)",
         dataset="CMU Panoptic -> Human3.6M", split="Human3.6M validation subjects", views=4,
         metrics=("mpjpe_rel",), metric_label="MPJPE relative to the pelvis (mm)",
-        note="No number for this experiment is recorded in the project's design; the paper column is empty.",
+        note="The paper reports no number for this experiment that is transcribed here (it demonstrates the "
+             "transfer, Section 4 and its conclusion); the paper column is empty.",
     ),
 )}
 """Every table and figure of the paper that notebook 06 reproduces, by key."""

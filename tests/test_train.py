@@ -177,6 +177,22 @@ def test_loss_goes_down_on_tiny_batch(tmp_path):
     assert losses[25] < 0.3 * losses[1], losses
 
 
+def test_validation_every_n_steps(tmp_path):
+    """val_every_steps adds validation rows at step multiples; a step that ends an epoch is validated once."""
+    import csv
+
+    cfg = _cfg(tmp_path, batch_size=2, epochs=2, val_every=1, val_every_steps=3)  # 4 steps per epoch
+    tr = _trainer(cfg)
+    tr.validate()  # a row at step 0, before training
+    tr.fit()
+    with (tmp_path / "run" / "val.csv").open() as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == [0, 3, 4, 6, 8], steps  # every 3 steps, the epoch ends (4, 8), no step twice
+    assert (tmp_path / "run" / "best.pt").is_file()
+    with pytest.raises(ValueError, match="val_every_steps"):
+        TrainConfig(val_every_steps=-1)
+
+
 def test_resume_gives_identical_next_steps(tmp_path):
     # straight: 7 steps (4 per epoch, so the run crosses an epoch end with validation)
     straight = _trainer(_cfg(tmp_path / "a", epochs=2, max_steps=7))

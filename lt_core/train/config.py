@@ -66,6 +66,8 @@ class TrainConfig:
         log_every: write a CSV row every this many steps.
         checkpoint_every: save ``last.pt`` every this many steps (0: only at the end of each epoch / run).
         val_every: validate every this many epochs (0: never).
+        val_every_steps: also validate every this many optimizer steps (0: only by epochs), for learning curves
+            of short runs.
         val_max_samples: validate on at most this many samples (``None``: all).
         root_source: volumetric cuboid centre at validation, ``"gt"`` (GT pelvis) or a checkpoint path of an
             algebraic model whose predicted pelvis is used.
@@ -111,6 +113,7 @@ class TrainConfig:
     log_every: int = 1
     checkpoint_every: int = 0
     val_every: int = 1
+    val_every_steps: int = 0
     val_max_samples: int | None = None
     root_source: str = "gt"
     sync_bn: bool = False
@@ -135,6 +138,8 @@ class TrainConfig:
             raise ValueError(f"backbone / v2v must be 'tiny' or 'paper', got {self.backbone!r} / {self.v2v!r}")
         if self.batch_size < 1 or self.epochs < 0:
             raise ValueError("batch_size must be >= 1 and epochs >= 0")
+        if self.val_every_steps < 0:
+            raise ValueError(f"val_every_steps must be >= 0, got {self.val_every_steps}")
         if self.amp not in ("auto", True, False):
             raise ValueError(f"amp must be 'auto', true or false, got {self.amp!r}")
 

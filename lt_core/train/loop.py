@@ -290,7 +290,12 @@ class Trainer:
             self.logger.log("val", {"step": self.step, "epoch": self.epoch, **summary})
         summary = broadcast_object(summary, self.env)  # every rank takes the same decisions (best.pt)
         self.last_val = summary
+        self._validated_at = self.step
         return summary
+
+    def _validate_once(self) -> dict[str, float]:
+        """:meth:`validate`, unless this step was already validated (then its result)."""
+        return self.last_val if getattr(self, "_validated_at", None) == self.step else self.validate()
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, collective: bool = True) -> dict[str, Any]:
@@ -420,15 +425,19 @@ class Trainer:
     def _end_epoch(self) -> None:
         """Validate when due, move to the next epoch and save ``last.pt`` (and ``best.pt`` when improved)."""
         val_due = self.cfg.val_every and (self.epoch + 1) % self.cfg.val_every == 0
-        summary = self.validate() if (val_due or self.done) else {}
+        summary = self._validate_once() if (val_due or self.done) else {}
         self.epoch += 1
         self.batch_in_epoch = 0
+        self._keep_best(summary)
+        self.save_checkpoint()
+        self.write_manifest("running")
+
+    def _keep_best(self, summary: dict[str, float]) -> None:
+        """Save ``best.pt`` when ``summary`` improves the best relative MPJPE."""
         rel = summary.get("mpjpe_rel", math.inf)
         if rel < self.best:
             self.best = rel
             self.save_checkpoint(self.run_dir / "best.pt")
-        self.save_checkpoint()
-        self.write_manifest("running")
 
     def fit(self) -> dict[str, Any]:
         """Train until ``epochs`` / ``max_steps``, validating every ``val_every`` epochs.
@@ -457,11 +466,13 @@ class Trainer:
                             break
                         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                             self.save_checkpoint()
+                        if cfg.val_every_steps and self.step % cfg.val_every_steps == 0:
+                            self._keep_best(self.validate())
                 if self.batch_in_epoch >= self.steps_per_epoch:
                     self._end_epoch()
                 elif self.done:  # max_steps reached inside an epoch
-                    if cfg.val_every:
-                        summary = self.validate()
+                    if cfg.val_every or cfg.val_every_steps:
+                        summary = self._validate_once()
                         self.best = min(self.best, summary.get("mpjpe_rel", math.inf))
                     self.save_checkpoint()
         except KeyboardInterrupt:

@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from ..skeleton import H36M17, Skeleton
 from .colors import SIDE_COLORS
 
-__all__ = ["axes_grid", "show_image", "draw_skeleton_2d", "set_image_axes", "small_multiples", "draw_views"]
+__all__ = ["axes_grid", "show_image", "draw_skeleton_2d", "set_image_axes", "small_multiples", "draw_views",
+           "plain_log_axis", "volume_slice"]
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -179,3 +180,58 @@ def draw_views(points: ArrayLike, image_sizes: ArrayLike, names: Sequence[str] |
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plain_log_axis(ax: Axes, axis: str = "y", ticks: Sequence[float] | None = None) -> None:
+    """Label a logarithmic axis with plain numbers (``20, 50, 100, 200``) instead of ``2x10^1`` ...
+
+    Args:
+        ax: axes whose ``axis`` (``"x"`` or ``"y"``) is (or becomes) logarithmic.
+        axis: which axis.
+        ticks: tick values; default the 1-2-5 sequence within the axis' current limits.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if ticks is None:
+        decades = range(math.floor(math.log10(max(lo, 1e-12))), math.ceil(math.log10(max(hi, 1e-12))) + 1)
+        for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+            ticks = [m * 10.0**e for e in decades for m in mantissas if lo <= m * 10.0**e <= hi]
+            if len(ticks) >= 4:
+                break
+    target.set_major_locator(FixedLocator(list(ticks)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(NullLocator())
+    target.set_minor_formatter(NullFormatter())
+
+
+def volume_slice(ax: Axes, plane: ArrayLike, half_width: float, label: str = "", vmin: float | None = None,
+                 vmax: float | None = None, cmap: str = "magma", colorbar: bool = True, fontsize: int = 8) -> Any:
+    """A horizontal slice of a cuboid volume with millimetre axes (offsets from its centre) and a colour bar.
+
+    Args:
+        ax: target axes.
+        plane: (D, D) values indexed ``[i, j]`` = (x, y) voxel (as the volumes of ``lt_core.ops.unprojection``).
+        half_width: half the cube's side to the outer voxel edges, mm (``s (D - 1) / 2 + s / 2``).
+        label: colour bar label (e.g. ``"probability"``).
+        vmin, vmax: colour range.
+        cmap: colour map.
+        colorbar: draw the colour bar.
+        fontsize: tick and label size.
+
+    Returns:
+        The image artist.
+    """
+    im = ax.imshow(_np(plane).T, origin="lower", extent=(-half_width, half_width, -half_width, half_width),
+                   cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_xlabel("x - centre (mm)", fontsize=fontsize)
+    ax.set_ylabel("y - centre (mm)", fontsize=fontsize)
+    ax.tick_params(labelsize=fontsize - 1)
+    if colorbar:
+        cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cb.ax.tick_params(labelsize=fontsize - 1)
+        if label:
+            cb.set_label(label, fontsize=fontsize)
+    return im
