@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # idle OpenMP threads sleep instead of spinning: torch stays fast when other work shares the cores (lt_core/__init__.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup reproduce train test benchmark book clean
+.PHONY: setup reproduce train test lint format benchmark book clean
 
 setup: $(STAMP)
 
@@ -30,12 +30,21 @@ train: setup
 	$(PY) scripts/train_embedded.py --fresh
 	$(PY) scripts/train_embedded.py --rig dome --fresh
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q tests
 
 # a static book of the committed executed notebooks (index, navigation, offline plotly and math) in build/book
 book: setup
 	$(PY) scripts/build_book.py --out build/book
+
+# ruff (pinned by constraints.txt): lint rules and formatting in pyproject.toml; `make format` applies them
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 benchmark: setup
 	$(PY) benchmarks/triangulation.py --batch 2048

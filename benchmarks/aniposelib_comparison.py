@@ -42,8 +42,9 @@ def rig(n: int, distorted: bool) -> Camera:
     cams = []
     for i in range(n):
         a = 2 * math.pi * i / n + 0.3
-        c = Camera.look_at([4500 * math.cos(a), 4500 * math.sin(a), 1200.0 + 300 * (i % 3)], [0.0, 0.0, 900.0],
-                           focal=1145.0)
+        c = Camera.look_at(
+            [4500 * math.cos(a), 4500 * math.sin(a), 1200.0 + 300 * (i % 3)], [0.0, 0.0, 900.0], focal=1145.0
+        )
         dist = torch.tensor(DIST if distorted else [0.0] * 5, dtype=torch.float64)
         cams.append(Camera(c.K, c.R, c.t, dist, c.image_size))
     return stack_cameras(cams)
@@ -51,7 +52,8 @@ def rig(n: int, distorted: bool) -> Camera:
 
 def anipose_group(cams: Camera):
     import cv2
-    from aniposelib.cameras import Camera as ACamera, CameraGroup
+    from aniposelib.cameras import Camera as ACamera
+    from aniposelib.cameras import CameraGroup
 
     out = []
     for i in range(cams.batch_shape[0]):
@@ -73,13 +75,16 @@ def best_seconds(fn, repeats: int) -> float:
 def compare(points: int, repeats: int) -> None:
     try:
         import aniposelib  # noqa: F401
+
         have = True
     except ImportError:
         have = False
         print("aniposelib is not installed (pip install -e .[bench]): our timings only")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {points:,} points per call")
-    print(f"{'lens':10s} {'C':>3s} {'ours pts/s':>12s} {'aniposelib':>12s} {'ratio':>6s} {'max |ours-anipose|':>19s} "
-          f"{'median err ours / anipose, 0.5 px noise':>40s}")
+    print(
+        f"{'lens':10s} {'C':>3s} {'ours pts/s':>12s} {'aniposelib':>12s} {'ratio':>6s} {'max |ours-anipose|':>19s} "
+        f"{'median err ours / anipose, 0.5 px noise':>40s}"
+    )
     g = torch.Generator().manual_seed(0)
     for distorted in (False, True):
         for C in (4, 31):
@@ -98,8 +103,9 @@ def compare(points: int, repeats: int) -> None:
                 theirs = group.triangulate(ex, undistort=True)
                 diff = np.abs(theirs - ours.numpy()).max()
                 err_ap = np.median(np.linalg.norm(group.triangulate(nz, undistort=True) - X.numpy(), axis=-1))
-                row += (f" {points / t_ap:12,.0f} {t_ap / t_ours:5.1f}x {diff:16.2e} mm "
-                        f"{err_ours:18.3f} / {err_ap:.3f} mm")
+                row += (
+                    f" {points / t_ap:12,.0f} {t_ap / t_ours:5.1f}x {diff:16.2e} mm {err_ours:18.3f} / {err_ap:.3f} mm"
+                )
             else:
                 row += f" {'-':>12s} {'-':>6s} {'-':>19s} {err_ours:18.3f} mm"
             print(row, flush=True)
@@ -135,23 +141,37 @@ def scaling_child(n: int, C: int) -> dict:
     dt = time.perf_counter() - t0
     peak = _peak_kib()
     extra = (peak - base) * 1024 if base is not None and peak else None  # includes the (n, 3) output
-    return {"n": n, "C": C, "points_per_s": n / dt, "input_mb": input_bytes / 2**20,
-            "extra_mb": None if extra is None else extra / 2**20}
+    return {
+        "n": n,
+        "C": C,
+        "points_per_s": n / dt,
+        "input_mb": input_bytes / 2**20,
+        "extra_mb": None if extra is None else extra / 2**20,
+    }
 
 
 def scaling(sizes: list[int]) -> None:
     print()
-    print(f"{'triangulate (float64)':22s} {'C':>3s} {'points':>10s} {'points/s':>12s} {'input MB':>9s} "
-          f"{'extra MB':>9s} {'extra / input':>13s}")
+    print(
+        f"{'triangulate (float64)':22s} {'C':>3s} {'points':>10s} {'points/s':>12s} {'input MB':>9s} "
+        f"{'extra MB':>9s} {'extra / input':>13s}"
+    )
     for C in (4, 31):
         for n in sizes:
-            out = subprocess.run([sys.executable, __file__, "--scaling-child", str(n), str(C)], capture_output=True,
-                                 text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            out = subprocess.run(
+                [sys.executable, __file__, "--scaling-child", str(n), str(C)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             extra = "n/a" if r["extra_mb"] is None else f"{r['extra_mb']:9.1f}"
             ratio = "n/a" if r["extra_mb"] is None else f"{r['extra_mb'] / r['input_mb']:12.2f}x"
-            print(f"{'':22s} {C:3d} {n:10,d} {r['points_per_s']:12,.0f} {r['input_mb']:9.1f} {extra:>9s} "
-                  f"{ratio:>13s}", flush=True)
+            print(
+                f"{'':22s} {C:3d} {n:10,d} {r['points_per_s']:12,.0f} {r['input_mb']:9.1f} {extra:>9s} {ratio:>13s}",
+                flush=True,
+            )
 
 
 def main() -> None:

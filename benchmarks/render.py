@@ -58,15 +58,18 @@ def main() -> None:
     dev = args.device
     clip, _ = load_joints("05_06", 30.0)
     frames = torch.linspace(0, clip.shape[0] - 1, args.frames).round().long()
-    joints = torch.stack([place_joints(torch.from_numpy(clip[int(f)]), 0.3 * i, (0.0, 0.0))
-                          for i, f in enumerate(frames)]).to(dev)
+    joints = torch.stack(
+        [place_joints(torch.from_numpy(clip[int(f)]), 0.3 * i, (0.0, 0.0)) for i, f in enumerate(frames)]
+    ).to(dev)
     rig = human36m_like_rig()
     body, scene = BodyStyle.from_seed(1), SceneStyle.from_seed(2)
     crops, _ = crop_to_person(joints, rig, args.size, body)
     views = joints.shape[0] * rig.batch_shape[0]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"device {dev}, torch threads {torch.get_num_threads()}, load average {load:.1f}; "
-          f"{args.frames} frames x {rig.batch_shape[0]} views at {args.size} x {args.size}")
+    print(
+        f"device {dev}, torch threads {torch.get_num_threads()}, load average {load:.1f}; "
+        f"{args.frames} frames x {rig.batch_shape[0]} views at {args.size} x {args.size}"
+    )
 
     t1 = dict(num_threads=1)
     fast = timeit(lambda: render(joints, crops, body, scene, **t1), args.repeats, dev)
@@ -74,16 +77,21 @@ def main() -> None:
     loop = timeit(lambda: render(joints, crops, body, scene, culling=False, **t1), args.repeats, dev)
     n_full = 2
     full = timeit(lambda: render(joints[:n_full], rig, body, scene, **t1), 1, dev)
-    rows = [("render (tile culling, into crops), 1 thread", fast, views),
-            (f"render, {torch.get_num_threads()} torch threads", fast_default, views),
-            ("per-capsule loop (no culling), 1 thread", loop, views),
-            ("full 1000x1000 frames (tile culling), 1 thread", full, n_full * rig.batch_shape[0])]
+    rows = [
+        ("render (tile culling, into crops), 1 thread", fast, views),
+        (f"render, {torch.get_num_threads()} torch threads", fast_default, views),
+        ("per-capsule loop (no culling), 1 thread", loop, views),
+        ("full 1000x1000 frames (tile culling), 1 thread", full, n_full * rig.batch_shape[0]),
+    ]
     print(f"{'method':50s} {'views/s (wall)':>15s} {'views/s (cpu)':>15s}")
     for name, (wall, cpu), n in rows:
         print(f"{name:50s} {n / wall:15.1f} {n / max(cpu, 1e-9):15.1f}")
     print(f"speed-up over the per-capsule loop: {loop[0] / fast[0]:.1f}x (wall), {loop[1] / fast[1]:.1f}x (cpu)")
-    print(f"rendering into the crop instead of the full frame: {full[0] / n_full / (fast[0] / args.frames):.0f}x "
-          "faster per view (wall)")
+    print(
+        f"rendering into the crop instead of the full frame: {full[0] / n_full / (fast[0] / args.frames):.0f}x "
+        "faster per view (wall)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -22,8 +22,9 @@ import argparse
 import csv
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -46,8 +47,9 @@ def ring_rig(batch: int, views: int, size: int) -> Camera:
     cams = []
     for c in range(views):
         a = 2 * math.pi * c / views
-        cam = Camera.look_at((3500 * math.cos(a), 3500 * math.sin(a), 1300.0), (0.0, 0.0, 900.0), focal=1000.0,
-                             image_size=(1000, 1000))
+        cam = Camera.look_at(
+            (3500 * math.cos(a), 3500 * math.sin(a), 1300.0), (0.0, 0.0, 900.0), focal=1000.0, image_size=(1000, 1000)
+        )
         cams.append(cam.crop_and_resize(box, (size, size)))
     return stack_cameras(cams).expand(batch, views).to(torch.float32)
 
@@ -71,12 +73,17 @@ def _call(model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
 
 
 def _slice(batch: dict[str, Any], b: int) -> dict[str, Any]:
-    return {"images": batch["images"][b : b + 1], "cameras": batch["cameras"][b : b + 1],
-            "joints_3d": batch["joints_3d"][b : b + 1], "joints_valid": batch["joints_valid"][b : b + 1]}
+    return {
+        "images": batch["images"][b : b + 1],
+        "cameras": batch["cameras"][b : b + 1],
+        "joints_3d": batch["joints_3d"][b : b + 1],
+        "joints_valid": batch["joints_valid"][b : b + 1],
+    }
 
 
-def make_step(model: nn.Module, loss_name: str | None, batch: dict[str, Any], naive: bool, device: torch.device,
-              amp: bool) -> Callable[[], None]:
+def make_step(
+    model: nn.Module, loss_name: str | None, batch: dict[str, Any], naive: bool, device: torch.device, amp: bool
+) -> Callable[[], None]:
     """A closure taking one training step (or one forward pass when ``loss_name`` is None)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-5)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -89,7 +96,7 @@ def make_step(model: nn.Module, loss_name: str | None, batch: dict[str, Any], na
     def step() -> None:
         if loss_name is None:
             with torch.no_grad():
-                for sub in ([_slice(batch, b) for b in range(n)] if naive else [batch]):
+                for sub in [_slice(batch, b) for b in range(n)] if naive else [batch]:
                     _call(model, sub)
             return
         opt.zero_grad(set_to_none=True)
@@ -130,8 +137,16 @@ def naive(model: nn.Module, step: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def compare(model: nn.Module, loss: str | None, batch: dict[str, Any], device: torch.device, amp: bool,
-            min_time: float, min_reps: int, rounds: int) -> tuple[float, float]:
+def compare(
+    model: nn.Module,
+    loss: str | None,
+    batch: dict[str, Any],
+    device: torch.device,
+    amp: bool,
+    min_time: float,
+    min_reps: int,
+    rounds: int,
+) -> tuple[float, float]:
     """Best-of-``rounds`` samples/s of the batched step and of the naive loop, measured alternately (so that
     load from other processes affects both alike), after two warm-up calls of each."""
     n = batch["images"].shape[0]
@@ -173,27 +188,44 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if args.device == "auto" else args.device))
+    dev = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     amp = dev.type == "cuda"
     torch.manual_seed(0)
     B, C, S = args.batch, args.views, args.image_size
-    batch = {"images": torch.randn(B, C, 3, S, S, device=dev), "cameras": ring_rig(B, C, S).to(dev),
-             "joints_3d": (torch.tensor([0.0, 0.0, 900.0]) + 250 * (torch.rand(B, 17, 3) * 2 - 1)).to(dev),
-             "joints_valid": torch.ones(B, 17, dtype=torch.bool, device=dev)}
+    batch = {
+        "images": torch.randn(B, C, 3, S, S, device=dev),
+        "cameras": ring_rig(B, C, S).to(dev),
+        "joints_3d": (torch.tensor([0.0, 0.0, 900.0]) + 250 * (torch.rand(B, 17, 3) * 2 - 1)).to(dev),
+        "joints_valid": torch.ones(B, 17, dtype=torch.bool, device=dev),
+    }
     min_time, min_reps, rounds = (1.0, 2, 2) if args.quick else (3.0, 3, 3)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {name}, B={B}, C={C}, {S}x{S} images, backbone={args.backbone}, "
-          f"v2v={args.v2v}, volume {args.volume_size}^3, amp={amp}")
+    print(
+        f"torch {torch.__version__}, {name}, B={B}, C={C}, {S}x{S} images, backbone={args.backbone}, "
+        f"v2v={args.v2v}, volume {args.volume_size}^3, amp={amp}"
+    )
     print(f"{'model':28s} {'batched samples/s':>18s} {'naive loop samples/s':>21s} {'speed-up':>9s}")
     rows = []
     for label, model, loss in models(args.backbone, args.v2v, args.volume_size):
         model = model.to(dev).train(loss is not None)
         fast, slow = compare(model, loss, batch, dev, amp, min_time, min_reps, rounds)
         print(f"{label:28s} {fast:18.2f} {slow:21.2f} {fast / slow:8.1f}x", flush=True)
-        rows.append({"model": label, "device": name, "batch": B, "views": C, "image_size": S,
-                     "batched_samples_per_s": round(fast, 3), "naive_samples_per_s": round(slow, 3),
-                     "speedup": round(fast / slow, 2)})
+        rows.append(
+            {
+                "model": label,
+                "device": name,
+                "batch": B,
+                "views": C,
+                "image_size": S,
+                "batched_samples_per_s": round(fast, 3),
+                "naive_samples_per_s": round(slow, 3),
+                "speedup": round(fast / slow, 2),
+            }
+        )
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,14 @@ from lt_core.ops.triangulation import triangulate, triangulate_reference
 
 
 def ring_rig(n: int) -> Camera:
-    cams = [Camera.look_at([5000 * math.cos(2 * math.pi * i / n), 5000 * math.sin(2 * math.pi * i / n),
-                            1200.0 + 300 * (i % 3)], [0.0, 0.0, 900.0], focal=1145.0) for i in range(n)]
+    cams = [
+        Camera.look_at(
+            [5000 * math.cos(2 * math.pi * i / n), 5000 * math.sin(2 * math.pi * i / n), 1200.0 + 300 * (i % 3)],
+            [0.0, 0.0, 900.0],
+            focal=1145.0,
+        )
+        for i in range(n)
+    ]
     return stack_cameras(cams)
 
 
@@ -52,14 +58,14 @@ def loop_ransac(points: np.ndarray, P: np.ndarray, threshold: float = 15.0) -> n
         for j in range(J):
             best, best_in = -1, None
             for pair in combinations(range(C), 2):
-                X = loop_dlt(points[b:b + 1, list(pair), j:j + 1], P[b:b + 1, list(pair)], ones[:1, :2, :1])[0, 0]
+                X = loop_dlt(points[b : b + 1, list(pair), j : j + 1], P[b : b + 1, list(pair)], ones[:1, :2, :1])[0, 0]
                 x = P[b] @ np.append(X, 1.0)
                 err = np.linalg.norm(x[:, :2] / x[:, 2:] - points[b, :, j], axis=1)
                 inl = err < threshold
                 if inl.sum() > best:
                     best, best_in = inl.sum(), inl
             idx = np.flatnonzero(best_in) if best >= 2 else np.arange(C)
-            out[b, j] = loop_dlt(points[b:b + 1, idx, j:j + 1], P[b:b + 1, idx], ones[:1, :len(idx), :1])[0, 0]
+            out[b, j] = loop_dlt(points[b : b + 1, idx, j : j + 1], P[b : b + 1, idx], ones[:1, : len(idx), :1])[0, 0]
     return out
 
 
@@ -94,9 +100,11 @@ def main() -> None:
         uv_np, P_np, w_np = uv.numpy(), P.numpy(), w.numpy()
         base_dlt = rate(lambda: loop_dlt(uv_np[:sub], P_np[:sub], w_np[:sub]), sub * J, 1)
         ref = triangulate_reference(uv[:4], P[:4], w[:4])
-        for name, kwargs, dtype in (("weighted DLT float32 in, f64 math", {}, torch.float32),
-                                    ("weighted DLT float64", {}, torch.float64),
-                                    ("weighted DLT float32 native", {"precision": "native"}, torch.float32)):
+        for name, kwargs, dtype in (
+            ("weighted DLT float32 in, f64 math", {}, torch.float32),
+            ("weighted DLT float64", {}, torch.float64),
+            ("weighted DLT float32 native", {"precision": "native"}, torch.float32),
+        ):
             uvd, Pd, wd = uv.to(dtype), P.to(dtype), w.to(dtype)
             r = rate(lambda: triangulate(uvd, Pd, wd, **kwargs), B * J, repeat)
             err = (triangulate(uv[:4].to(dtype), P[:4].to(dtype), w[:4].to(dtype), **kwargs).double() - ref).abs().max()
@@ -108,8 +116,10 @@ def main() -> None:
         r = rate(lambda: triangulate_ransac(corrupted.float(), P.float(), generator=g), B * J, max(1, repeat // 2))
         Y, _ = triangulate_ransac(corrupted.float(), P.float(), generator=g)
         err = (Y.double() - X).norm(dim=-1).median()
-        print(f"{'RANSAC (pairs, 15 px, refine)':34s} {C:3d} {r:12,.0f} {base_r:11,.0f} {r / base_r:6.0f}x "
-              f"{f'median 3D err {err:.2f} mm':>22s}")
+        print(
+            f"{'RANSAC (pairs, 15 px, refine)':34s} {C:3d} {r:12,.0f} {base_r:11,.0f} {r / base_r:6.0f}x "
+            f"{f'median 3D err {err:.2f} mm':>22s}"
+        )
 
 
 if __name__ == "__main__":

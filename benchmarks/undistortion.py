@@ -51,8 +51,9 @@ def rig(model: str, n: int = 4) -> Camera:
     for i in range(n):
         a = 2 * math.pi * i / n + 0.3
         c = Camera.look_at([4500 * math.cos(a), 4500 * math.sin(a), 1500.0], [0.0, 0.0, 900.0], focal=1145.0)
-        cams.append(Camera(c.K, c.R, c.t, torch.tensor(dist, dtype=torch.float64), c.image_size,
-                           distortion_model=model))
+        cams.append(
+            Camera(c.K, c.R, c.t, torch.tensor(dist, dtype=torch.float64), c.image_size, distortion_model=model)
+        )
     return stack_cameras(cams)
 
 
@@ -83,23 +84,27 @@ def main() -> None:
             label = f"Newton, exact ({backend})"
             print(f"{label:34s} {model:>6s} {n / t:12,.0f} {t_fp / t:6.1f}x {err:10.1e}")
     print()
-    print(f"{'triangulation of distorted pixels':34s} {'model':>6s} {'points/s':>12s} {'ratio':>7s} {'max 3D err':>10s}")
+    print(
+        f"{'triangulation of distorted pixels':34s} {'model':>6s} {'points/s':>12s} {'ratio':>7s} {'max 3D err':>10s}"
+    )
     for model in ("opencv", "h36m"):
         cams = rig(model)
         X = torch.randn(args.frames, 17, 3, generator=g, dtype=torch.float64) * 300 + torch.tensor([0.0, 0.0, 900.0])
         uv = cams.project(X[:, None])  # (B, C, J, 2) distorted
         P = cams.projection.numpy()
-        sub = uv[:args.loop_frames]
+        sub = uv[: args.loop_frames]
 
         def baseline():
             und = cams.expand(sub.shape[0], 4).undistort_points(sub, iterations=20).numpy()
             return loop_triangulate(und, P)
 
         t_loop = seconds(baseline, 1) / (sub.shape[0] * 17)
-        err_loop = np.abs(baseline() - X[:args.loop_frames].numpy()).max()
+        err_loop = np.abs(baseline() - X[: args.loop_frames].numpy()).max()
         t = seconds(lambda: triangulate_cameras(uv, cams), args.repeats) / (args.frames * 17)
         err = (triangulate_cameras(uv, cams) - X).norm(dim=-1).max().item()
-        print(f"{'per-point loop (fixed point + SVD)':34s} {model:>6s} {1 / t_loop:12,.0f} {'1.0x':>7s} {err_loop:10.1e}")
+        print(
+            f"{'per-point loop (fixed point + SVD)':34s} {model:>6s} {1 / t_loop:12,.0f} {'1.0x':>7s} {err_loop:10.1e}"
+        )
         print(f"{'triangulate_cameras':34s} {model:>6s} {1 / t:12,.0f} {t_loop / t:6.0f}x {err:10.1e}")
 
 

@@ -83,29 +83,40 @@ def main() -> None:
     parser.add_argument("--voxels", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--backends", default=None,
-                        help="comma-separated unproject_features backends to time against the loop (default: "
-                             "fused,gather,grid_sample on the CPU, grid_sample on a GPU)")
-    parser.add_argument("--backward", action="store_true",
-                        help="time forward + backward (gradients w.r.t. features and confidences)")
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated unproject_features backends to time against the loop (default: "
+        "fused,gather,grid_sample on the CPU, grid_sample on a GPU)",
+    )
+    parser.add_argument(
+        "--backward", action="store_true", help="time forward + backward (gradients w.r.t. features and confidences)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     default = "fused,gather,grid_sample" if args.device == "cpu" else "grid_sample"
     backends = [b for b in (args.backends or default).split(",") if b]
-    features, cameras, grid, conf = make_problem(args.batch, args.views, args.channels, args.size, args.voxels,
-                                                 args.device)
+    features, cameras, grid, conf = make_problem(
+        args.batch, args.views, args.channels, args.size, args.voxels, args.device
+    )
     cpu = not args.device.startswith("cuda")
     clock = "process CPU time" if cpu else "wall time"
-    print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}; "
-          f"B={args.batch} C={args.views} F={args.channels} maps {args.size}x{args.size} volume {args.voxels}^3; "
-          f"min over {args.repeats} interleaved rounds of {clock}" + (" (wall time in brackets)" if cpu else "")
-          + f"; load average {os.getloadavg()[0]:.2f}")
-    header = (f"{'aggregation':<12}{'backend':<13}{'loop ms':>16}{'batched ms':>16}{'speed-up':>10}"
-              f"{'max |diff|':>12}{'voxels > 1e-3':>15}")
+    print(
+        f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}; "
+        f"B={args.batch} C={args.views} F={args.channels} maps {args.size}x{args.size} volume {args.voxels}^3; "
+        f"min over {args.repeats} interleaved rounds of {clock}"
+        + (" (wall time in brackets)" if cpu else "")
+        + f"; load average {os.getloadavg()[0]:.2f}"
+    )
+    header = (
+        f"{'aggregation':<12}{'backend':<13}{'loop ms':>16}{'batched ms':>16}{'speed-up':>10}"
+        f"{'max |diff|':>12}{'voxels > 1e-3':>15}"
+    )
     print(header)
-    weights = torch.randn(args.batch, args.channels, args.voxels, args.voxels, args.voxels,
-                          generator=torch.Generator().manual_seed(1)).to(args.device)
+    weights = torch.randn(
+        args.batch, args.channels, args.voxels, args.voxels, args.voxels, generator=torch.Generator().manual_seed(1)
+    ).to(args.device)
     for agg in AGGREGATIONS:
         kw = dict(aggregation=agg)
 
@@ -135,8 +146,10 @@ def main() -> None:
             loop_txt = f"{loop_s[k] * 1e3:.1f}" + (f" ({loop_s[1] * 1e3:.1f})" if cpu else "")
             fast_txt = f"{fast_s[k] * 1e3:.1f}" + (f" ({fast_s[1] * 1e3:.1f})" if cpu else "")
             ratio = loop_s[k] / fast_s[k]
-            print(f"{agg:<12}{backend:<13}{loop_txt:>16}{fast_txt:>16}{ratio:>9.2f}x{diffs[backend][0]:>12.1e}"
-                  f"{diffs[backend][1]:>15d}")
+            print(
+                f"{agg:<12}{backend:<13}{loop_txt:>16}{fast_txt:>16}{ratio:>9.2f}x{diffs[backend][0]:>12.1e}"
+                f"{diffs[backend][1]:>15d}"
+            )
 
 
 if __name__ == "__main__":

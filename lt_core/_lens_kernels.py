@@ -29,8 +29,9 @@ def _residual(x, y, xd, yd, k1, k2, p1, p2, k3, s):
 
 
 @njit(nogil=True, cache=True)
-def undistort_newton(xy_d: np.ndarray, dist: np.ndarray, s: float, max_iter: int, tol: float,
-                     accept: float) -> np.ndarray:
+def undistort_newton(
+    xy_d: np.ndarray, dist: np.ndarray, s: float, max_iter: int, tol: float, accept: float
+) -> np.ndarray:
     """Invert the lens model for M points.
 
     Args:

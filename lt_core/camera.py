@@ -13,16 +13,16 @@ those dimensions and is differentiable with respect to the camera parameters and
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor
 
-from .checks import check_shape
-from .conventions import check_convention, resize_coordinate
-from .lens import DISTORTION_MODELS, distort_normalized, undistort_fixed_point, undistort_normalized
-from .rotation import is_rotation, rodrigues_to_matrix
+from lt_core.checks import check_shape
+from lt_core.conventions import check_convention, resize_coordinate
+from lt_core.lens import DISTORTION_MODELS, distort_normalized, undistort_fixed_point, undistort_normalized
+from lt_core.rotation import is_rotation, rodrigues_to_matrix
 
 __all__ = ["Camera", "CameraError", "distort_normalized", "stack_cameras"]
 
@@ -100,22 +100,40 @@ class Camera:
         if bool(singular.any()):
             idx = tuple(int(i) for i in singular.nonzero()[0]) if singular.dim() else ()
             where = f" (camera {list(idx)})" if idx else ""
-            raise CameraError(f"camera K is singular{where}: fx, fy and K[2, 2] must be non-zero, got "
-                              f"fx={float(self.K[idx + (0, 0)]):g}, fy={float(self.K[idx + (1, 1)]):g}, "
-                              f"K[2, 2]={float(self.K[idx + (2, 2)]):g}")
+            raise CameraError(
+                f"camera K is singular{where}: fx, fy and K[2, 2] must be non-zero, got "
+                f"fx={float(self.K[idx + (0, 0)]):g}, fy={float(self.K[idx + (1, 1)]):g}, "
+                f"K[2, 2]={float(self.K[idx + (2, 2)]):g}"
+            )
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_rodrigues(cls, K, rvec, t, dist=None, image_size=None, names=None,
-                       distortion_model: str = "opencv") -> "Camera":
+    def from_rodrigues(
+        cls, K, rvec, t, dist=None, image_size=None, names=None, distortion_model: str = "opencv"
+    ) -> Camera:
         """Build cameras from OpenCV ``rvec`` (..., 3) axis-angle rotations; ``t`` in millimetres."""
         rvec = _as_tensor(rvec)
-        return cls(K=K, R=rodrigues_to_matrix(rvec), t=t, dist=dist, image_size=image_size, names=names,
-                   distortion_model=distortion_model)
+        return cls(
+            K=K,
+            R=rodrigues_to_matrix(rvec),
+            t=t,
+            dist=dist,
+            image_size=image_size,
+            names=names,
+            distortion_model=distortion_model,
+        )
 
     @classmethod
-    def look_at(cls, eye, target, up=(0.0, 0.0, 1.0), focal: float = 1145.0, image_size=(1000, 1000),
-                principal=None, dtype: torch.dtype = torch.float64) -> "Camera":
+    def look_at(
+        cls,
+        eye,
+        target,
+        up=(0.0, 0.0, 1.0),
+        focal: float = 1145.0,
+        image_size=(1000, 1000),
+        principal=None,
+        dtype: torch.dtype = torch.float64,
+    ) -> Camera:
         """Build one camera at ``eye`` looking at ``target`` (both (3,) world mm) with ``up`` as the world up.
 
         Args:
@@ -175,13 +193,21 @@ class Camera:
     def has_distortion(self) -> bool:
         return bool((self.dist != 0).any())
 
-    def to(self, *args, **kwargs) -> "Camera":
+    def to(self, *args, **kwargs) -> Camera:
         """Move/cast every tensor (same arguments as :meth:`torch.Tensor.to`)."""
         conv = lambda x: None if x is None else x.to(*args, **kwargs)  # noqa: E731
-        return Camera(conv(self.K), conv(self.R), conv(self.t), conv(self.dist), conv(self.image_size), self.names,
-                      convention=self.convention, distortion_model=self.distortion_model)
+        return Camera(
+            conv(self.K),
+            conv(self.R),
+            conv(self.t),
+            conv(self.dist),
+            conv(self.image_size),
+            self.names,
+            convention=self.convention,
+            distortion_model=self.distortion_model,
+        )
 
-    def __getitem__(self, idx) -> "Camera":
+    def __getitem__(self, idx) -> Camera:
         """Index the batch dimensions like a tensor (``cams[0]``, ``cams[:, [0, 2]]``)."""
 
         def pick(x: Tensor | None, tail: int) -> Tensor | None:
@@ -193,22 +219,38 @@ class Camera:
         if self.names is not None and len(self.batch_shape) == 1:
             order = torch.arange(len(self.names))[idx]
             names = [self.names[i] for i in order.reshape(-1).tolist()]
-        return Camera(pick(self.K, 2), pick(self.R, 2), pick(self.t, 1), pick(self.dist, 1), pick(self.image_size, 1),
-                      names, convention=self.convention, distortion_model=self.distortion_model)
+        return Camera(
+            pick(self.K, 2),
+            pick(self.R, 2),
+            pick(self.t, 1),
+            pick(self.dist, 1),
+            pick(self.image_size, 1),
+            names,
+            convention=self.convention,
+            distortion_model=self.distortion_model,
+        )
 
     def __len__(self) -> int:
         if not self.batch_shape:
             raise TypeError("a single camera has no length")
         return self.batch_shape[0]
 
-    def expand(self, *shape: int) -> "Camera":
+    def expand(self, *shape: int) -> Camera:
         """Broadcast to a larger batch shape (e.g. a (C,) rig to (B, C))."""
         shape = tuple(shape)
         ex = lambda x, tail: None if x is None else x.expand(*shape, *x.shape[-tail:])  # noqa: E731
-        return Camera(ex(self.K, 2), ex(self.R, 2), ex(self.t, 1), ex(self.dist, 1), ex(self.image_size, 1),
-                      self.names, convention=self.convention, distortion_model=self.distortion_model)
+        return Camera(
+            ex(self.K, 2),
+            ex(self.R, 2),
+            ex(self.t, 1),
+            ex(self.dist, 1),
+            ex(self.image_size, 1),
+            self.names,
+            convention=self.convention,
+            distortion_model=self.distortion_model,
+        )
 
-    def with_convention(self, convention: str) -> "Camera":
+    def with_convention(self, convention: str) -> Camera:
         """The same cameras labelled with another pixel convention (no number changes).
 
         A relabel is right for cameras of images that were never resized (full-frame calibrations, crops, or
@@ -217,7 +259,7 @@ class Camera:
         """
         return replace(self, convention=check_convention(convention))
 
-    def validate(self, atol: float = 1e-4) -> "Camera":
+    def validate(self, atol: float = 1e-4) -> Camera:
         """Check for degenerate cameras; raise :class:`CameraError` naming the problem, else return self.
 
         Checks: ``R`` is a proper rotation, focal lengths are positive, ``K[2] = (0, 0, 1)``.
@@ -328,7 +370,7 @@ class Camera:
         return self.world_to_camera(X)[..., 2]
 
     # ------------------------------------------------------------------ image operations
-    def crop(self, left, top) -> "Camera":
+    def crop(self, left, top) -> Camera:
         """Camera of the image cropped with its top-left corner pixel at ``(left, top)``.
 
         Args:
@@ -339,7 +381,7 @@ class Camera:
         K[..., 1, 2] = K[..., 1, 2] - _as_tensor(top, self.dtype, self.device)
         return replace(self, K=K, image_size=None)
 
-    def resize(self, scale_x, scale_y=None) -> "Camera":
+    def resize(self, scale_x, scale_y=None) -> Camera:
         """Camera of the image resized by ``scale_x`` horizontally and ``scale_y`` vertically.
 
         The principal point moves by the camera's convention (:func:`lt_core.conventions.resize_coordinate`):
@@ -359,7 +401,7 @@ class Camera:
             size = self.image_size * torch.stack([sx, sy], -1) if sx.dim() else self.image_size * torch.stack([sx, sy])
         return replace(self, K=K, image_size=size)
 
-    def crop_and_resize(self, box_ltrb, out_size: tuple[int, int]) -> "Camera":
+    def crop_and_resize(self, box_ltrb, out_size: tuple[int, int]) -> Camera:
         """Camera after cropping ``box_ltrb`` = (..., 4) (left, top, right, bottom) pixels, exclusive right/bottom
         edges in pixel-corner units, and resizing the crop to ``out_size`` = (W, H) (by the camera's
         convention, see :meth:`resize`)."""
@@ -391,8 +433,10 @@ def stack_cameras(cameras: Sequence[Camera] | Iterable[Camera], dim: int = 0) ->
         names = None
     conventions = sorted({c.convention for c in cams})
     if len(conventions) > 1:
-        raise CameraError(f"stack_cameras: cameras of different pixel conventions {conventions} cannot be stacked; "
-                          "build them all with one convention (lt_core.conventions)")
+        raise CameraError(
+            f"stack_cameras: cameras of different pixel conventions {conventions} cannot be stacked; "
+            "build them all with one convention (lt_core.conventions)"
+        )
     d = dim if dim >= 0 else dim - 2
     return Camera(
         torch.stack([c.K for c in cams], d),

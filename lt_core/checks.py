@@ -32,7 +32,7 @@ def check_shape(x: object, trailing: Sequence[int | str], name: str) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     k = len(trailing)
-    last = tuple(x.shape[x.dim() - k:]) if x.dim() >= k else None
+    last = tuple(x.shape[x.dim() - k :]) if x.dim() >= k else None
     if last is None or any(isinstance(t, int) and s != t for s, t in zip(last, trailing)):
         raise ValueError(f"{name} must have shape (..., {', '.join(map(str, trailing))}), got {tuple(x.shape)}")
 

@@ -31,8 +31,9 @@ Paper: Iskakov et al., "Learnable Triangulation of Human Pose", ICCV 2019, arXiv
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -102,12 +103,12 @@ def check_convention(convention: object) -> Convention:
     return convention  # type: ignore[return-value]
 
 
-def rules(convention: Union[str, ConventionRules]) -> ConventionRules:
+def rules(convention: str | ConventionRules) -> ConventionRules:
     """The :class:`ConventionRules` of a convention name."""
     return _RULES[check_convention(convention)]
 
 
-def resize_coordinate(u: Union[Tensor, float], scale: Union[Tensor, float], convention: str) -> Union[Tensor, float]:
+def resize_coordinate(u: Tensor | float, scale: Tensor | float, convention: str) -> Tensor | float:
     """Where a pixel coordinate lands when its image is resized by ``scale``.
 
     Args:
@@ -122,8 +123,9 @@ def resize_coordinate(u: Union[Tensor, float], scale: Union[Tensor, float], conv
     return (u + o) * scale - o if o else u * scale
 
 
-def heatmap_to_image(points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int],
-                     convention: str) -> Tensor:
+def heatmap_to_image(
+    points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int], convention: str
+) -> Tensor:
     """Map heatmap pixels to image pixels.
 
     Args:
@@ -140,8 +142,12 @@ def heatmap_to_image(points: Tensor, heatmap_size: tuple[int, int], image_size: 
     return resize_coordinate(points, scale, convention)
 
 
-def sampling_transform(heatmap_size: tuple[int, int], convention: str, dtype: torch.dtype = torch.float64,
-                       device: Union[torch.device, str, None] = None) -> Tensor:
+def sampling_transform(
+    heatmap_size: tuple[int, int],
+    convention: str,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """(3, 3) matrix from a map's pixel coordinates (as its camera projects) to the index at which it is sampled.
 
     The index is in the project's sampling frame (integer = pixel centre, bilinear taps at ``floor`` and
@@ -162,8 +168,9 @@ def sampling_transform(heatmap_size: tuple[int, int], convention: str, dtype: to
     return torch.diag(torch.tensor(diag, dtype=dtype, device=device))
 
 
-def sampling_bounds(heatmap_size: tuple[int, int], convention: str, offset: float = 0.0,
-                    dtype: torch.dtype = torch.float64) -> tuple[float, float, float, float]:
+def sampling_bounds(
+    heatmap_size: tuple[int, int], convention: str, offset: float = 0.0, dtype: torch.dtype = torch.float64
+) -> tuple[float, float, float, float]:
     """Sampling indices ``(u_min, u_max, v_min, v_max)`` (inclusive) at which a voxel reads a map.
 
     ``"centres"``: the map's rectangle ``[-0.5, w - 0.5] x [-0.5, h - 0.5]``. ``"official"``: every index whose

@@ -15,17 +15,20 @@ two views (MPII-16 has no neck/nose, so that joint is left out for Stacked Hourg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .data.h36m_sequences import H36MSequence
-from .metrics import Evaluation, evaluate_predictions
-from .ops.camera_triangulation import (triangulate_cameras, triangulate_cameras_best_subset,
-                                       triangulate_cameras_ransac)
+from lt_core.data.h36m_sequences import H36MSequence
+from lt_core.metrics import Evaluation, evaluate_predictions
+from lt_core.ops.camera_triangulation import (
+    triangulate_cameras,
+    triangulate_cameras_best_subset,
+    triangulate_cameras_ransac,
+)
 
 __all__ = ["METHODS", "Triangulated", "triangulate_sequence", "triangulate_sequences", "evaluate_methods_table"]
 
@@ -54,8 +57,15 @@ class Triangulated:
         return evaluate_predictions(pred, self.gt, self.meta, valid=self.valid, exclude_damaged=exclude_damaged)
 
 
-def _robust(method: str, pts: torch.Tensor, valid: torch.Tensor, cameras, threshold: float, chunk: int,
-            generator: torch.Generator) -> torch.Tensor:
+def _robust(
+    method: str,
+    pts: torch.Tensor,
+    valid: torch.Tensor,
+    cameras,
+    threshold: float,
+    chunk: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Robust triangulation of the (frame, joint) points that have >= 2 detections; NaN elsewhere."""
     T, C, J, _ = pts.shape
     out = torch.full((T, J, 3), float("nan"), dtype=torch.float64)
@@ -64,17 +74,24 @@ def _robust(method: str, pts: torch.Tensor, valid: torch.Tensor, cameras, thresh
     flat_pts = pts[t_idx, :, j_idx][:, :, None]  # (P, C, 1, 2): each point a sample of one joint
     flat_valid = valid[t_idx, :, j_idx][:, :, None]
     for s in range(0, flat_pts.shape[0], chunk):
-        p, v = flat_pts[s:s + chunk], flat_valid[s:s + chunk]
+        p, v = flat_pts[s : s + chunk], flat_valid[s : s + chunk]
         if method == "RANSAC":
             X, _ = triangulate_cameras_ransac(p, cameras, v, threshold=threshold, generator=generator)
         else:
             X, _ = triangulate_cameras_best_subset(p, cameras, v, threshold=threshold)
-        out[t_idx[s:s + chunk], j_idx[s:s + chunk]] = X[:, 0].to(torch.float64)
+        out[t_idx[s : s + chunk], j_idx[s : s + chunk]] = X[:, 0].to(torch.float64)
     return out
 
 
-def triangulate_sequence(seq: H36MSequence, method: str, frame_step: int = 1, use_scores: bool = False,
-                         threshold: float = 15.0, chunk: int = 20000, seed: int = 0) -> torch.Tensor:
+def triangulate_sequence(
+    seq: H36MSequence,
+    method: str,
+    frame_step: int = 1,
+    use_scores: bool = False,
+    threshold: float = 15.0,
+    chunk: int = 20000,
+    seed: int = 0,
+) -> torch.Tensor:
     """Triangulate every ``frame_step``-th frame of one sequence.
 
     Args:
@@ -101,9 +118,14 @@ def triangulate_sequence(seq: H36MSequence, method: str, frame_step: int = 1, us
     return _robust(method, pts, valid, seq.cameras, threshold, chunk, torch.Generator().manual_seed(seed))
 
 
-def triangulate_sequences(sequences: Sequence[H36MSequence], methods: Sequence[str] = METHODS, frame_step: int = 1,
-                          use_scores: bool = False, threshold: float = 15.0, progress: bool = False
-                          ) -> dict[str, Triangulated]:
+def triangulate_sequences(
+    sequences: Sequence[H36MSequence],
+    methods: Sequence[str] = METHODS,
+    frame_step: int = 1,
+    use_scores: bool = False,
+    threshold: float = 15.0,
+    progress: bool = False,
+) -> dict[str, Triangulated]:
     """Triangulate all sequences with each method.
 
     Args:
@@ -152,8 +174,16 @@ def evaluate_methods_table(results: dict[str, Triangulated], exclude_damaged: bo
     rows = []
     for name, r in results.items():
         ev = r.evaluate(exclude_damaged)
-        rows.append({"method": name, "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
-                     "MPJPE rel (mm)": ev.summary["mpjpe_rel"], "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
-                     "frames": ev.summary["frames"], "frames abs": ev.summary["frames_abs"],
-                     "joints scored": int(r.valid.sum()), "NaN in scored joints": int(np.isnan(r.pred[r.valid]).sum())})
+        rows.append(
+            {
+                "method": name,
+                "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
+                "MPJPE rel (mm)": ev.summary["mpjpe_rel"],
+                "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
+                "frames": ev.summary["frames"],
+                "frames abs": ev.summary["frames_abs"],
+                "joints scored": int(r.valid.sum()),
+                "NaN in scored joints": int(np.isnan(r.pred[r.valid]).sum()),
+            }
+        )
     return pd.DataFrame(rows).set_index("method")

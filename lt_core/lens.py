@@ -33,8 +33,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["DISTORTION_MODELS", "tangential_factor", "distort_normalized", "distortion_jacobian",
-           "undistort_normalized", "undistort_fixed_point"]
+__all__ = [
+    "DISTORTION_MODELS",
+    "tangential_factor",
+    "distort_normalized",
+    "distortion_jacobian",
+    "undistort_normalized",
+    "undistort_fixed_point",
+]
 
 DISTORTION_MODELS: tuple[str, ...] = ("opencv", "h36m")
 """Lens models understood by :class:`~lt_core.camera.Camera` (its ``distortion_model``)."""
@@ -124,7 +130,7 @@ def _kernel():
     global _KERNEL
     if _KERNEL is None:
         try:
-            from ._lens_kernels import undistort_newton
+            from lt_core._lens_kernels import undistort_newton
 
             _KERNEL = undistort_newton
         except ImportError:

@@ -18,12 +18,12 @@ Losses are computed in float32 or better whatever the input dtype (safe under au
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
-from .checks import weighted_mean
+from lt_core.checks import weighted_mean
 
 __all__ = [
     "MM_TO_CM",
@@ -50,7 +50,7 @@ def _float(x: Tensor) -> Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def _weights(pred: Tensor, valid: Optional[Tensor]) -> Tensor:
+def _weights(pred: Tensor, valid: Tensor | None) -> Tensor:
     """(B, J) joint weights (1 for valid, 0 for invalid) in ``pred``'s dtype."""
     B, J = pred.shape[:2]
     if valid is None:
@@ -67,8 +67,14 @@ def _check_pair(pred: Tensor, target: Tensor) -> None:
         raise ValueError(f"target must have shape {tuple(pred.shape)} like pred, got {tuple(target.shape)}")
 
 
-def smooth_mse_loss(pred: Tensor, target: Tensor, valid: Optional[Tensor] = None, *, scale: float = MM_TO_CM,
-                    threshold: float = SMOOTH_MSE_THRESHOLD) -> Tensor:
+def smooth_mse_loss(
+    pred: Tensor,
+    target: Tensor,
+    valid: Tensor | None = None,
+    *,
+    scale: float = MM_TO_CM,
+    threshold: float = SMOOTH_MSE_THRESHOLD,
+) -> Tensor:
     """Smooth MSE of the algebraic model.
 
     Args:
@@ -88,12 +94,12 @@ def smooth_mse_loss(pred: Tensor, target: Tensor, valid: Optional[Tensor] = None
     w = _weights(pred, valid)
     d = ((pred - target) * scale) ** 2  # (B, J, 3)
     # the power is evaluated on d >= threshold only, so its derivative stays finite where d is small
-    smooth = d.clamp_min(threshold) ** 0.1 * threshold ** 0.9
+    smooth = d.clamp_min(threshold) ** 0.1 * threshold**0.9
     d = torch.where(d > threshold, smooth, d)
     return (d * w[..., None]).sum() / (3.0 * w.sum().clamp_min(1.0))
 
 
-def l1_loss(pred: Tensor, target: Tensor, valid: Optional[Tensor] = None, *, scale: float = MM_TO_CM) -> Tensor:
+def l1_loss(pred: Tensor, target: Tensor, valid: Tensor | None = None, *, scale: float = MM_TO_CM) -> Tensor:
     """Mean absolute coordinate error of the volumetric model.
 
     Args:
@@ -141,8 +147,15 @@ def nearest_voxel(grid: Tensor, points: Tensor) -> Tensor:
     return torch.minimum(coords.round().clamp_min(0), upper).long()
 
 
-def volumetric_ce_loss(volumes: Tensor, grid: Tensor, target: Tensor, valid: Optional[Tensor] = None, *,
-                       from_logits: bool = False, eps: float = 1e-6) -> Tensor:
+def volumetric_ce_loss(
+    volumes: Tensor,
+    grid: Tensor,
+    target: Tensor,
+    valid: Tensor | None = None,
+    *,
+    from_logits: bool = False,
+    eps: float = 1e-6,
+) -> Tensor:
     """Cross-entropy of the ground-truth voxel.
 
     Args:
@@ -158,8 +171,10 @@ def volumetric_ce_loss(volumes: Tensor, grid: Tensor, target: Tensor, valid: Opt
         Scalar: mean over valid joints of ``-log(p[nearest voxel] + eps)`` (or ``-log_softmax`` at it).
     """
     if volumes.dim() != 5 or volumes.shape[:2] != target.shape[:2] or volumes.shape[2:] != grid.shape[1:4]:
-        raise ValueError(f"volumes (B, J, D1, D2, D3) {tuple(volumes.shape)}, grid (B, D1, D2, D3, 3) "
-                         f"{tuple(grid.shape)} and target (B, J, 3) {tuple(target.shape)} disagree")
+        raise ValueError(
+            f"volumes (B, J, D1, D2, D3) {tuple(volumes.shape)}, grid (B, D1, D2, D3, 3) "
+            f"{tuple(grid.shape)} and target (B, J, 3) {tuple(target.shape)} disagree"
+        )
     B, J = volumes.shape[:2]
     v = _float(volumes)
     w = _weights(v, valid)
@@ -174,8 +189,14 @@ def volumetric_ce_loss(volumes: Tensor, grid: Tensor, target: Tensor, valid: Opt
     return -weighted_mean(logp, w)
 
 
-def model_loss(name: str, output: Mapping[str, Tensor], batch: Mapping, *, scale: float = MM_TO_CM,
-               ce_weight: float = VOLUMETRIC_CE_WEIGHT) -> dict[str, Tensor]:
+def model_loss(
+    name: str,
+    output: Mapping[str, Tensor],
+    batch: Mapping,
+    *,
+    scale: float = MM_TO_CM,
+    ce_weight: float = VOLUMETRIC_CE_WEIGHT,
+) -> dict[str, Tensor]:
     """The paper's training loss of a model, from its output dict and a batch.
 
     Args:
@@ -201,6 +222,7 @@ def model_loss(name: str, output: Mapping[str, Tensor], batch: Mapping, *, scale
         ce = volumetric_ce_loss(output["volumes"], output["grid"], target, valid)
         return {"loss": l1 + ce_weight * ce, "l1": l1.detach(), "ce": ce.detach()}
     if name == "ransac":
-        raise ValueError("the RANSAC baseline is not trained end to end (hard argmax); train the backbone "
-                         "with the algebraic model")
+        raise ValueError(
+            "the RANSAC baseline is not trained end to end (hard argmax); train the backbone with the algebraic model"
+        )
     raise ValueError(f"unknown model name {name!r}; expected 'algebraic' or 'volumetric'")

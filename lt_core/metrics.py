@@ -25,8 +25,9 @@ kind, computed in float64.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,12 +55,14 @@ __all__ = [
 ROOT_JOINT = 6
 """Pelvis index in the Human3.6M-17 order."""
 
-DAMAGED_SCENES: frozenset[tuple[str, str]] = frozenset({("S9", "Greeting-2"), ("S9", "SittingDown-2"),
-                                                         ("S9", "Waiting-1")})
+DAMAGED_SCENES: frozenset[tuple[str, str]] = frozenset(
+    {("S9", "Greeting-2"), ("S9", "SittingDown-2"), ("S9", "Waiting-1")}
+)
 """(subject, action) pairs of Human3.6M whose ground truth is damaged; excluded from the absolute table."""
 
-DAMAGED_SCENES_ORIGINAL: frozenset[tuple[str, str]] = frozenset({("S9", "Greeting"), ("S9", "SittingDown 1"),
-                                                                  ("S9", "Waiting 1")})
+DAMAGED_SCENES_ORIGINAL: frozenset[tuple[str, str]] = frozenset(
+    {("S9", "Greeting"), ("S9", "SittingDown 1"), ("S9", "Waiting 1")}
+)
 """The same scenes under the original dataset's file names (used by 3d-pose-baseline's ``.h5`` files and
 VideoPose3D's ``.npz`` files): the paper's preprocessing renamed S9 ``Greeting`` to ``Greeting-2``,
 ``SittingDown 1`` to ``SittingDown-2`` and ``Waiting 1`` to ``Waiting-1``."""
@@ -176,8 +179,9 @@ def procrustes_align(pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = N
 
 
 # ---------------------------------------------------------------------------------------------- per frame
-def frame_errors(pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = None, kind: str = "abs",
-                 root: int = ROOT_JOINT) -> ArrayLike:
+def frame_errors(
+    pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = None, kind: str = "abs", root: int = ROOT_JOINT
+) -> ArrayLike:
     """Per-frame mean joint error of one kind.
 
     Args:
@@ -195,8 +199,9 @@ def frame_errors(pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = None,
     return _like(_masked_mean(errs, mask, -1), pred, gt)
 
 
-def _joint_errors_kind(pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None, kind: str,
-                       root: int) -> tuple[Tensor, Tensor]:
+def _joint_errors_kind(
+    pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None, kind: str, root: int
+) -> tuple[Tensor, Tensor]:
     """(..., J) errors of ``kind`` and the (..., J) mask of joints that count."""
     p, g = _to_torch(pred), _to_torch(gt)
     _check(p, g)
@@ -252,8 +257,9 @@ def pa_mpjpe(pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = None) -> 
     return _mean_over_frames(_to_torch(frame_errors(pred, gt, valid, "pa")).reshape(-1))
 
 
-def per_joint_mpjpe(pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = None, kind: str = "abs",
-                    root: int = ROOT_JOINT) -> ArrayLike:
+def per_joint_mpjpe(
+    pred: ArrayLike, gt: ArrayLike, valid: ArrayLike | None = None, kind: str = "abs", root: int = ROOT_JOINT
+) -> ArrayLike:
     """Mean error of each joint over the frames where it is valid.
 
     Args:
@@ -363,11 +369,22 @@ _METRIC_COLS = {"abs": "mpjpe_abs", "rel": "mpjpe_rel", "pa": "pa_mpjpe"}
 def _group_table(frames: pd.DataFrame, by: str) -> pd.DataFrame:
     """Means over frames per group of ``by`` plus an ``Average`` row."""
     agg = frames.groupby(by, sort=True).agg(
-        mpjpe_abs=("abs", "mean"), mpjpe_rel=("rel", "mean"), pa_mpjpe=("pa", "mean"),
-        frames=("rel", "size"), frames_abs=("abs", "count"))
-    total = pd.DataFrame({"mpjpe_abs": [frames["abs"].mean()], "mpjpe_rel": [frames["rel"].mean()],
-                          "pa_mpjpe": [frames["pa"].mean()], "frames": [len(frames)],
-                          "frames_abs": [int(frames["abs"].count())]}, index=["Average"])
+        mpjpe_abs=("abs", "mean"),
+        mpjpe_rel=("rel", "mean"),
+        pa_mpjpe=("pa", "mean"),
+        frames=("rel", "size"),
+        frames_abs=("abs", "count"),
+    )
+    total = pd.DataFrame(
+        {
+            "mpjpe_abs": [frames["abs"].mean()],
+            "mpjpe_rel": [frames["rel"].mean()],
+            "pa_mpjpe": [frames["pa"].mean()],
+            "frames": [len(frames)],
+            "frames_abs": [int(frames["abs"].count())],
+        },
+        index=["Average"],
+    )
     out = pd.concat([agg, total])
     out.index.name = by
     return out
@@ -384,10 +401,15 @@ def _joint_names(j: int) -> list[str]:
     return [f"joint_{i}" for i in range(j)]
 
 
-def evaluate_predictions(pred: ArrayLike, gt: ArrayLike,
-                         meta: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
-                         valid: ArrayLike | None = None, exclude_damaged: bool = False,
-                         root: int = ROOT_JOINT, joint_names: Sequence[str] | None = None) -> Evaluation:
+def evaluate_predictions(
+    pred: ArrayLike,
+    gt: ArrayLike,
+    meta: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
+    valid: ArrayLike | None = None,
+    exclude_damaged: bool = False,
+    root: int = ROOT_JOINT,
+    joint_names: Sequence[str] | None = None,
+) -> Evaluation:
     """Evaluate 3D predictions with the Human3.6M reference protocol.
 
     Args:
@@ -410,21 +432,24 @@ def evaluate_predictions(pred: ArrayLike, gt: ArrayLike,
         raise ValueError(f"pred and gt must have shape (N, J, 3), got {tuple(p.shape)}")
     n, j = p.shape[:2]
     cols = _meta_columns(meta, n)
-    damaged = np.array([is_damaged(s, a, d) for s, a, d in zip(cols["subject"], cols["action"], cols["dataset"])],
-                       dtype=bool)
+    damaged = np.array(
+        [is_damaged(s, a, d) for s, a, d in zip(cols["subject"], cols["action"], cols["dataset"])], dtype=bool
+    )
     errs = {k: _joint_errors_kind(p, g, valid, k, root) for k in ("abs", "rel", "pa")}
     per_frame = {k: _masked_mean(e, m, -1).cpu().numpy() for k, (e, m) in errs.items()}
     if exclude_damaged:
         per_frame["abs"] = np.where(damaged, np.nan, per_frame["abs"])
-    frames = pd.DataFrame({
-        "subject": [str(s) for s in cols["subject"]],
-        "action": [str(a) for a in cols["action"]],
-        "action_group": [action_group(a) for a in cols["action"]],
-        "frame": cols["frame"],
-        "dataset": cols["dataset"],
-        "damaged": damaged,
-        **per_frame,
-    })
+    frames = pd.DataFrame(
+        {
+            "subject": [str(s) for s in cols["subject"]],
+            "action": [str(a) for a in cols["action"]],
+            "action_group": [action_group(a) for a in cols["action"]],
+            "frame": cols["frame"],
+            "dataset": cols["dataset"],
+            "damaged": damaged,
+            **per_frame,
+        }
+    )
     keep_abs = torch.as_tensor(~damaged if exclude_damaged else np.ones(n, bool))
     joint_table = {}
     for k, (e, m) in errs.items():

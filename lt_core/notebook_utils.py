@@ -42,16 +42,38 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["SIZES", "SIZE_ENV", "RESULTS_ENV", "REPO_ROOT", "INTERACTIVE_OUT_DIR", "ParameterError", "default_size",
-           "default_out_dir", "notebooks_dir", "resolve_path", "repo_relative", "check_size", "check_common",
-           "check_dir", "check_file", "check_paths", "check_int", "check_choice", "check_strings", "check_device",
-           "seed_everything", "markdown_table", "NotebookResults"]
+__all__ = [
+    "SIZES",
+    "SIZE_ENV",
+    "RESULTS_ENV",
+    "REPO_ROOT",
+    "INTERACTIVE_OUT_DIR",
+    "ParameterError",
+    "default_size",
+    "default_out_dir",
+    "notebooks_dir",
+    "resolve_path",
+    "repo_relative",
+    "check_size",
+    "check_common",
+    "check_dir",
+    "check_file",
+    "check_paths",
+    "check_int",
+    "check_choice",
+    "check_strings",
+    "check_device",
+    "seed_everything",
+    "markdown_table",
+    "NotebookResults",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The folder holding this ``lt_core`` (the repository checkout for an editable install)."""
@@ -161,8 +183,9 @@ def check_common(size: str, seed: Any, out_dir: str | os.PathLike) -> tuple[str,
     return size, seed, out
 
 
-def check_dir(name: str, value: Any, optional: bool = False, contains: Iterable[str] = (), hint: str = ""
-              ) -> Path | None:
+def check_dir(
+    name: str, value: Any, optional: bool = False, contains: Iterable[str] = (), hint: str = ""
+) -> Path | None:
     """A folder parameter that must exist (and hold the entries ``contains``); ``None`` allowed when ``optional``.
 
     Returns:
@@ -186,8 +209,9 @@ def check_dir(name: str, value: Any, optional: bool = False, contains: Iterable[
     return path
 
 
-def check_file(name: str, value: Any, optional: bool = False, suffixes: Sequence[str] = (), hint: str = ""
-               ) -> Path | None:
+def check_file(
+    name: str, value: Any, optional: bool = False, suffixes: Sequence[str] = (), hint: str = ""
+) -> Path | None:
     """A file parameter that must exist (with one of ``suffixes`` if given); ``None`` allowed when ``optional``.
 
     Raises:
@@ -207,8 +231,9 @@ def check_file(name: str, value: Any, optional: bool = False, suffixes: Sequence
     return path
 
 
-def check_paths(name: str, value: Any, keys: Sequence[str], optional: bool = True, required: Sequence[str] = ()
-                ) -> dict[str, Path] | None:
+def check_paths(
+    name: str, value: Any, keys: Sequence[str], optional: bool = True, required: Sequence[str] = ()
+) -> dict[str, Path] | None:
     """A mapping parameter ``{key: file}`` (e.g. checkpoint paths per method): known keys, existing files.
 
     Args:
@@ -259,13 +284,18 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     return value
 
 
-def check_strings(name: str, value: Any, allowed: Iterable[str] | None = None, optional: bool = False
-                  ) -> list[str] | None:
+def check_strings(
+    name: str, value: Any, allowed: Iterable[str] | None = None, optional: bool = False
+) -> list[str] | None:
     """A non-empty list of strings (each in ``allowed`` when given); ``None`` allowed when ``optional``."""
     if value is None and optional:
         return None
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value \
-            or not all(isinstance(v, str) for v in value):
+    if (
+        isinstance(value, str)
+        or not isinstance(value, (list, tuple))
+        or not value
+        or not all(isinstance(v, str) for v in value)
+    ):
         raise ParameterError(f"{name} must be a non-empty list of strings, got {value!r}")
     if allowed is not None:
         options = list(allowed)
@@ -340,15 +370,16 @@ class NotebookResults:
             path = self._path("figures", name, ".png")
             fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
         elif hasattr(fig, "to_plotly_json"):
-            from .viz.offline import save_html
+            from lt_core.viz.offline import save_html
 
             path = save_html(fig, self._path("figures", name, ".html"))
         else:
             raise TypeError(f"save_figure expects a matplotlib or plotly figure, got {type(fig).__name__}")
         return self._record(path)
 
-    def save_table(self, df: Any, name: str, caption: str, floatfmt: str = ".2f", index: bool = False
-                   ) -> tuple[str, str]:
+    def save_table(
+        self, df: Any, name: str, caption: str, floatfmt: str = ".2f", index: bool = False
+    ) -> tuple[str, str]:
         """Save a table as CSV and as Markdown preceded by its caption.
 
         Args:
@@ -370,4 +401,3 @@ class NotebookResults:
     def summary(self) -> str:
         """A line listing what was written (relative paths)."""
         return f"{len(self.written)} files under OUT_DIR: " + ", ".join(self.written)
-

@@ -106,63 +106,84 @@ class PaperTable:
 
 _H36M_SPLIT = "validation subjects S9 and S11, every 5th frame, 4 cameras"
 
-PAPER_TABLES: dict[str, PaperTable] = {t.key: t for t in (
-    PaperTable(
-        key="h36m_relative",
-        title="Multi-view 3D pose, MPJPE relative to the pelvis",
-        source="Table 1 (multi-view methods, average over actions)",
-        dataset="Human3.6M", split=_H36M_SPLIT, views=4,
-        metrics=("mpjpe_rel",), metric_label="MPJPE relative to the pelvis (mm)",
-        numbers=(PaperNumber("ransac", 27.4), PaperNumber("algebraic", 22.6), PaperNumber("volumetric", 20.8)),
-    ),
-    PaperTable(
-        key="h36m_absolute",
-        title="Multi-view 3D pose, absolute MPJPE (scenes with damaged ground truth filtered out)",
-        source="Table 2 (absolute positions, filtered scenes)",
-        dataset="Human3.6M", split=_H36M_SPLIT + "; S9 Greeting-2, SittingDown-2, Waiting-1 excluded", views=4,
-        metrics=("mpjpe_abs",), metric_label="absolute MPJPE (mm), no root alignment",
-        numbers=(PaperNumber("ransac", 22.8), PaperNumber("algebraic", 19.2), PaperNumber("volumetric", 17.7)),
-        exclude_damaged=True,
-    ),
-    PaperTable(
-        key="h36m_single_view",
-        title="Single-view 3D pose with the volumetric model, MPJPE relative to the pelvis",
-        source="Table 1 (monocular methods)",
-        dataset="Human3.6M", split="validation subjects S9 and S11, one camera per frame", views=1,
-        metrics=("mpjpe_rel",), metric_label="MPJPE relative to the pelvis (mm)",
-        numbers=(PaperNumber("volumetric", 49.9),),
-        note="With one view the cuboid centre cannot be triangulated; the measured column centres it on the "
-             "ground-truth pelvis.",
-    ),
-    PaperTable(
-        key="panoptic_4cams",
-        title="Multi-view 3D pose with 4 cameras, MPJPE",
-        source="Table 3 (CMU Panoptic, 4 cameras)",
-        dataset="CMU Panoptic", split="the paper's Panoptic evaluation sequences, 4 HD cameras", views=4,
-        metrics=("mpjpe_rel", "mpjpe_abs"), metric_label="MPJPE (mm)",
-        numbers=(PaperNumber("ransac", 39.5), PaperNumber("algebraic", 21.3), PaperNumber("volumetric", 13.7)),
-        note="The numbers of the paper's Table 3 are transcribed as MPJPE, without whether they are "
-             "root-relative, so both measured variants are shown.",
-    ),
-    PaperTable(
-        key="cameras",
-        title="MPJPE against the number of cameras",
-        source="figure: MPJPE vs number of cameras (CMU Panoptic)",
-        dataset="CMU Panoptic", split="the paper's Panoptic evaluation sequences", views=None,
-        metrics=("mpjpe_rel",), metric_label="MPJPE (mm)",
-        note="The paper shows this as a plot; its values are not transcribed here. The 4-camera points of "
-             "Table 3 are the only reported numbers on this curve.",
-    ),
-    PaperTable(
-        key="transfer",
-        title="Transfer between camera rigs without finetuning",
-        source="transfer experiment (trained on CMU Panoptic, tested on Human3.6M)",
-        dataset="CMU Panoptic -> Human3.6M", split="Human3.6M validation subjects", views=4,
-        metrics=("mpjpe_rel",), metric_label="MPJPE relative to the pelvis (mm)",
-        note="The paper reports no number for this experiment that is transcribed here (it demonstrates the "
-             "transfer, Section 4 and its conclusion); the paper column is empty.",
-    ),
-)}
+PAPER_TABLES: dict[str, PaperTable] = {
+    t.key: t
+    for t in (
+        PaperTable(
+            key="h36m_relative",
+            title="Multi-view 3D pose, MPJPE relative to the pelvis",
+            source="Table 1 (multi-view methods, average over actions)",
+            dataset="Human3.6M",
+            split=_H36M_SPLIT,
+            views=4,
+            metrics=("mpjpe_rel",),
+            metric_label="MPJPE relative to the pelvis (mm)",
+            numbers=(PaperNumber("ransac", 27.4), PaperNumber("algebraic", 22.6), PaperNumber("volumetric", 20.8)),
+        ),
+        PaperTable(
+            key="h36m_absolute",
+            title="Multi-view 3D pose, absolute MPJPE (scenes with damaged ground truth filtered out)",
+            source="Table 2 (absolute positions, filtered scenes)",
+            dataset="Human3.6M",
+            split=_H36M_SPLIT + "; S9 Greeting-2, SittingDown-2, Waiting-1 excluded",
+            views=4,
+            metrics=("mpjpe_abs",),
+            metric_label="absolute MPJPE (mm), no root alignment",
+            numbers=(PaperNumber("ransac", 22.8), PaperNumber("algebraic", 19.2), PaperNumber("volumetric", 17.7)),
+            exclude_damaged=True,
+        ),
+        PaperTable(
+            key="h36m_single_view",
+            title="Single-view 3D pose with the volumetric model, MPJPE relative to the pelvis",
+            source="Table 1 (monocular methods)",
+            dataset="Human3.6M",
+            split="validation subjects S9 and S11, one camera per frame",
+            views=1,
+            metrics=("mpjpe_rel",),
+            metric_label="MPJPE relative to the pelvis (mm)",
+            numbers=(PaperNumber("volumetric", 49.9),),
+            note="With one view the cuboid centre cannot be triangulated; the measured column centres it on the "
+            "ground-truth pelvis.",
+        ),
+        PaperTable(
+            key="panoptic_4cams",
+            title="Multi-view 3D pose with 4 cameras, MPJPE",
+            source="Table 3 (CMU Panoptic, 4 cameras)",
+            dataset="CMU Panoptic",
+            split="the paper's Panoptic evaluation sequences, 4 HD cameras",
+            views=4,
+            metrics=("mpjpe_rel", "mpjpe_abs"),
+            metric_label="MPJPE (mm)",
+            numbers=(PaperNumber("ransac", 39.5), PaperNumber("algebraic", 21.3), PaperNumber("volumetric", 13.7)),
+            note="The numbers of the paper's Table 3 are transcribed as MPJPE, without whether they are "
+            "root-relative, so both measured variants are shown.",
+        ),
+        PaperTable(
+            key="cameras",
+            title="MPJPE against the number of cameras",
+            source="figure: MPJPE vs number of cameras (CMU Panoptic)",
+            dataset="CMU Panoptic",
+            split="the paper's Panoptic evaluation sequences",
+            views=None,
+            metrics=("mpjpe_rel",),
+            metric_label="MPJPE (mm)",
+            note="The paper shows this as a plot; its values are not transcribed here. The 4-camera points of "
+            "Table 3 are the only reported numbers on this curve.",
+        ),
+        PaperTable(
+            key="transfer",
+            title="Transfer between camera rigs without finetuning",
+            source="transfer experiment (trained on CMU Panoptic, tested on Human3.6M)",
+            dataset="CMU Panoptic -> Human3.6M",
+            split="Human3.6M validation subjects",
+            views=4,
+            metrics=("mpjpe_rel",),
+            metric_label="MPJPE relative to the pelvis (mm)",
+            note="The paper reports no number for this experiment that is transcribed here (it demonstrates the "
+            "transfer, Section 4 and its conclusion); the paper column is empty.",
+        ),
+    )
+}
 """Every table and figure of the paper that notebook 06 reproduces, by key."""
 
 
@@ -178,9 +199,17 @@ def paper_numbers() -> pd.DataFrame:
     rows = []
     for t in PAPER_TABLES.values():
         for n in t.numbers:
-            rows.append({"table": t.key, "source": t.source, "dataset": t.dataset, "views": t.views,
-                         "metric": t.metric_label, "method": METHOD_NAMES.get(n.method, n.method),
-                         "mpjpe_mm": n.mpjpe_mm})
+            rows.append(
+                {
+                    "table": t.key,
+                    "source": t.source,
+                    "dataset": t.dataset,
+                    "views": t.views,
+                    "metric": t.metric_label,
+                    "method": METHOD_NAMES.get(n.method, n.method),
+                    "mpjpe_mm": n.mpjpe_mm,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -199,8 +228,9 @@ def measured_value(evaluation: Evaluation | None, metric: str) -> float:
     if evaluation is None:
         return math.nan
     if not isinstance(evaluation, Evaluation):
-        raise TypeError(f"measured values must come from an lt_core.metrics.Evaluation, got "
-                        f"{type(evaluation).__name__}")
+        raise TypeError(
+            f"measured values must come from an lt_core.metrics.Evaluation, got {type(evaluation).__name__}"
+        )
     if metric not in evaluation.summary:
         raise KeyError(f"metric {metric!r} not in the evaluation summary {sorted(evaluation.summary)}")
     return float(evaluation.summary[metric])
@@ -245,10 +275,15 @@ def _source_text(source: str | None, evaluation: Evaluation | None, metric: str,
     return f"{source}, {frames} frames" if source else f"{frames} frames"
 
 
-def compare_with_paper(key: str, evaluations: Mapping[str, Evaluation | None], measured_dataset: str,
-                       sources: Mapping[str, str] | None = None, extra_caption: str = "",
-                       missing: str = "not measured: no trained checkpoint",
-                       description: str | None = None) -> ComparisonTable:
+def compare_with_paper(
+    key: str,
+    evaluations: Mapping[str, Evaluation | None],
+    measured_dataset: str,
+    sources: Mapping[str, str] | None = None,
+    extra_caption: str = "",
+    missing: str = "not measured: no trained checkpoint",
+    description: str | None = None,
+) -> ComparisonTable:
     """The paper's table ``key`` beside the same table measured now.
 
     Args:
@@ -279,23 +314,28 @@ def compare_with_paper(key: str, evaluations: Mapping[str, Evaluation | None], m
         row["measured from"] = _source_text((sources or {}).get(m), ev, table.metrics[0], missing)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    caption = (f"{table.title}. Paper: {table.dataset} ({table.split}), {table.source} of {CITATION}; metric "
-               f"{table.metric_label}. Measured now: {_described(measured_dataset, description)}.")
+    caption = (
+        f"{table.title}. Paper: {table.dataset} ({table.split}), {table.source} of {CITATION}; metric "
+        f"{table.metric_label}. Measured now: {_described(measured_dataset, description)}."
+    )
     return ComparisonTable(key, _join(caption, table.note, extra_caption), frame, table)
 
 
 def _described(name: str, description: str | None) -> str:
-    return description if description and name in description else (f"{name}, {description}" if description
-                                                                     else name)
+    return description if description and name in description else (f"{name}, {description}" if description else name)
 
 
 def _join(*parts: str) -> str:
     return " ".join(p.strip() for p in parts if p and p.strip())
 
 
-def cameras_table(evaluations: Mapping[str, Mapping[int, Evaluation | None]], measured_dataset: str,
-                  metric: str = "mpjpe_rel", extra_caption: str = "", description: str | None = None
-                  ) -> ComparisonTable:
+def cameras_table(
+    evaluations: Mapping[str, Mapping[int, Evaluation | None]],
+    measured_dataset: str,
+    metric: str = "mpjpe_rel",
+    extra_caption: str = "",
+    description: str | None = None,
+) -> ComparisonTable:
     """MPJPE against the number of cameras, measured, with the paper's reported points beside them.
 
     Args:
@@ -318,17 +358,26 @@ def cameras_table(evaluations: Mapping[str, Mapping[int, Evaluation | None]], me
     for m, per_count in evaluations.items():
         for cams in sorted(per_count):
             ev = per_count[cams]
-            rows.append({"method": METHOD_NAMES.get(m, m), "cameras": int(cams),
-                         paper_col: four.value(m) if cams == four.views else math.nan,
-                         meas_col: measured_value(ev, metric), "frames": _frames(ev, metric)})
+            rows.append(
+                {
+                    "method": METHOD_NAMES.get(m, m),
+                    "cameras": int(cams),
+                    paper_col: four.value(m) if cams == four.views else math.nan,
+                    meas_col: measured_value(ev, metric),
+                    "frames": _frames(ev, metric),
+                }
+            )
     frame = pd.DataFrame(rows, columns=["method", "cameras", paper_col, meas_col, "frames"])
-    caption = (f"{table.title}. Paper: {table.dataset}, {table.source} of {CITATION}. {table.note} "
-               f"Measured now: {_described(measured_dataset, description)}.")
+    caption = (
+        f"{table.title}. Paper: {table.dataset}, {table.source} of {CITATION}. {table.note} "
+        f"Measured now: {_described(measured_dataset, description)}."
+    )
     return ComparisonTable(table.key, _join(caption, extra_caption), frame, table)
 
 
-def transfer_table(evaluations: Sequence[tuple[str, str, str, Evaluation | None]], metric: str = "mpjpe_rel",
-                   extra_caption: str = "") -> ComparisonTable:
+def transfer_table(
+    evaluations: Sequence[tuple[str, str, str, Evaluation | None]], metric: str = "mpjpe_rel", extra_caption: str = ""
+) -> ComparisonTable:
     """Models trained on one rig, evaluated on another without finetuning (and on their own, for reference).
 
     Args:
@@ -342,12 +391,23 @@ def transfer_table(evaluations: Sequence[tuple[str, str, str, Evaluation | None]
     """
     table = paper_table("transfer")
     meas_col = f"measured, {METRIC_LABELS.get(metric, metric)} (mm)"
-    rows = [{"method": METHOD_NAMES.get(m, m), "trained on": train, "tested on": test,
-             f"paper: {table.dataset} (mm)": math.nan, meas_col: measured_value(ev, metric),
-             "frames": _frames(ev, metric)} for m, train, test, ev in evaluations]
-    frame = pd.DataFrame(rows, columns=["method", "trained on", "tested on", f"paper: {table.dataset} (mm)",
-                                        meas_col, "frames"])
+    rows = [
+        {
+            "method": METHOD_NAMES.get(m, m),
+            "trained on": train,
+            "tested on": test,
+            f"paper: {table.dataset} (mm)": math.nan,
+            meas_col: measured_value(ev, metric),
+            "frames": _frames(ev, metric),
+        }
+        for m, train, test, ev in evaluations
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["method", "trained on", "tested on", f"paper: {table.dataset} (mm)", meas_col, "frames"]
+    )
     tested = sorted({r[2] for r in evaluations})
-    caption = (f"{table.title}. Paper: {table.dataset}, {table.source} of {CITATION}. {table.note} "
-               f"Measured now on: {'; '.join(tested) if tested else 'nothing (no checkpoints)'}.")
+    caption = (
+        f"{table.title}. Paper: {table.dataset}, {table.source} of {CITATION}. {table.note} "
+        f"Measured now on: {'; '.join(tested) if tested else 'nothing (no checkpoints)'}."
+    )
     return ComparisonTable(table.key, _join(caption, extra_caption), frame, table)

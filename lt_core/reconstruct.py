@@ -21,24 +21,30 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .camera import Camera
-from .data.calibration import CalibrationError, load_rig_json, load_toml_calibration
-from .data.calibration_formats import load_easymocap_cameras
-from .data.pose2sim import Pose2SimDetections, openpose_frame_files, read_openpose_json, select_subject
-from .ops.ransac import triangulate_best_subset, triangulate_ransac
-from .ops.triangulation import triangulate
-from .skeleton import BODY25B
+from lt_core.camera import Camera
+from lt_core.data.calibration import CalibrationError, load_rig_json, load_toml_calibration
+from lt_core.data.calibration_formats import load_easymocap_cameras
+from lt_core.data.pose2sim import Pose2SimDetections, openpose_frame_files, read_openpose_json, select_subject
+from lt_core.ops.ransac import triangulate_best_subset, triangulate_ransac
+from lt_core.ops.triangulation import triangulate
+from lt_core.skeleton import BODY25B
 
 __all__ = [
-    "ReconstructionError", "CALIBRATION_READERS", "METHODS", "load_calibration", "match_camera_folders",
-    "read_detections", "load_detections", "triangulate_sequence",
+    "ReconstructionError",
+    "CALIBRATION_READERS",
+    "METHODS",
+    "load_calibration",
+    "match_camera_folders",
+    "read_detections",
+    "load_detections",
+    "triangulate_sequence",
 ]
 
 PathLike = str | Path
@@ -54,8 +60,10 @@ def _easymocap(path: Path) -> Camera:
     """EasyMocap's pair of OpenCV YAML files: ``path`` is either of them, the other lies beside it."""
     stem = path.stem.lower()
     if stem not in ("intri", "extri"):
-        raise CalibrationError(f"{path}: an OpenCV YAML calibration is read as EasyMocap's intri.yml + extri.yml; "
-                               "name the file intri.yml (with extri.yml beside it)")
+        raise CalibrationError(
+            f"{path}: an OpenCV YAML calibration is read as EasyMocap's intri.yml + extri.yml; "
+            "name the file intri.yml (with extri.yml beside it)"
+        )
     intri, extri = path.with_name("intri" + path.suffix), path.with_name("extri" + path.suffix)
     if not extri.is_file() or not intri.is_file():
         missing = extri if not extri.is_file() else intri
@@ -84,8 +92,9 @@ def load_calibration(path: PathLike) -> Camera:
         raise FileNotFoundError(f"calibration file not found: {p}")
     reader = CALIBRATION_READERS.get(p.suffix.lower())
     if reader is None:
-        raise CalibrationError(f"{p}: unknown calibration format {p.suffix!r}; supported: "
-                               f"{', '.join(sorted(CALIBRATION_READERS))}")
+        raise CalibrationError(
+            f"{p}: unknown calibration format {p.suffix!r}; supported: {', '.join(sorted(CALIBRATION_READERS))}"
+        )
     cameras = reader(p)
     if not cameras.names or len(cameras.names) != cameras.batch_shape[0]:
         raise CalibrationError(f"{p}: every camera needs a name")
@@ -127,19 +136,27 @@ def match_camera_folders(names: Sequence[str], folders: Sequence[Path]) -> list[
     if None not in numbers and len(set(numbers)) == len(numbers):
         missing = [n for n, k in zip(names, numbers) if k not in by_number]
         if missing:
-            raise ReconstructionError(f"no detection folder for cameras {missing} ({listing}); folders are matched "
-                                      "to cameras by name or by the number in their names")
+            raise ReconstructionError(
+                f"no detection folder for cameras {missing} ({listing}); folders are matched "
+                "to cameras by name or by the number in their names"
+            )
         doubles = [n for n, k in zip(names, numbers) if len(by_number[k]) > 1]
         if doubles:
             raise ReconstructionError(f"several detection folders carry the number of cameras {doubles} ({listing})")
         return [by_number[k][0] for k in numbers]
-    raise ReconstructionError(f"cannot pair cameras with detection folders ({listing}); name each folder after its "
-                              "camera (cam_01 or cam_01_json) or give both the same number")
+    raise ReconstructionError(
+        f"cannot pair cameras with detection folders ({listing}); name each folder after its "
+        "camera (cam_01 or cam_01_json) or give both the same number"
+    )
 
 
-def read_detections(folders: Sequence[Path], frames: Sequence[int] | None = None, allow_missing: bool = False,
-                    progress: bool = True, num_joints: int = BODY25B.num_joints
-                    ) -> tuple[np.ndarray, np.ndarray, list[int], dict[str, list[int]]]:
+def read_detections(
+    folders: Sequence[Path],
+    frames: Sequence[int] | None = None,
+    allow_missing: bool = False,
+    progress: bool = True,
+    num_joints: int = BODY25B.num_joints,
+) -> tuple[np.ndarray, np.ndarray, list[int], dict[str, list[int]]]:
     """Read OpenPose JSON files of C cameras.
 
     Args:
@@ -164,19 +181,22 @@ def read_detections(folders: Sequence[Path], frames: Sequence[int] | None = None
     wanted = present if frames is None else [int(f) for f in frames]
     absent = [f for f in wanted if f not in present]
     if absent:
-        raise ReconstructionError(f"frames {absent[:10]}{' ...' if len(absent) > 10 else ''} are in no camera's "
-                                  f"detections (frames present: {present[0]}..{present[-1]})")
+        raise ReconstructionError(
+            f"frames {absent[:10]}{' ...' if len(absent) > 10 else ''} are in no camera's "
+            f"detections (frames present: {present[0]}..{present[-1]})"
+        )
     missing = {Path(d).name: [f for f in wanted if f not in fc] for d, fc in zip(folders, files)}
     missing = {k: v for k, v in missing.items() if v}
     if missing and not allow_missing:
         counts = ", ".join(f"{Path(d).name}: {len([f for f in wanted if f in fc])}" for d, fc in zip(folders, files))
         first = "; ".join(f"{k} lacks {v[:5]}{' ...' if len(v) > 5 else ''}" for k, v in missing.items())
-        raise ReconstructionError(f"cameras have different frame counts ({counts} of {len(wanted)} frames); {first}. "
-                                  "Pass --allow-missing-frames to triangulate with the views that exist")
+        raise ReconstructionError(
+            f"cameras have different frame counts ({counts} of {len(wanted)} frames); {first}. "
+            "Pass --allow-missing-frames to triangulate with the views that exist"
+        )
     raw = []
     for t in tqdm(wanted, desc="reading detections", unit="frame", disable=not progress, file=sys.stderr):
-        raw.append([read_openpose_json(fc[t], num_joints) if t in fc else np.zeros((0, num_joints, 3))
-                    for fc in files])
+        raw.append([read_openpose_json(fc[t], num_joints) if t in fc else np.zeros((0, num_joints, 3)) for fc in files])
     counts = np.array([[len(r) for r in row] for row in raw], dtype=np.int64).reshape(len(wanted), len(files))
     people = np.zeros((len(wanted), len(files), max(1, int(counts.max(initial=0))), num_joints, 3))
     for t, row in enumerate(raw):
@@ -185,9 +205,14 @@ def read_detections(folders: Sequence[Path], frames: Sequence[int] | None = None
     return people, counts, list(wanted), missing
 
 
-def load_detections(calibration: PathLike | Camera, detections: PathLike, frames: Sequence[int] | None = None,
-                    selection: str = "reprojection", allow_missing: bool = False, progress: bool = True
-                    ) -> tuple[Pose2SimDetections, dict[str, list[int]]]:
+def load_detections(
+    calibration: PathLike | Camera,
+    detections: PathLike,
+    frames: Sequence[int] | None = None,
+    selection: str = "reprojection",
+    allow_missing: bool = False,
+    progress: bool = True,
+) -> tuple[Pose2SimDetections, dict[str, list[int]]]:
     """Calibration + folder of per-camera OpenPose folders -> the subject's detections, ready to triangulate.
 
     Args:
@@ -215,15 +240,22 @@ def load_detections(calibration: PathLike | Camera, detections: PathLike, frames
     conf = kp[..., 2].clip(min=0)
     pts = np.where((conf > 0)[..., None], kp[..., :2], np.nan)
     size = cameras.image_size[0].round().long().tolist() if cameras.image_size is not None else None
-    det = Pose2SimDetections(torch.as_tensor(pts), torch.as_tensor(conf), cameras, tuple(size) if size else None,
-                             frame_list, index)
+    det = Pose2SimDetections(
+        torch.as_tensor(pts), torch.as_tensor(conf), cameras, tuple(size) if size else None, frame_list, index
+    )
     return det, missing
 
 
 # -------------------------------------------------------------------------------------------------- triangulation
-def triangulate_sequence(det: Pose2SimDetections, method: str = "dlt", min_confidence: float = 0.0,
-                         threshold: float = 15.0, chunk: int = 256, progress: bool = False, seed: int = 0
-                         ) -> tuple[Tensor, Tensor, Tensor]:
+def triangulate_sequence(
+    det: Pose2SimDetections,
+    method: str = "dlt",
+    min_confidence: float = 0.0,
+    threshold: float = 15.0,
+    chunk: int = 256,
+    progress: bool = False,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Triangulate every frame and joint of undistorted detections.
 
     Args:
@@ -252,8 +284,9 @@ def triangulate_sequence(det: Pose2SimDetections, method: str = "dlt", min_confi
     X = torch.full((T, J, 3), float("nan"), dtype=torch.float64)
     used = torch.zeros(T, C, J, dtype=torch.bool)
     gen = torch.Generator().manual_seed(seed)
-    for s in tqdm(range(0, T, chunk), desc=f"triangulating ({method})", unit="batch", disable=not progress,
-                  file=sys.stderr):
+    for s in tqdm(
+        range(0, T, chunk), desc=f"triangulating ({method})", unit="batch", disable=not progress, file=sys.stderr
+    ):
         sl = slice(s, min(T, s + chunk))
         if method == "dlt":
             X[sl] = triangulate(und[sl], P.expand(und[sl].shape[0], C, 3, 4), weights[sl], on_insufficient="nan")

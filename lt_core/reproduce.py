@@ -22,15 +22,14 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
 
-from .paths import REPO_ROOT, code_version_text
+from lt_core.paths import REPO_ROOT, code_version_text
 
-__all__ = ["NotebookRun", "discover_notebooks", "select_notebooks", "run_notebook",
-           "write_report", "reproduce", "main"]
+__all__ = ["NotebookRun", "discover_notebooks", "select_notebooks", "run_notebook", "write_report", "reproduce", "main"]
 
 PACKAGE_ROOT = REPO_ROOT  # the repository (lt_core.paths)
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
@@ -77,8 +76,9 @@ def select_notebooks(notebooks: Sequence[Path], only: str | None) -> list[Path]:
     numbers = {NOTEBOOK_PATTERN.match(p.name).group(1): p for p in notebooks}
     unknown = [w for w in wanted if w.zfill(2) not in numbers]
     if unknown:
-        raise SystemExit(f"--only {only}: no notebook numbered {', '.join(unknown)}; "
-                         f"available: {', '.join(sorted(numbers))}")
+        raise SystemExit(
+            f"--only {only}: no notebook numbered {', '.join(unknown)}; available: {', '.join(sorted(numbers))}"
+        )
     return [numbers[w.zfill(2)] for w in sorted(set(wanted), key=lambda w: w.zfill(2))]
 
 
@@ -106,8 +106,9 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
-def run_notebook(src: Path, dst: Path, parameters: dict, kernel: str = "python3", timeout: int | None = 1800
-                 ) -> tuple[float, BaseException | None]:
+def run_notebook(
+    src: Path, dst: Path, parameters: dict, kernel: str = "python3", timeout: int | None = 1800
+) -> tuple[float, BaseException | None]:
     """Execute one notebook with papermill.
 
     Args:
@@ -127,8 +128,16 @@ def run_notebook(src: Path, dst: Path, parameters: dict, kernel: str = "python3"
     dst.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name=kernel, cwd=str(src.parent),
-                            progress_bar=False, log_output=False, execution_timeout=timeout)
+        pm.execute_notebook(
+            str(src),
+            str(dst),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(src.parent),
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+        )
     except Exception as exc:  # noqa: BLE001 - any failure is reported, earlier results are kept
         return time.perf_counter() - start, exc
     return time.perf_counter() - start, None
@@ -144,8 +153,9 @@ def _software() -> str:
     return ", ".join(parts)
 
 
-def write_report(out: Path, runs: Sequence[NotebookRun], size: str, seed: int, command: str, started: datetime,
-                 version: str) -> Path:
+def write_report(
+    out: Path, runs: Sequence[NotebookRun], size: str, seed: int, command: str, started: datetime, version: str
+) -> Path:
     """Write ``<out>/REPRODUCTION.md`` for the runs so far."""
     total = sum(r.seconds for r in runs)
     lines = [
@@ -175,8 +185,7 @@ def write_report(out: Path, runs: Sequence[NotebookRun], size: str, seed: int, c
             if t.endswith(".md"):
                 any_table = True
                 body = (out / t).read_text(encoding="utf-8").strip()
-                lines += [f"### {r.name}: `{Path(t).stem}`", "", body, "",
-                          f"(CSV: [{t[:-3]}.csv]({t[:-3]}.csv))", ""]
+                lines += [f"### {r.name}: `{Path(t).stem}`", "", body, "", f"(CSV: [{t[:-3]}.csv]({t[:-3]}.csv))", ""]
     if not any_table:
         lines += ["(no tables written)", ""]
     lines += ["## Figures", ""]
@@ -193,10 +202,18 @@ def write_report(out: Path, runs: Sequence[NotebookRun], size: str, seed: int, c
     return path
 
 
-def reproduce(size: str = "full", only: str | None = None, out: Path = Path("results"), seed: int = 0,
-              notebooks_dir: Path | None = None, kernel: str = "python3", keep_going: bool = False,
-              timeout: int | None = 1800, command: str | None = None, echo: Callable[[str], None] | None = None
-              ) -> list[NotebookRun]:
+def reproduce(
+    size: str = "full",
+    only: str | None = None,
+    out: Path = Path("results"),
+    seed: int = 0,
+    notebooks_dir: Path | None = None,
+    kernel: str = "python3",
+    keep_going: bool = False,
+    timeout: int | None = 1800,
+    command: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> list[NotebookRun]:
     """Run the notebooks and write the report (see the module docstring).
 
     Args:
@@ -250,8 +267,10 @@ def reproduce(size: str = "full", only: str | None = None, out: Path = Path("res
             run.tables = _collect(out, "tables", name)
             if error is None:
                 run.status = "ok"
-                echo(f"    done in {seconds:.1f} s: {len(run.figures)} figure files, "
-                     f"{len([t for t in run.tables if t.endswith('.csv')])} tables")
+                echo(
+                    f"    done in {seconds:.1f} s: {len(run.figures)} figure files, "
+                    f"{len([t for t in run.tables if t.endswith('.csv')])} tables"
+                )
             else:
                 run.status = "failed"
                 run.error = _error_line(error)
@@ -274,17 +293,23 @@ def reproduce(size: str = "full", only: str | None = None, out: Path = Path("res
     failed = [r for r in runs if r.status == "failed"]
     if failed:
         skipped = [r.name for r in runs if r.status == "skipped"]
-        echo(f"{len(failed)} notebook(s) failed: {', '.join(r.name for r in failed)}"
-             + (f"; not run: {', '.join(skipped)}" if skipped else "")
-             + "; results of the notebooks that ran are kept.")
+        echo(
+            f"{len(failed)} notebook(s) failed: {', '.join(r.name for r in failed)}"
+            + (f"; not run: {', '.join(skipped)}" if skipped else "")
+            + "; results of the notebooks that ran are kept."
+        )
     return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``lt-reproduce`` / ``python -m lt_core.reproduce``); returns the exit status."""
     ap = argparse.ArgumentParser(prog="python -m lt_core.reproduce", description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="full", choices=["smoke", "full"], help="smoke: seconds per notebook; full: "
-                    "the reported numbers (minutes)")
+    ap.add_argument(
+        "--size",
+        default="full",
+        choices=["smoke", "full"],
+        help="smoke: seconds per notebook; full: the reported numbers (minutes)",
+    )
     ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
     ap.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
     ap.add_argument("--seed", type=int, default=0, help="SEED parameter of every notebook")
@@ -294,8 +319,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep-going", action="store_true", help="run the remaining notebooks after a failure")
     args = ap.parse_args(argv)
     command = "python -m lt_core.reproduce " + " ".join(sys.argv[1:] if argv is None else list(argv))
-    runs = reproduce(args.size, args.only, args.out, args.seed, args.notebooks, args.kernel, args.keep_going,
-                     args.timeout, command.strip())
+    runs = reproduce(
+        args.size,
+        args.only,
+        args.out,
+        args.seed,
+        args.notebooks,
+        args.kernel,
+        args.keep_going,
+        args.timeout,
+        command.strip(),
+    )
     return 1 if any(r.status == "failed" for r in runs) else 0
 
 

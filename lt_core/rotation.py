@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .checks import check_shape
+from lt_core.checks import check_shape
 
 __all__ = ["rodrigues_to_matrix", "matrix_to_rodrigues", "rotation_about_axis", "is_rotation"]
 
@@ -59,10 +59,36 @@ def matrix_to_rodrigues(R: Tensor) -> Tensor:
         -1,
     )
     best = q.argmax(-1, keepdim=True)
-    w = torch.stack([trace + 1, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
-    xq = torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1)
-    yq = torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], m[..., 1, 2] + m[..., 2, 1]], -1)
-    zq = torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)
+    w = torch.stack(
+        [trace + 1, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1
+    )
+    xq = torch.stack(
+        [
+            m[..., 2, 1] - m[..., 1, 2],
+            1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+            m[..., 0, 1] + m[..., 1, 0],
+            m[..., 0, 2] + m[..., 2, 0],
+        ],
+        -1,
+    )
+    yq = torch.stack(
+        [
+            m[..., 0, 2] - m[..., 2, 0],
+            m[..., 0, 1] + m[..., 1, 0],
+            1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
+            m[..., 1, 2] + m[..., 2, 1],
+        ],
+        -1,
+    )
+    zq = torch.stack(
+        [
+            m[..., 1, 0] - m[..., 0, 1],
+            m[..., 0, 2] + m[..., 2, 0],
+            m[..., 1, 2] + m[..., 2, 1],
+            1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
+        ],
+        -1,
+    )
     cand = torch.stack([w, xq, yq, zq], -2)  # (..., 4, 4)
     quat = torch.gather(cand, -2, best[..., None].expand(*best.shape[:-1], 1, 4)).squeeze(-2)
     quat = quat / quat.norm(dim=-1, keepdim=True)

@@ -112,40 +112,56 @@ def _rewrite_links(page: str, rel_notebooks: str, pages: set[str]) -> str:
             new = target
         else:
             new = f"{rel_notebooks}/{target}" if rel_notebooks != "." else target
-        return f'{attr}={quote}{new}{"#" + anchor if anchor else ""}{quote}'
+        return f"{attr}={quote}{new}{'#' + anchor if anchor else ''}{quote}"
 
     parts = re.split(r"(<script\b[^>]*>.*?</script>)", page, flags=re.S | re.I)  # odd indices: scripts
-    return "".join(part if k % 2 else re.sub(r'\b(href)=(["\'])([^"\']+)\2', fix, part)
-                   for k, part in enumerate(parts))
+    return "".join(part if k % 2 else re.sub(r'\b(href)=(["\'])([^"\']+)\2', fix, part) for k, part in enumerate(parts))
 
 
 def _nav(chapters: list[Chapter], k: int | None) -> str:
-    prev_link = f'<a href="{chapters[k - 1].page}">&larr; {html.escape(chapters[k - 1].title)}</a>' \
-        if k is not None and k > 0 else ""
-    next_link = f'<a href="{chapters[k + 1].page}">{html.escape(chapters[k + 1].title)} &rarr;</a>' \
-        if k is not None and k + 1 < len(chapters) else ""
+    prev_link = (
+        f'<a href="{chapters[k - 1].page}">&larr; {html.escape(chapters[k - 1].title)}</a>'
+        if k is not None and k > 0
+        else ""
+    )
+    next_link = (
+        f'<a href="{chapters[k + 1].page}">{html.escape(chapters[k + 1].title)} &rarr;</a>'
+        if k is not None and k + 1 < len(chapters)
+        else ""
+    )
     here = html.escape(chapters[k].title) if k is not None else ""
-    return (f'<nav class="lt-nav"><a href="index.html">Contents</a><span class="lt-title">{here}</span>'
-            f'{prev_link}{next_link}</nav>')
+    return (
+        f'<nav class="lt-nav"><a href="index.html">Contents</a><span class="lt-title">{here}</span>'
+        f"{prev_link}{next_link}</nav>"
+    )
 
 
 def _side(chapters: list[Chapter], k: int) -> str:
-    items = "".join(f'<li{" class=lt-here" if i == k else ""}><a href="{c.page}">{html.escape(c.title)}</a></li>'
-                    for i, c in enumerate(chapters))
+    items = "".join(
+        f'<li{" class=lt-here" if i == k else ""}><a href="{c.page}">{html.escape(c.title)}</a></li>'
+        for i, c in enumerate(chapters)
+    )
     return f'<aside class="lt-side"><a href="index.html">{html.escape(BOOK_TITLE)}</a><ol>{items}</ol></aside>'
 
 
 def export_chapter(chapters: list[Chapter], k: int, out: Path, rel_notebooks: str) -> Path:
     """Write one chapter page; returns its path."""
     nb = nbformat.read(chapters[k].path, as_version=4)
-    exporter = HTMLExporter(template_name="lab", mathjax_url=MATHJAX, require_js_url="", mermaid_js_url="",
-                            jquery_url="")
+    exporter = HTMLExporter(
+        template_name="lab", mathjax_url=MATHJAX, require_js_url="", mermaid_js_url="", jquery_url=""
+    )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapters[k].title}})
     body = re.sub(r'<script[^>]*\bsrc=""[^>]*>\s*</script>', "", body)
     body = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + MATHJAX_CONFIG, body, count=1)
     body = body.replace("</head>", f"<style>{CSS}</style>\n</head>", 1)
-    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + _nav(chapters, k) + '<div class="lt-page">'
-                  + _side(chapters, k) + '<div class="lt-main">', body, count=1)
+    body = re.sub(
+        r"(<body[^>]*>)",
+        lambda m: (
+            m.group(1) + _nav(chapters, k) + '<div class="lt-page">' + _side(chapters, k) + '<div class="lt-main">'
+        ),
+        body,
+        count=1,
+    )
     body = body.replace("</body>", f"</div></div>{_nav(chapters, k)}</body>", 1)
     body = _rewrite_links(body, rel_notebooks, {c.page for c in chapters} | {"index.html"})
     page = out / chapters[k].page
@@ -155,20 +171,28 @@ def export_chapter(chapters: list[Chapter], k: int, out: Path, rel_notebooks: st
 
 def write_index(chapters: list[Chapter], out: Path) -> Path:
     """``index.html``: what the book is, how to run it, and the chapters with their sections."""
-    parts = [f"<h1>{html.escape(BOOK_TITLE)}</h1>",
-             "<p>The executed notebooks of <code>lt-triangulation</code>: a tested library and a notebook suite that "
-             "teach and reproduce <em>Learnable Triangulation of Human Pose</em> (Iskakov, Burkov, Lempitsky, Malkov, "
-             "ICCV 2019, <a href=\"https://arxiv.org/abs/1905.05754\">arXiv:1905.05754</a>). Each chapter links the "
-             "section and equations of the paper it implements and ends with exercises whose check cells say whether "
-             "an answer is right; run them in JupyterLab (<code>jupyter lab notebooks/</code>). Figures are "
-             "interactive and work offline.</p>"]
+    parts = [
+        f"<h1>{html.escape(BOOK_TITLE)}</h1>",
+        "<p>The executed notebooks of <code>lt-triangulation</code>: a tested library and a notebook suite that "
+        "teach and reproduce <em>Learnable Triangulation of Human Pose</em> (Iskakov, Burkov, Lempitsky, Malkov, "
+        'ICCV 2019, <a href="https://arxiv.org/abs/1905.05754">arXiv:1905.05754</a>). Each chapter links the '
+        "section and equations of the paper it implements and ends with exercises whose check cells say whether "
+        "an answer is right; run them in JupyterLab (<code>jupyter lab notebooks/</code>). Figures are "
+        "interactive and work offline.</p>",
+    ]
     for c in chapters:
         sections = "".join(f"<li>{html.escape(_plain(s))}</li>" for s in c.sections)
-        parts.append(f'<h2><a href="{c.page}">{html.escape(c.title)}</a></h2><p>{html.escape(c.summary)}</p>'
-                     f'<ul class="lt-sections">{sections}</ul>')
-    page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(BOOK_TITLE) +
-            f"</title><style>{CSS}</style></head><body>{_nav(chapters, None)}<main class=\"lt-index\">"
-            + "".join(parts) + "</main></body></html>\n")
+        parts.append(
+            f'<h2><a href="{c.page}">{html.escape(c.title)}</a></h2><p>{html.escape(c.summary)}</p>'
+            f'<ul class="lt-sections">{sections}</ul>'
+        )
+    page = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
+        + html.escape(BOOK_TITLE)
+        + f'</title><style>{CSS}</style></head><body>{_nav(chapters, None)}<main class="lt-index">'
+        + "".join(parts)
+        + "</main></body></html>\n"
+    )
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

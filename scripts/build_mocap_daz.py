@@ -35,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path, help="folder with salsa/, martial/, indian/ BVH files")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: data/mocap_cmu_daz)")
     parser.add_argument("--clips", nargs="*", default=None, help="only these clip ids")
-    parser.add_argument("--check", action="store_true",
-                        help="build into a temporary folder and compare with the shipped files (exit 1 if they differ)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="build into a temporary folder and compare with the shipped files (exit 1 if they differ)",
+    )
     args = parser.parse_args(argv)
 
     shipped = daz_dir()

@@ -83,8 +83,13 @@ def execute(path: Path, size: str, timeout: int) -> float:
         os.environ.update(env)
         os.environ.pop("MPLBACKEND", None)  # the kernel must keep its inline backend
         try:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                    resources={"metadata": {"path": str(path.parent)}})
+            client = NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                record_timing=False,
+                resources={"metadata": {"path": str(path.parent)}},
+            )
             start = time.perf_counter()
             client.execute()
             seconds = time.perf_counter() - start
@@ -98,8 +103,10 @@ def execute(path: Path, size: str, timeout: int) -> float:
     leaks = [(i, p) for i, text in _output_texts(nb) for p in _machine_paths() if p in text]
     if leaks:
         cells = sorted({i for i, _ in leaks})
-        raise SystemExit(f"{path.name}: outputs of cells {cells} contain machine paths ({leaks[0][1]}); "
-                         "print paths relative to OUT_DIR or the notebooks folder")
+        raise SystemExit(
+            f"{path.name}: outputs of cells {cells} contain machine paths ({leaks[0][1]}); "
+            "print paths relative to OUT_DIR or the notebooks folder"
+        )
     nbformat.write(nb, path)
     return seconds
 

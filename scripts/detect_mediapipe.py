@@ -32,8 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     mp = require_mediapipe()
     found = detect_frame_set(load_frames(args.frames), args.out, args.model_complexity)
-    print(f"MediaPipe {mp.__version__}: person found in " + ", ".join(f"{n}: {k}" for n, k in found.items())
-          + f" frames; wrote {args.out}")
+    print(
+        f"MediaPipe {mp.__version__}: person found in "
+        + ", ".join(f"{n}: {k}" for n, k in found.items())
+        + f" frames; wrote {args.out}"
+    )
     return 0
 
 

@@ -47,8 +47,10 @@ def match_videos(names: list[str], folder: Path) -> dict[str, Path]:
     by_number = {_number(p.stem): p for p in videos}
     missing = [n for n in names if _number(n) not in by_number]
     if missing:
-        raise SystemExit(f"error: no video for cameras {missing} in {folder} (videos: {[p.name for p in videos]}); "
-                         "videos are matched to cameras by the number in their names")
+        raise SystemExit(
+            f"error: no video for cameras {missing} in {folder} (videos: {[p.name for p in videos]}); "
+            "videos are matched to cameras by the number in their names"
+        )
     return {n: by_number[_number(n)] for n in names}
 
 
@@ -77,25 +79,34 @@ def main(argv: list[str] | None = None) -> int:
     videos = match_videos(list(cameras.names), args.videos)
     frames = parse_frames(args.frames)
     print(f"decoding {len(videos)} videos, storing video frames {frames} at scale {args.scale} ...", flush=True)
-    info = {"source": f"videos {', '.join(p.name for p in videos.values())}",
-            "note": "frame_NNNN.jpg is video frame NNNN (0-based); video frame = detection frame + offset"}
+    info = {
+        "source": f"videos {', '.join(p.name for p in videos.values())}",
+        "note": "frame_NNNN.jpg is video frame NNNN (0-based); video frame = detection frame + offset",
+    }
     fs, decoded = extract_frames(videos, args.out, frames, args.scale, args.quality, args.offset, **info)
     offset = args.offset
     if args.detections is not None and offset is None:
         from lt_core.data.pose2sim import Pose2SimDetections  # noqa: PLC0415
 
-        det = Pose2SimDetections.load(args.detections.parent, calibration=args.calibration,
-                                      pose_dir=args.detections)
+        det = Pose2SimDetections.load(args.detections.parent, calibration=args.calibration, pose_dir=args.detections)
         names = list(cameras.names)
         video_list = [decoded[n] for n in names]
         from lt_core.data.video import median_background  # noqa: PLC0415
 
         backgrounds = [median_background(v) for v in video_list]
         joints = [BODY25B.joints.index(j) for j in MOVING_JOINTS]
-        scores = offset_scores(lambda c, v: video_list[c][v], lambda c: backgrounds[c],
-                               [list(range(len(v))) for v in video_list], det.points.numpy(),
-                               det.confidences.numpy(), det.frames, fs.scale, range(-args.search, args.search + 1),
-                               joints, names)
+        scores = offset_scores(
+            lambda c, v: video_list[c][v],
+            lambda c: backgrounds[c],
+            [list(range(len(v))) for v in video_list],
+            det.points.numpy(),
+            det.confidences.numpy(),
+            det.frames,
+            fs.scale,
+            range(-args.search, args.search + 1),
+            joints,
+            names,
+        )
         table = scores.pivot(index="offset", columns="camera", values="hit_rate")[[*names, "all"]]
         print("fraction of moving keypoints (elbows, wrists, knees, feet) on the person, every decoded frame:")
         print(table.to_string(float_format=lambda x: f"{x:.3f}"))
@@ -106,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         info["offset_measurement"] = {
             "method": "fraction of moving keypoints on the foreground (|frame - median background|), all frames",
             "hit_rate_by_offset": {str(k): round(float(v), 4) for k, v in pooled.items()},
-            "best_offset_per_camera": per_camera}
+            "best_offset_per_camera": per_camera,
+        }
     if offset is not None:
         extra = {k: v for k, v in fs.manifest.items() if k not in ("format", "version", "scale", "offset", "cameras")}
         write_manifest(args.out, fs.manifest["cameras"], fs.scale, offset, **{**extra, **info})

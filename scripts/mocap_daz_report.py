@@ -29,7 +29,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lt_core.data.mocap_daz import (  # noqa: E402
-    ARCHIVE, FAMILIES, clip_quality, daz_dir, list_daz_clips, load_daz_clip, read_manifest)
+    ARCHIVE,
+    FAMILIES,
+    clip_quality,
+    daz_dir,
+    list_daz_clips,
+    load_daz_clip,
+    read_manifest,
+)
 from lt_core.data.motion import forward_kinematics, read_bvh  # noqa: E402
 from lt_core.data.restpose import detect_rest_frames  # noqa: E402
 from lt_core.data.retarget import H36M_BONES, H36M_JOINTS, load_clip  # noqa: E402
@@ -92,8 +99,11 @@ def figure(path: Path) -> None:
                 held = " (held out)" if cid in DAZ_VAL_CLIPS + VAL_CLIPS else ""
                 ax.set_title(f"{cid} f{t}{held}\n{view}" if v == 0 else f"\n{view}", fontsize=8)
         axes[r, 0].set_ylabel(family, fontsize=11)
-    fig.suptitle("Retargeted Human3.6M-17 poses (mm, floor line at z = 0; front: subject's left on the right of the "
-                 "picture; side: facing right). Right side red, left blue.", fontsize=11)
+    fig.suptitle(
+        "Retargeted Human3.6M-17 poses (mm, floor line at z = 0; front: subject's left on the right of the "
+        "picture; side: facing right). Right side red, left blue.",
+        fontsize=11,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=84)
@@ -105,13 +115,20 @@ def bone_table() -> pd.DataFrame:
         j = joints.astype(np.float64)
         return np.linalg.norm(j[:, [a for a, _ in H36M_BONES]] - j[:, [b for _, b in H36M_BONES]], axis=-1)
 
-    daz = np.concatenate([lengths(load_daz_clip(c["id"])[0]) for c in list_daz_clips()
-                          if c["id"] not in DAZ_EXCLUDED_CLIPS])
+    daz = np.concatenate(
+        [lengths(load_daz_clip(c["id"])[0]) for c in list_daz_clips() if c["id"] not in DAZ_EXCLUDED_CLIPS]
+    )
     cmu = {cid: lengths(load_clip(cid, fps=30.0)[0]).mean(axis=0) for cid in TRAIN_CLIPS + VAL_CLIPS}
     cmu_arr = np.stack(list(cmu.values()))
-    return pd.DataFrame({"Daz clips mean (mm)": daz.mean(0), "Daz std over frames (mm)": daz.std(0),
-                         "CMU clips min (mm)": cmu_arr.min(0), "CMU clips max (mm)": cmu_arr.max(0)},
-                        index=pd.Index(BONE_NAMES, name="bone")).round(1)
+    return pd.DataFrame(
+        {
+            "Daz clips mean (mm)": daz.mean(0),
+            "Daz std over frames (mm)": daz.std(0),
+            "CMU clips min (mm)": cmu_arr.min(0),
+            "CMU clips max (mm)": cmu_arr.max(0),
+        },
+        index=pd.Index(BONE_NAMES, name="bone"),
+    ).round(1)
 
 
 def source_checks(files: list[str]) -> list[str]:
@@ -128,11 +145,14 @@ def source_checks(files: list[str]) -> list[str]:
         ease.append(steps[:5] / np.median(steps[8:]))
         settle.append(steps[8] / np.percentile(steps[8:], 99))
     ease_arr = np.stack(ease)
-    return [f"Rest frame: found in {sum(np.isfinite(ratio))} of {len(files)} files; frame 0 is "
-            f"{min(dist):.1%}-{max(dist):.1%} of the rest pose's height from it; the jump out of it is "
-            f"{np.nanmin(ratio):.0f}-{np.nanmax(ratio):.0f} x the clip's median step. Ease-in: the steps out of "
-            f"frames 0-4 (root motion removed) are {ease_arr.min():.1f}-{ease_arr.max():.0f} x the median step; "
-            f"the step out of frame 8 is at most {max(settle):.2f} x the 99th percentile.", ""]
+    return [
+        f"Rest frame: found in {sum(np.isfinite(ratio))} of {len(files)} files; frame 0 is "
+        f"{min(dist):.1%}-{max(dist):.1%} of the rest pose's height from it; the jump out of it is "
+        f"{np.nanmin(ratio):.0f}-{np.nanmax(ratio):.0f} x the clip's median step. Ease-in: the steps out of "
+        f"frames 0-4 (root motion removed) are {ease_arr.min():.1f}-{ease_arr.max():.0f} x the median step; "
+        f"the step out of frame 8 is at most {max(settle):.2f} x the 99th percentile.",
+        "",
+    ]
 
 
 def rate_checks() -> list[str]:
@@ -145,18 +165,26 @@ def rate_checks() -> list[str]:
             joints = load_daz_clip(c["id"])[0].astype(np.float64)
             speeds.append(np.median(np.linalg.norm(np.diff(joints[:, 6], axis=0), axis=-1)) * 30.0 / 1000.0)
         header = 120.0 / rows[[r["family"] for r in rows].index(family)]["fps"]
-        lines.append(f"{family}: median pelvis speed per clip {min(speeds):.2f}-{max(speeds):.2f} m/s at the rate "
-                     f"used" + (f" ({min(speeds) * header:.2f}-{max(speeds) * header:.2f} m/s at the header's "
-                                "120 Hz)" if header != 1.0 else ""))
+        lines.append(
+            f"{family}: median pelvis speed per clip {min(speeds):.2f}-{max(speeds):.2f} m/s at the rate "
+            f"used"
+            + (
+                f" ({min(speeds) * header:.2f}-{max(speeds) * header:.2f} m/s at the header's 120 Hz)"
+                if header != 1.0
+                else ""
+            )
+        )
     dist = []
     for c in (r for r in rows if r["partner"] and r["id"] < r["partner"]):
         a, b = load_daz_clip(c["id"])[0], load_daz_clip(c["partner"])[0]
         d = np.linalg.norm(a[:, 6, :2].astype(np.float64) - b[:, 6, :2], axis=-1) / 1000.0
         dist.append((d.min(), np.median(d), d.max()))
     dist_arr = np.array(dist)
-    lines.append(f"Salsa partners ({len(dist)} pairs): pelvis distance {dist_arr[:, 0].min():.2f}-"
-                 f"{dist_arr[:, 2].max():.2f} m, median per pair {dist_arr[:, 1].min():.2f}-"
-                 f"{dist_arr[:, 1].max():.2f} m.")
+    lines.append(
+        f"Salsa partners ({len(dist)} pairs): pelvis distance {dist_arr[:, 0].min():.2f}-"
+        f"{dist_arr[:, 2].max():.2f} m, median per pair {dist_arr[:, 1].min():.2f}-"
+        f"{dist_arr[:, 1].max():.2f} m."
+    )
     return ["## Frame rates and salsa pairs", "", *[f"- {ln}" for ln in lines], ""]
 
 
@@ -166,9 +194,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "results")
     args = ap.parse_args()
 
-    lines = ["# Daz/Poser CMU clips (`data/mocap_cmu_daz`)", "",
-             "Written by `python scripts/mocap_daz_report.py"
-             + (" --source <folder>`" if args.source else "`") + ".", ""]
+    lines = [
+        "# Daz/Poser CMU clips (`data/mocap_cmu_daz`)",
+        "",
+        "Written by `python scripts/mocap_daz_report.py" + (" --source <folder>`" if args.source else "`") + ".",
+        "",
+    ]
     if args.source is not None:
         files = sorted(glob.glob(str(args.source / "*" / "*.bvh")))
         start = time.perf_counter()
@@ -178,8 +209,11 @@ def main() -> None:
         for c in list_daz_clips():
             load_clip(args.source / c["file"], fps=30.0, source_fps=c["fps"], floor_quantile=0.05)
         build_s = time.perf_counter() - start
-        lines += [f"Reading the {len(files)} BVH files ({n_frames} frames): {read_s:.1f} s; reading, retargeting and "
-                  f"resampling them to 30 Hz: {build_s:.1f} s (this machine, one process).", ""]
+        lines += [
+            f"Reading the {len(files)} BVH files ({n_frames} frames): {read_s:.1f} s; reading, retargeting and "
+            f"resampling them to 30 Hz: {build_s:.1f} s (this machine, one process).",
+            "",
+        ]
         lines += source_checks(files)
     npz = daz_dir() / ARCHIVE
     manifest = read_manifest()["clips"]
@@ -190,23 +224,47 @@ def main() -> None:
     for c in list_daz_clips():
         joints, _ = load_daz_clip(c["id"])
         q = clip_quality(joints)
-        use = ("held out" if c["id"] in DAZ_VAL_CLIPS else "not used" if c["id"] in DAZ_EXCLUDED_CLIPS else "train")
+        use = "held out" if c["id"] in DAZ_VAL_CLIPS else "not used" if c["id"] in DAZ_EXCLUDED_CLIPS else "train"
         info = manifest[c["id"]]
-        rows.append({"clip": c["id"], "family": c["family"], "source frames": info["source_frames"],
-                     "capture Hz": info["fps"], "frames at 30 Hz": info["frames"], "seconds": q["seconds"],
-                     "pose spread (mm)": q["spread_mm"], "jumps": q["jumps"],
-                     "ankle below floor": q["ankles_below_floor"], "head upside down": q["head_upside_down"],
-                     "set": use})
+        rows.append(
+            {
+                "clip": c["id"],
+                "family": c["family"],
+                "source frames": info["source_frames"],
+                "capture Hz": info["fps"],
+                "frames at 30 Hz": info["frames"],
+                "seconds": q["seconds"],
+                "pose spread (mm)": q["spread_mm"],
+                "jumps": q["jumps"],
+                "ankle below floor": q["ankles_below_floor"],
+                "head upside down": q["head_upside_down"],
+                "set": use,
+            }
+        )
     table = pd.DataFrame(rows)
-    per_family = table.groupby("family", sort=False).agg(clips=("clip", "size"), frames=("frames at 30 Hz", "sum"),
-                                                          seconds=("seconds", "sum"))
-    lines += ["## Frames at 30 Hz per family", "", markdown_table(per_family, ".1f", index=True), "",
-              f"All: {int(table['frames at 30 Hz'].sum())} frames ({table['seconds'].sum() / 60:.1f} min).", "",
-              *rate_checks(),
-              "## Per clip", "", markdown_table(table, ".1f"), "",
-              "## Bone lengths", "", "Daz: every frame of the clips in use (one figure, retargeted by the source); "
-              "CMU: the range over the 7 clips of `data/mocap_cmu` of each clip's mean.", "",
-              markdown_table(bone_table(), ".1f", index=True), ""]
+    per_family = table.groupby("family", sort=False).agg(
+        clips=("clip", "size"), frames=("frames at 30 Hz", "sum"), seconds=("seconds", "sum")
+    )
+    lines += [
+        "## Frames at 30 Hz per family",
+        "",
+        markdown_table(per_family, ".1f", index=True),
+        "",
+        f"All: {int(table['frames at 30 Hz'].sum())} frames ({table['seconds'].sum() / 60:.1f} min).",
+        "",
+        *rate_checks(),
+        "## Per clip",
+        "",
+        markdown_table(table, ".1f"),
+        "",
+        "## Bone lengths",
+        "",
+        "Daz: every frame of the clips in use (one figure, retargeted by the source); "
+        "CMU: the range over the 7 clips of `data/mocap_cmu` of each clip's mean.",
+        "",
+        markdown_table(bone_table(), ".1f", index=True),
+        "",
+    ]
     out_table = args.out / "tables" / "mocap_daz.md"
     out_table.parent.mkdir(parents=True, exist_ok=True)
     out_table.write_text("\n".join(lines))

@@ -29,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from lt_core.camera import Camera  # noqa: E402
 from lt_core.data.human36m import Human36MDataset  # noqa: E402
-from lt_core.models import (AlgebraicTriangulationNet, BackboneConfig, V2VConfig,  # noqa: E402
-                            VolumetricTriangulationNet)
+from lt_core.models import AlgebraicTriangulationNet, BackboneConfig, V2VConfig, VolumetricTriangulationNet  # noqa: E402
 from lt_core.models.backbone import BackboneOutput  # noqa: E402
 from lt_core.notebook_utils import markdown_table  # noqa: E402
 from lt_core.ops.ransac import triangulate_ransac  # noqa: E402
@@ -70,9 +69,17 @@ ROWS: list[dict] = []
 
 
 def row(fixture: str, quantity: str, arrays: str, unit: str, tolerance: str, values: dict[str, float]) -> None:
-    ROWS.append({"fixture": fixture, "quantity": quantity, "official arrays": arrays, "unit": unit,
-                 "official convention": values["official"], "centres convention": values["centres"],
-                 "acceptance (official)": tolerance})
+    ROWS.append(
+        {
+            "fixture": fixture,
+            "quantity": quantity,
+            "official arrays": arrays,
+            "unit": unit,
+            "official convention": values["official"],
+            "centres convention": values["centres"],
+            "acceptance (official)": tolerance,
+        }
+    )
 
 
 def cameras() -> None:
@@ -97,8 +104,14 @@ def cameras() -> None:
     pick = lambda k: {c: out[c][k] for c in CONVENTIONS}  # noqa: E731
     row("cameras", "K after crop + resize to 384 (Camera.crop_and_resize)", "K_384", "px", "1e-3", pick("k384"))
     row("cameras", "joints projected at 384", "uv_384", "px", "1e-3", pick("uv384"))
-    row("cameras", "K and joints at 96 (then Camera.resize)", "K_96, uv_96", "px", "1e-3",
-        {c: max(out[c]["k96"], out[c]["uv96"]) for c in CONVENTIONS})
+    row(
+        "cameras",
+        "K and joints at 96 (then Camera.resize)",
+        "K_96, uv_96",
+        "px",
+        "1e-3",
+        {c: max(out[c]["k96"], out[c]["uv96"]) for c in CONVENTIONS},
+    )
     row("cameras", "anisotropic crop 600x500 -> 384x288, K", "aniso_K_img", "px", "1e-3", pick("aniso"))
 
 
@@ -115,13 +128,31 @@ def algebraic_head() -> None:
                 cams = Camera(t(z["K"]), t(z["R"]).expand(B, C, 3, 3), t(z["t"]).expand(B, C, 3), convention=c)
                 with torch.no_grad():
                     res[c, conf, dtype] = net.eval()(torch.zeros(B, C, 3, 384, 384, dtype=dtype), cams)
-    row("algebraic_head", "2D keypoints in image pixels (float32 run)", "keypoints_2d", "px", "1e-3",
-        {c: diff(res[c, "conf", torch.float32]["joints_2d"], z["keypoints_2d"]) for c in CONVENTIONS})
+    row(
+        "algebraic_head",
+        "2D keypoints in image pixels (float32 run)",
+        "keypoints_2d",
+        "px",
+        "1e-3",
+        {c: diff(res[c, "conf", torch.float32]["joints_2d"], z["keypoints_2d"]) for c in CONVENTIONS},
+    )
     for conf in ("conf", "noconf"):
-        row("algebraic_head", f"3D keypoints, {conf}, float64 run", f"keypoints_3d_{conf}_f64", "mm", "1e-3",
-            {c: diff(res[c, conf, torch.float64]["joints_3d"], z[f"keypoints_3d_{conf}_f64"]) for c in CONVENTIONS})
-        row("algebraic_head", f"3D keypoints, {conf}, float32 run", f"keypoints_3d_{conf}", "mm", "0.1",
-            {c: diff(res[c, conf, torch.float32]["joints_3d"], z[f"keypoints_3d_{conf}"]) for c in CONVENTIONS})
+        row(
+            "algebraic_head",
+            f"3D keypoints, {conf}, float64 run",
+            f"keypoints_3d_{conf}_f64",
+            "mm",
+            "1e-3",
+            {c: diff(res[c, conf, torch.float64]["joints_3d"], z[f"keypoints_3d_{conf}_f64"]) for c in CONVENTIONS},
+        )
+        row(
+            "algebraic_head",
+            f"3D keypoints, {conf}, float32 run",
+            f"keypoints_3d_{conf}",
+            "mm",
+            "0.1",
+            {c: diff(res[c, conf, torch.float32]["joints_3d"], z[f"keypoints_3d_{conf}"]) for c in CONVENTIONS},
+        )
 
 
 def dlt() -> None:
@@ -132,15 +163,23 @@ def dlt() -> None:
             for c, normalize in (("official", False), ("centres", True)):
                 w64 = t(z[f"confidences_{views}"]) if conf == "conf" else None
                 w32 = t(z[f"confidences_{views}_f32"]) if conf == "conf" else None
-                X64 = triangulate(t(z[f"points_{views}"]), t(z[f"P_{views}"]), w64, normalize=normalize,
-                                  precision="native")
-                X32 = triangulate(t(z[f"points_{views}_f32"]), t(z[f"P_{views}_f32"]), w32, normalize=normalize,
-                                  precision="native")
+                X64 = triangulate(
+                    t(z[f"points_{views}"]), t(z[f"P_{views}"]), w64, normalize=normalize, precision="native"
+                )
+                X32 = triangulate(
+                    t(z[f"points_{views}_f32"]), t(z[f"P_{views}_f32"]), w32, normalize=normalize, precision="native"
+                )
                 vals[c] = diff(X64, z[f"X_{views}_{conf}_f64"])
                 vals32[c] = diff(X32, z[f"X_{views}_{conf}_f32"])
             n = views[0]
-            row("triangulation", f"DLT, {n} views, {conf}, float64 (noise 0-6 px)", f"X_{views}_{conf}_f64", "mm",
-                "1e-3", vals)
+            row(
+                "triangulation",
+                f"DLT, {n} views, {conf}, float64 (noise 0-6 px)",
+                f"X_{views}_{conf}_f64",
+                "mm",
+                "1e-3",
+                vals,
+            )
             row("triangulation", f"DLT, {n} views, {conf}, float32", f"X_{views}_{conf}_f32", "mm", "0.1", vals32)
 
 
@@ -149,14 +188,36 @@ def unprojection() -> None:
     for rot in ("rot0", "rot"):
         for agg in ("sum", "conf", "softmax"):
             conf = t(z["vol_confidences"][..., 0]) if agg == "conf" else None
-            vals = {c: diff(unproject_features(t(z["features"]), t(z["proj_matricies_hm"]), t(z[f"coord_volumes_{rot}"]),
-                                               agg, conf, convention=c), z[f"volume_{agg}_{rot}"]) for c in CONVENTIONS}
+            vals = {
+                c: diff(
+                    unproject_features(
+                        t(z["features"]),
+                        t(z["proj_matricies_hm"]),
+                        t(z[f"coord_volumes_{rot}"]),
+                        agg,
+                        conf,
+                        convention=c,
+                    ),
+                    z[f"volume_{agg}_{rot}"],
+                )
+                for c in CONVENTIONS
+            }
             label = "rotated cube" if rot == "rot" else "unrotated cube"
             row("unprojection", f"{agg}, every voxel, {label}", f"volume_{agg}_{rot}", "", "1e-4", vals)
     for agg in ("sum", "softmax"):
-        vals = {c: diff(unproject_features(t(z["nonsquare_features"]), t(z["nonsquare_proj_matricies_hm"]),
-                                           t(z["coord_volumes_rot0"][:1]), agg, convention=c),
-                        z[f"nonsquare_volume_{agg}"]) for c in CONVENTIONS}
+        vals = {
+            c: diff(
+                unproject_features(
+                    t(z["nonsquare_features"]),
+                    t(z["nonsquare_proj_matricies_hm"]),
+                    t(z["coord_volumes_rot0"][:1]),
+                    agg,
+                    convention=c,
+                ),
+                z[f"nonsquare_volume_{agg}"],
+            )
+            for c in CONVENTIONS
+        }
         row("unprojection", f"{agg}, non-square 72 x 96 maps", f"nonsquare_volume_{agg}", "", "1e-4", vals)
 
 
@@ -170,11 +231,16 @@ def volumetric_head() -> None:
     idx = t(z["sample_voxel_index"])
     v2v, kp = {}, {}
     for c in CONVENTIONS:
-        net = VolumetricTriangulationNet(replace(BackboneConfig.tiny(), deconv_channels=Fb), V2VConfig.paper(),
-                                         volume_size=int(z["volume_size"]), cuboid_side=float(z["cuboid_side"]),
-                                         convention=c)
-        net.process_features.load_state_dict({"0.weight": t(z["process_features.0.weight"]),
-                                              "0.bias": t(z["process_features.0.bias"])})
+        net = VolumetricTriangulationNet(
+            replace(BackboneConfig.tiny(), deconv_channels=Fb),
+            V2VConfig.paper(),
+            volume_size=int(z["volume_size"]),
+            cuboid_side=float(z["cuboid_side"]),
+            convention=c,
+        )
+        net.process_features.load_state_dict(
+            {"0.weight": t(z["process_features.0.weight"]), "0.bias": t(z["process_features.0.bias"])}
+        )
         net.volume_net.load_state_dict(state)
         net.backbone = _Stub(torch.zeros(B * C, 17, h, w), features=t(z["backbone_features"]).reshape(B * C, Fb, h, w))
         cams = Camera(t(z["K_img"]), t(z["R"]).expand(B, C, 3, 3), t(z["t"]).expand(B, C, 3), convention=c)
@@ -198,11 +264,25 @@ def ransac() -> None:
         ours, _ = triangulate_ransac(pts, P.double(), threshold=15.0, generator=torch.Generator().manual_seed(0))
         # points with a majority of outlier views have no right answer: compare where most views are right
         ok = torch.from_numpy(z[f"outlier_{views}"].sum(1) < pts.shape[1] / 2)  # (B, J)
-        row("ransac", f"RANSAC + refinement, {views[0]} views, 20 % outliers (all points)", f"X_{views}_refine",
-            "mm", "1e-3", {"official": diff(official, z[f"X_{views}_refine"]), "centres": float("nan")})
-        row("ransac", f"same, points with fewer than half outlier views ({int(ok.sum())} of {ok.numel()})",
-            f"X_{views}_refine", "mm", "1e-3", {"official": diff(official[ok], z[f"X_{views}_refine"][ok.numpy()]),
-                                                  "centres": diff(ours[ok], z[f"X_{views}_refine"][ok.numpy()])})
+        row(
+            "ransac",
+            f"RANSAC + refinement, {views[0]} views, 20 % outliers (all points)",
+            f"X_{views}_refine",
+            "mm",
+            "1e-3",
+            {"official": diff(official, z[f"X_{views}_refine"]), "centres": float("nan")},
+        )
+        row(
+            "ransac",
+            f"same, points with fewer than half outlier views ({int(ok.sum())} of {ok.numel()})",
+            f"X_{views}_refine",
+            "mm",
+            "1e-3",
+            {
+                "official": diff(official[ok], z[f"X_{views}_refine"][ok.numpy()]),
+                "centres": diff(ours[ok], z[f"X_{views}_refine"][ok.numpy()]),
+            },
+        )
 
 
 def human36m() -> None:
@@ -216,9 +296,9 @@ def human36m() -> None:
             s = ds[i]
             v0, nv = int(z["item_first_view"][i]), int(z["item_n_views"][i])
             cams = s["cameras"][s["views_valid"]]
-            dk = max(dk, diff(cams.K, z["view_K"][v0:v0 + nv]))
+            dk = max(dk, diff(cams.K, z["view_K"][v0 : v0 + nv]))
             uv = cams.to(torch.float64).project(s["joints_3d"].double()[None].expand(nv, 17, 3), distort=False)
-            duv = max(duv, diff(uv, z["view_proj2d"][v0:v0 + nv]))
+            duv = max(duv, diff(uv, z["view_proj2d"][v0 : v0 + nv]))
         vals_k[c], vals_uv[c] = dk, duv
     row("human36m_layout", "dataset cameras K (45 views, float32)", "view_K", "px", "exact", vals_k)
     row("human36m_layout", "joints projected by the dataset cameras", "view_proj2d", "px", "1e-3", vals_uv)
@@ -246,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         f"code {code_version_text(code_version(ROOT))}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{time.time() - start:.0f} s). The `centres` column is what mixing the conventions costs: half-pixel "
         "terms in the cameras and the 2D keypoints, the normalised DLT (another estimator with noise), the border "
-        "and softmax rules of the unprojection, and the project's RANSAC.\n\n")
+        "and softmax rules of the unprojection, and the project's RANSAC.\n\n"
+    )
     (args.out / "official_fidelity.md").write_text(header + markdown_table(shown) + "\n")
     print((args.out / "official_fidelity.md").read_text())
     return 0

@@ -35,21 +35,42 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     det = Pose2SimDetections.load(args.data, selection=args.selection)
-    checks = {name: pose2sim_check(args.data, selection=args.selection, outlier_px=px, detections=det)
-              for name, px in VARIANTS.items()}
+    checks = {
+        name: pose2sim_check(args.data, selection=args.selection, outlier_px=px, detections=det)
+        for name, px in VARIANTS.items()
+    }
     frames = []
     for name, chk in checks.items():
         j = chk.per_joint.rename(columns={"joint": "name"}).assign(variant=name, section="joint")
         c = chk.per_camera.rename(columns={"camera": "name"}).assign(variant=name, section="camera")
-        o = pd.DataFrame([{"variant": name, "section": "overall", "name": "all",
-                           "median_mm": chk.summary["median_distance_mm"], "mean_mm": chk.summary["mean_distance_mm"],
-                           "ours_median_px": chk.summary["median_reprojection_px"],
-                           "pose2sim_median_px": chk.summary["pose2sim_median_reprojection_px"],
-                           "frames": chk.summary["frames"]}])
+        o = pd.DataFrame(
+            [
+                {
+                    "variant": name,
+                    "section": "overall",
+                    "name": "all",
+                    "median_mm": chk.summary["median_distance_mm"],
+                    "mean_mm": chk.summary["mean_distance_mm"],
+                    "ours_median_px": chk.summary["median_reprojection_px"],
+                    "pose2sim_median_px": chk.summary["pose2sim_median_reprojection_px"],
+                    "frames": chk.summary["frames"],
+                }
+            ]
+        )
         frames += [o, c, j]
     table = pd.concat(frames, ignore_index=True)
-    cols = ["variant", "section", "name", "median_mm", "mean_mm", "p90_mm", "ours_median_px", "pose2sim_median_px",
-            "detections", "frames"]
+    cols = [
+        "variant",
+        "section",
+        "name",
+        "median_mm",
+        "mean_mm",
+        "p90_mm",
+        "ours_median_px",
+        "pose2sim_median_px",
+        "detections",
+        "frames",
+    ]
     table = table[cols].astype({"detections": "Int64", "frames": "Int64"})
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "pose2sim_check.csv", index=False, float_format="%.2f")
@@ -57,21 +78,27 @@ def main(argv: list[str] | None = None) -> int:
     plain, rej = checks["plain"], checks["reject15"]
     md = [report(plain), "## Variant with view rejection (15 px, as Pose2Sim's Config.toml)", ""]
     s = rej.summary
-    md += [f"- median distance to Pose2Sim: {s['median_distance_mm']:.1f} mm (mean {s['mean_distance_mm']:.1f} mm)",
-           f"- median reprojection error, ours: {s['median_reprojection_px']:.1f} px "
-           f"(Pose2Sim: {s['pose2sim_median_reprojection_px']:.1f} px)", "",
-           markdown_table(rej.per_camera, ".1f"), "",
-           "Notes: TRC frame k is detection frame k - 1 (an offset of one frame raises the median distance to about "
-           "25 mm). Joints where both methods use every camera agree to about 1 mm (same weighted DLT); the hips, "
-           "knees and shoulders differ by 3-6 cm where Pose2Sim dropped views above its 15 px threshold. "
-           "Reprojection errors are measured on the distorted detections over all matched joints with confidence > 0.",
-           ""]
+    md += [
+        f"- median distance to Pose2Sim: {s['median_distance_mm']:.1f} mm (mean {s['mean_distance_mm']:.1f} mm)",
+        f"- median reprojection error, ours: {s['median_reprojection_px']:.1f} px "
+        f"(Pose2Sim: {s['pose2sim_median_reprojection_px']:.1f} px)",
+        "",
+        markdown_table(rej.per_camera, ".1f"),
+        "",
+        "Notes: TRC frame k is detection frame k - 1 (an offset of one frame raises the median distance to about "
+        "25 mm). Joints where both methods use every camera agree to about 1 mm (same weighted DLT); the hips, "
+        "knees and shoulders differ by 3-6 cm where Pose2Sim dropped views above its 15 px threshold. "
+        "Reprojection errors are measured on the distorted detections over all matched joints with confidence > 0.",
+        "",
+    ]
     (args.out / "pose2sim_check.md").write_text("\n".join(md))
     for name, chk in checks.items():
         s = chk.summary
-        print(f"[{name}] median distance {s['median_distance_mm']:.2f} mm, mean {s['mean_distance_mm']:.2f} mm; "
-              f"median reprojection ours {s['median_reprojection_px']:.2f} px, "
-              f"Pose2Sim {s['pose2sim_median_reprojection_px']:.2f} px")
+        print(
+            f"[{name}] median distance {s['median_distance_mm']:.2f} mm, mean {s['mean_distance_mm']:.2f} mm; "
+            f"median reprojection ours {s['median_reprojection_px']:.2f} px, "
+            f"Pose2Sim {s['pose2sim_median_reprojection_px']:.2f} px"
+        )
         print(chk.per_camera.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {args.out / 'pose2sim_check.csv'} and {args.out / 'pose2sim_check.md'}")
     return 0

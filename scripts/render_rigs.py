@@ -26,8 +26,17 @@ from lt_core.render import BodyStyle, SceneStyle, crop_region, crop_to_person, r
 from lt_core.viz.mpl import axes_grid, draw_skeleton_2d, set_image_axes, show_image  # noqa: E402
 
 
-def draw_rig(joints: torch.Tensor, rig, scale: float, title: str, path: Path, ncols: int,
-             crops: int | None = None, seed: int = 7, dpi: int = 80) -> None:
+def draw_rig(
+    joints: torch.Tensor,
+    rig,
+    scale: float,
+    title: str,
+    path: Path,
+    ncols: int,
+    crops: int | None = None,
+    seed: int = 7,
+    dpi: int = 80,
+) -> None:
     """Render ``joints`` through every camera of ``rig`` (resized by ``scale``) and save the grid to ``path``."""
     body, scene = BodyStyle.from_seed(seed), SceneStyle.from_seed(seed + 1)
     cams = rig.resize(scale)
@@ -39,8 +48,10 @@ def draw_rig(joints: torch.Tensor, rig, scale: float, title: str, path: Path, nc
         cc, boxes = crop_to_person(joints, rig, crops, body)
         region = crop_region(boxes, rig.image_size, (crops, crops))
         oc = render(joints, cc, body, scene, (crops, crops), valid_region=region)
-        rows += [(oc.images[c], oc.joints_2d[c], oc.joints_visible[c], (crops, crops), f"{rig.names[c]} crop {crops}px")
-                 for c in range(C)]
+        rows += [
+            (oc.images[c], oc.joints_2d[c], oc.joints_visible[c], (crops, crops), f"{rig.names[c]} crop {crops}px")
+            for c in range(C)
+        ]
     aspect = size[1] / size[0]
     fig, axes = axes_grid(len(rows), ncols, panel=(3.4, 3.4 * aspect if not crops else 3.4))
     for ax, (img, uv, vis, sz, name) in zip(axes, rows):
@@ -65,11 +76,24 @@ def main() -> None:
     joints_all, _ = load_joints(args.clip, 30.0)
     joints = place_joints(torch.from_numpy(joints_all[args.frame]), math.radians(30.0), (150.0, -100.0))
     out = Path(args.out)
-    draw_rig(joints, human36m_like_rig(), 0.5,
-             f"Human3.6M-like rig: clip {args.clip} frame {args.frame} (full frames at 1/2 size; 128 px crops)",
-             out / "rigs_human36m.png", ncols=4, crops=128)
-    draw_rig(joints, dome_rig(), 0.25, f"Panoptic-like dome (31 HD cameras, at 1/4 size): clip {args.clip} "
-             f"frame {args.frame}", out / "rigs_dome.png", ncols=7, dpi=56)
+    draw_rig(
+        joints,
+        human36m_like_rig(),
+        0.5,
+        f"Human3.6M-like rig: clip {args.clip} frame {args.frame} (full frames at 1/2 size; 128 px crops)",
+        out / "rigs_human36m.png",
+        ncols=4,
+        crops=128,
+    )
+    draw_rig(
+        joints,
+        dome_rig(),
+        0.25,
+        f"Panoptic-like dome (31 HD cameras, at 1/4 size): clip {args.clip} frame {args.frame}",
+        out / "rigs_dome.png",
+        ncols=7,
+        dpi=56,
+    )
 
 
 if __name__ == "__main__":

@@ -73,9 +73,13 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from lt_core.data.synthetic import SyntheticMultiViewDataset  # noqa: E402
-from lt_core.train import TrainConfig, Trainer, predict  # noqa: E402
 from lt_core.notebook_utils import markdown_table  # noqa: E402
-from lt_core.train import load_trained_model  # noqa: E402
+from lt_core.train import (  # noqa: E402
+    TrainConfig,
+    Trainer,
+    load_trained_model,  # noqa: E402
+    predict,
+)
 from lt_core.train.evaluate import per_clip_table  # noqa: E402
 from lt_core.train.factory import build_model, init_from_checkpoint  # noqa: E402
 from lt_core.train.methods import embedded_eval_dataset  # noqa: E402
@@ -137,12 +141,25 @@ def data_options(split: str, quick: bool, rig: str = "human36m") -> dict[str, An
 
 def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
     """The shared settings of every stage, updated with ``kw``."""
-    d: dict[str, Any] = dict(name=name, backbone="tiny", v2v="tiny", dataset="synthetic",
-                             dataset_options=data_options("train", args.quick, args.rig),
-                             image_size=(IMAGE_SIZE, IMAGE_SIZE),
-                             batch_size=args.batch_size, epochs=1000, device="cpu", seed=args.seed, num_workers=0,
-                             out_dir=str(Path(args.runs) / name), log_every=10, val_max_samples=args.val_during,
-                             progress=None, grad_clip=args.grad_clip, resume="auto" if args.resume else None)
+    d: dict[str, Any] = dict(
+        name=name,
+        backbone="tiny",
+        v2v="tiny",
+        dataset="synthetic",
+        dataset_options=data_options("train", args.quick, args.rig),
+        image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        batch_size=args.batch_size,
+        epochs=1000,
+        device="cpu",
+        seed=args.seed,
+        num_workers=0,
+        out_dir=str(Path(args.runs) / name),
+        log_every=10,
+        val_max_samples=args.val_during,
+        progress=None,
+        grad_clip=args.grad_clip,
+        resume="auto" if args.resume else None,
+    )
     d.update(kw)
     return TrainConfig(**d)
 
@@ -170,28 +187,49 @@ def portable_config(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-def export(trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any],
-           out: Path) -> Path:
+def export(
+    trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any], out: Path
+) -> Path:
     """Write ``<prefix>_<name>.pt`` (weights + config) and ``<prefix>_<name>.json`` (manifest); ``name`` includes
     the rig's prefix (``embedded_alg_conf``, ``embedded_dome_alg_conf``)."""
     model = trainer_or_model.raw_model if isinstance(trainer_or_model, Trainer) else trainer_or_model
     path = out / f"{name}.pt"
     version = code_version()
     config = portable_config(cfg)
-    torch.save({"format": "lt_core.train/1-export", "model": model.state_dict(), "config": config,
-                "metrics": metrics, "code_version": version, "torch_version": torch.__version__, **extra}, path)
-    write_manifest(path.with_suffix(".json"), config, device="cpu", status="finished", metrics=metrics,
-                   extra={**extra, "checkpoint": path.name,
-                          "parameters": sum(p.numel() for p in model.parameters())}, version=version)
+    torch.save(
+        {
+            "format": "lt_core.train/1-export",
+            "model": model.state_dict(),
+            "config": config,
+            "metrics": metrics,
+            "code_version": version,
+            "torch_version": torch.__version__,
+            **extra,
+        },
+        path,
+    )
+    write_manifest(
+        path.with_suffix(".json"),
+        config,
+        device="cpu",
+        status="finished",
+        metrics=metrics,
+        extra={**extra, "checkpoint": path.name, "parameters": sum(p.numel() for p in model.parameters())},
+        version=version,
+    )
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
-    ap.add_argument("--rig", choices=sorted(RIGS), default="human36m",
-                    help="training and test rig: the Human3.6M-like rig (embedded_*.pt) or the dome, 4 of its cameras "
-                         "per sample (embedded_dome_*.pt, for the paper's Panoptic experiments)")
+    ap.add_argument(
+        "--rig",
+        choices=sorted(RIGS),
+        default="human36m",
+        help="training and test rig: the Human3.6M-like rig (embedded_*.pt) or the dome, 4 of its cameras "
+        "per sample (embedded_dome_*.pt, for the paper's Panoptic experiments)",
+    )
     ap.add_argument("--steps-2d", type=int, default=1500, help="optimizer steps of the 2D backbone stage")
     ap.add_argument("--steps-3d", type=int, default=600, help="optimizer steps of each algebraic stage")
     ap.add_argument("--steps-vol", type=int, default=2400, help="optimizer steps of the volumetric stage")
@@ -202,27 +240,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grad-clip", type=float, default=10.0)
     ap.add_argument("--lr-heads-vol", type=float, default=3e-3, help="process_features / V2V lr (volumetric)")
     ap.add_argument("--volume-size", type=int, default=16, help="voxels per side (multiple of 8 for the tiny V2V)")
-    ap.add_argument("--v2v-channels", default="16,32,32,32",
-                    help="V2V widths c0,...,cL (the tiny preset is 8,16,16,16; the paper's 32,64,128,128,128,128)")
+    ap.add_argument(
+        "--v2v-channels",
+        default="16,32,32,32",
+        help="V2V widths c0,...,cL (the tiny preset is 8,16,16,16; the paper's 32,64,128,128,128,128)",
+    )
     ap.add_argument("--v2v-front", type=int, default=16, help="channels of the V2V's first convolution")
     ap.add_argument("--cuboid-side", type=float, default=2200.0, help="cuboid side in mm")
     ap.add_argument("--val-during", type=int, default=48, help="validation samples during training")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (1 is the most robust on a shared machine)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1 is the most robust on a shared machine)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default=str(ROOT / "runs" / "embedded"), help="run folders (logs, full checkpoints)")
     ap.add_argument("--checkpoints", default=str(ROOT / "data" / "checkpoints"))
     ap.add_argument("--tables", default=str(ROOT / "results" / "tables"))
     ap.add_argument("--resume", action="store_true", help="continue interrupted stages from their last.pt")
-    ap.add_argument("--stages", default=",".join(STAGES),
-                    help="comma-separated stages to (re)train; the others keep their exported checkpoints (the 3D "
-                         "stages need runs/embedded/embedded_2d/last.pt from an earlier 2d stage)")
+    ap.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help="comma-separated stages to (re)train; the others keep their exported checkpoints (the 3D "
+        "stages need runs/embedded/embedded_2d/last.pt from an earlier 2d stage)",
+    )
     ap.add_argument("--fresh", action="store_true", help="delete this rig's run folders first")
-    ap.add_argument("--evaluate-only", action="store_true",
-                    help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables")
-    ap.add_argument("--eval-split", choices=sorted(EVAL_SPLITS), action="append",
-                    help="held-out clip set(s) of the tables (repeatable; default: val, and val_ext for the "
-                         "Human3.6M-like rig): val_ext adds one held-out clip of each Daz/Poser family")
+    ap.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables",
+    )
+    ap.add_argument(
+        "--eval-split",
+        choices=sorted(EVAL_SPLITS),
+        action="append",
+        help="held-out clip set(s) of the tables (repeatable; default: val, and val_ext for the "
+        "Human3.6M-like rig): val_ext adds one held-out clip of each Daz/Poser family",
+    )
     args = ap.parse_args(argv)
     args.stages = set(args.stages.split(","))
     if args.stages - set(STAGES):  # before anything is rendered
@@ -240,13 +292,21 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"rendering the embedded data ({RIGS[args.rig][2]}, {IMAGE_SIZE} px) ...", flush=True)
     t0 = time.time()
-    train = None if args.evaluate_only else InMemory(
-        SyntheticMultiViewDataset("train", **data_options("train", args.quick, args.rig)), desc="train")
-    val = None if args.evaluate_only else InMemory(
-        SyntheticMultiViewDataset("val", **data_options("val", args.quick, args.rig)), desc="val")
+    train = (
+        None
+        if args.evaluate_only
+        else InMemory(SyntheticMultiViewDataset("train", **data_options("train", args.quick, args.rig)), desc="train")
+    )
+    val = (
+        None
+        if args.evaluate_only
+        else InMemory(SyntheticMultiViewDataset("val", **data_options("val", args.quick, args.rig)), desc="val")
+    )
     render_s = time.time() - t0
-    print(f"  {len(train) if train else 0} training and {len(val) if val else 0} validation samples in "
-          f"{render_s:.0f} s", flush=True)
+    print(
+        f"  {len(train) if train else 0} training and {len(val) if val else 0} validation samples in {render_s:.0f} s",
+        flush=True,
+    )
     val_every = 2 if not args.quick else 1
     timings: dict[str, float] = {"render": render_s}
     if not args.evaluate_only:
@@ -266,51 +326,95 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train_all(args: argparse.Namespace, train: Dataset, val: Dataset, val_every: int, timings: dict[str, float],
-              runs: Path, ckpt_dir: Path) -> None:
+def train_all(
+    args: argparse.Namespace,
+    train: Dataset,
+    val: Dataset,
+    val_every: int,
+    timings: dict[str, float],
+    runs: Path,
+    ckpt_dir: Path,
+) -> None:
     """The four stages; each exports its checkpoint and manifest to ``ckpt_dir``."""
     stages = args.stages
     prefix = RIGS[args.rig][0]
     backbone_ckpt = str(runs / f"{prefix}_2d" / "last.pt")
     if "2d" in stages:
         # 1. 2D backbone (also the RANSAC baseline's)
-        cfg2d = base_config(f"{prefix}_2d", args, model="algebraic", model_options={"use_confidences": False},
-                            loss="heatmap_2d", loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
-                            max_steps=args.steps_2d, lr_backbone=args.lr_2d, lr_heads=args.lr_2d)
+        cfg2d = base_config(
+            f"{prefix}_2d",
+            args,
+            model="algebraic",
+            model_options={"use_confidences": False},
+            loss="heatmap_2d",
+            loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
+            max_steps=args.steps_2d,
+            lr_backbone=args.lr_2d,
+            lr_heads=args.lr_2d,
+        )
         print(f"stage 2d: {args.steps_2d} steps", flush=True)
         tr2d, timings["2d"] = run_stage(cfg2d, train, val, val_every)
 
         # RANSAC on the 2D backbone (nothing more to train)
-        cfg_r = base_config(f"{prefix}_ransac", args, model="ransac", epochs=0, init_from=backbone_ckpt,
-                            model_options={"threshold": 15.0 * IMAGE_SIZE / 384})
+        cfg_r = base_config(
+            f"{prefix}_ransac",
+            args,
+            model="ransac",
+            epochs=0,
+            init_from=backbone_ckpt,
+            model_options={"threshold": 15.0 * IMAGE_SIZE / 384},
+        )
         torch.manual_seed(args.seed)
         ransac = build_model(cfg_r)
         init_from_checkpoint(ransac, backbone_ckpt)
-        export(ransac, cfg_r, f"{prefix}_ransac", tr2d.last_val,
-               {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": f"{prefix}_2d"},
-               ckpt_dir)
+        export(
+            ransac,
+            cfg_r,
+            f"{prefix}_ransac",
+            tr2d.last_val,
+            {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": f"{prefix}_2d"},
+            ckpt_dir,
+        )
     elif not Path(backbone_ckpt).exists():
         raise SystemExit(f"{backbone_ckpt} is missing: run the 2d stage first (--stages 2d,...)")
 
     # 2-3. algebraic without / with confidences, 4. volumetric; all fine-tuned from the 2D backbone
-    common = dict(max_steps=args.steps_3d, init_from=backbone_ckpt, lr_backbone=args.lr_backbone,
-                  lr_heads=args.lr_heads)
+    common = dict(
+        max_steps=args.steps_3d, init_from=backbone_ckpt, lr_backbone=args.lr_backbone, lr_heads=args.lr_heads
+    )
     stage_list = [
         ("alg_noconf", dict(model="algebraic", model_options={"use_confidences": False})),
         ("alg_conf", dict(model="algebraic", model_options={"use_confidences": True})),
-        ("vol_softmax", dict(model="volumetric", lr_heads=args.lr_heads_vol,
-                             model_options={"volume_size": args.volume_size, "cuboid_side": args.cuboid_side,
-                                            "aggregation": "softmax",
-                                            "v2v_options": {"channels": [int(c) for c in args.v2v_channels.split(",")],
-                                                            "front_channels": args.v2v_front}})),
+        (
+            "vol_softmax",
+            dict(
+                model="volumetric",
+                lr_heads=args.lr_heads_vol,
+                model_options={
+                    "volume_size": args.volume_size,
+                    "cuboid_side": args.cuboid_side,
+                    "aggregation": "softmax",
+                    "v2v_options": {
+                        "channels": [int(c) for c in args.v2v_channels.split(",")],
+                        "front_channels": args.v2v_front,
+                    },
+                },
+            ),
+        ),
     ]
     for name, kw in [st for st in stage_list if st[0] in stages]:
         steps = args.steps_vol if name.startswith("vol") else args.steps_3d
         cfg = base_config(f"{prefix}_{name}", args, **{**common, "max_steps": steps, **kw})
         print(f"stage {name}: {steps} steps", flush=True)
         tr, timings[name] = run_stage(cfg, train, val, val_every)
-        export(tr, cfg, f"{prefix}_{name}", tr.last_val, {"train_steps": tr.step, "train_s": round(timings[name], 1),
-                                                          "init_from": f"{prefix}_2d"}, ckpt_dir)
+        export(
+            tr,
+            cfg,
+            f"{prefix}_{name}",
+            tr.last_val,
+            {"train_steps": tr.step, "train_s": round(timings[name], 1), "init_from": f"{prefix}_2d"},
+            ckpt_dir,
+        )
 
 
 MODELS = (  # (checkpoint name, table label)
@@ -332,8 +436,9 @@ EVAL_SPLITS = {"val": "", "val_ext": "_val_ext"}
 def held_out(rig: str, split: str, quick: bool) -> Dataset:
     """The held-out samples of a rig: 4 cameras (the dome's 4 evenly spread ones), ``EVAL_FRAMES`` frames per clip
     of ``split`` (:func:`lt_core.train.methods.embedded_eval_dataset`, exactly as notebook 06 builds them)."""
-    return embedded_eval_dataset(rig, image_size=IMAGE_SIZE, views=4, frames_per_clip=2 if quick else EVAL_FRAMES[rig],
-                                 split=split)
+    return embedded_eval_dataset(
+        rig, image_size=IMAGE_SIZE, views=4, frames_per_clip=2 if quick else EVAL_FRAMES[rig], split=split
+    )
 
 
 def write_tables(ckpt_dir: Path, tables: Path, quick: bool, rig: str = "human36m", split: str = "val") -> pd.DataFrame:
@@ -376,14 +481,23 @@ def write_tables(ckpt_dir: Path, tables: Path, quick: bool, rig: str = "human36m
                 metrics["mpjpe_rel_gt_root"] = gt_root
             manifest["metrics"] = {**manifest.get("metrics", {}), **{f"test_{k}": v for k, v in metrics.items()}}
             path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        rows.append({"model": label, "checkpoint": path.name, "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
-                     "MPJPE rel (mm)": ev.summary["mpjpe_rel"], "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
-                     "frames": ev.summary["frames"],
-                     "train steps": manifest.get("train_steps", manifest.get("step")),
-                     "train time (s)": manifest.get("train_s")})
+        rows.append(
+            {
+                "model": label,
+                "checkpoint": path.name,
+                "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
+                "MPJPE rel (mm)": ev.summary["mpjpe_rel"],
+                "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
+                "frames": ev.summary["frames"],
+                "train steps": manifest.get("train_steps", manifest.get("step")),
+                "train time (s)": manifest.get("train_s"),
+            }
+        )
         per_clip[label] = per_clip_table(preds)
-        print(f"  {name}: {ev.summary['mpjpe_rel']:.1f} mm relative, {ev.summary['mpjpe_abs']:.1f} mm absolute",
-              flush=True)
+        print(
+            f"  {name}: {ev.summary['mpjpe_rel']:.1f} mm relative, {ev.summary['mpjpe_abs']:.1f} mm absolute",
+            flush=True,
+        )
     if not rows:
         raise SystemExit(f"no {prefix}_*.pt checkpoints in {ckpt_dir}")
     df = pd.DataFrame(rows)
@@ -394,12 +508,14 @@ def write_tables(ckpt_dir: Path, tables: Path, quick: bool, rig: str = "human36m
     wide = wide.loc[list(per_clip), list(dict.fromkeys(long["clip"]))].reset_index()
     clips = [c for c in wide.columns[1:] if not c.startswith(("family:", "mean", "pooled"))]
     n = int(df["frames"].iloc[0])
-    caption = (f"**Embedded data, {description}**, 128 px crops, held-out clips ({n} frames: "
-               f"{2 if quick else EVAL_FRAMES[rig]} evenly spread frames of each of {', '.join(clips)}, the samples "
-               "notebook 06 evaluates); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
-               "pelvis subtracted from prediction and ground truth. "
-               + ("QUICK SMOKE RUN: numbers not meaningful. " if quick else "")
-               + "Written by `scripts/train_embedded.py`.")
+    caption = (
+        f"**Embedded data, {description}**, 128 px crops, held-out clips ({n} frames: "
+        f"{2 if quick else EVAL_FRAMES[rig]} evenly spread frames of each of {', '.join(clips)}, the samples "
+        "notebook 06 evaluates); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
+        "pelvis subtracted from prediction and ground truth. "
+        + ("QUICK SMOKE RUN: numbers not meaningful. " if quick else "")
+        + "Written by `scripts/train_embedded.py`."
+    )
     per_clip_caption = "Relative MPJPE (mm) per held-out clip, per family and pooled ('pooled' = over frames):"
     text = f"{caption}\n\n{markdown_table(df, '.1f')}\n\n{per_clip_caption}\n\n{markdown_table(wide, '.1f')}\n"
     (tables / f"{table_name}.md").write_text(text)

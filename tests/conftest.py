@@ -24,8 +24,9 @@ def ring_rig(n: int, radius: float = 5000.0, dtype: torch.dtype = torch.float64,
         a = 2 * math.pi * i / n + 0.1 * float(torch.rand((), generator=g))
         h = 1200.0 + 800.0 * float(torch.rand((), generator=g))
         focal = 1000.0 + 400.0 * float(torch.rand((), generator=g))
-        cams.append(Camera.look_at([radius * math.cos(a), radius * math.sin(a), h], [0.0, 0.0, 900.0],
-                                   focal=focal, dtype=dtype))
+        cams.append(
+            Camera.look_at([radius * math.cos(a), radius * math.sin(a), h], [0.0, 0.0, 900.0], focal=focal, dtype=dtype)
+        )
     return stack_cameras(cams)
 
 

@@ -19,20 +19,41 @@ from lt_core.data.videopose3d import videopose3d_cameras
 # Human3.6M camera 54138969 of S1 as the dataset's metadata gives it (R world to camera, T the centre in mm,
 # f, c in px, k radial, p tangential in cameras.h5 order)
 H36M_S1_CAM1 = {
-    "R": [[-0.9153617321513369, 0.40180836633680234, 0.02574754463350265],
-          [0.051548117060134555, 0.1803735689384521, -0.9822464900705729],
-          [-0.399319034032262, -0.8977836111057917, -0.185819527201491]],
+    "R": [
+        [-0.9153617321513369, 0.40180836633680234, 0.02574754463350265],
+        [0.051548117060134555, 0.1803735689384521, -0.9822464900705729],
+        [-0.399319034032262, -0.8977836111057917, -0.185819527201491],
+    ],
     "T": [1841.10702774543, 4955.28462344526, 1563.4453958977],
-    "f": [1145.04940458804, 1143.78109572365], "c": [512.541504956548, 515.4514869776],
+    "f": [1145.04940458804, 1143.78109572365],
+    "c": [512.541504956548, 515.4514869776],
     "k": [-0.207098910824901, 0.247775183068982, -0.00307515035078854],
     "p": [-0.00142447157470321, -0.000975698859470499],
 }
 
 # our 17 joints of a standing person, mm (RAnkle ... Neck/Nose), pelvis at 920 mm
-STANDING_17 = np.array([
-    [-110, 20, 80], [-100, 10, 470], [-100, 0, 920], [100, 0, 920], [100, 10, 470], [110, 20, 80],
-    [0, 0, 920], [0, -10, 1150], [0, -10, 1400], [0, 0, 1700], [-230, 60, 930], [-210, 40, 1170],
-    [-180, 0, 1420], [180, 0, 1420], [210, 40, 1170], [230, 60, 930], [0, 30, 1580]], dtype=float)
+STANDING_17 = np.array(
+    [
+        [-110, 20, 80],
+        [-100, 10, 470],
+        [-100, 0, 920],
+        [100, 0, 920],
+        [100, 10, 470],
+        [110, 20, 80],
+        [0, 0, 920],
+        [0, -10, 1150],
+        [0, -10, 1400],
+        [0, 0, 1700],
+        [-230, 60, 930],
+        [-210, 40, 1170],
+        [-180, 0, 1420],
+        [180, 0, 1420],
+        [210, 40, 1170],
+        [230, 60, 930],
+        [0, 30, 1580],
+    ],
+    dtype=float,
+)
 
 # VideoPose3D's 17 joints (its order) as indices into Human3.6M's 32
 VP3D_17_FROM_32 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -77,9 +98,14 @@ def write_cameras_h5(path: Path, rigs: dict[str, Camera]) -> Path:
     return path
 
 
-def write_baseline(root: Path, layout: dict[str, dict[str, int]], noise_px: float = 0.0, seed: int = 0,
-                   sh_frames: dict[tuple[str, str, int], int] | None = None,
-                   skip: set[tuple[str, str, int]] = frozenset()) -> dict:
+def write_baseline(
+    root: Path,
+    layout: dict[str, dict[str, int]],
+    noise_px: float = 0.0,
+    seed: int = 0,
+    sh_frames: dict[tuple[str, str, int], int] | None = None,
+    skip: set[tuple[str, str, int]] = frozenset(),
+) -> dict:
     """3d-pose-baseline's ``h36m/`` folder: ``cameras.h5``, ``S*/MyPoses/3D_positions/<action>.h5`` and
     ``S*/StackedHourglass/<action with _>.<camera>.h5``.
 
@@ -123,8 +149,14 @@ def write_baseline(root: Path, layout: dict[str, dict[str, int]], noise_px: floa
     return {"rigs": rigs, "poses": poses, "detections": dets}
 
 
-def write_videopose3d(folder: Path, layout: dict[str, dict[str, int]], detectors: dict[str, str], seed: int = 0,
-                      frames_2d: dict[tuple[str, str, int], int] | None = None, noise_px: float = 0.0) -> dict:
+def write_videopose3d(
+    folder: Path,
+    layout: dict[str, dict[str, int]],
+    detectors: dict[str, str],
+    seed: int = 0,
+    frames_2d: dict[tuple[str, str, int], int] | None = None,
+    noise_px: float = 0.0,
+) -> dict:
     """VideoPose3D's ``data_3d_h36m.npz`` and ``data_2d_h36m_<detector>.npz`` (pickled dicts, float32, metres).
 
     Args:
@@ -138,8 +170,11 @@ def write_videopose3d(folder: Path, layout: dict[str, dict[str, int]], detectors
         ``{"poses": {(s, a): (T, 32, 3) mm}, "rigs": {s: Camera}}``.
     """
     rng = np.random.default_rng(seed + 7)
-    poses = {(s, a): poses_32(n, seed + 10 * i + j) for i, (s, acts) in enumerate(layout.items())
-             for j, (a, n) in enumerate(acts.items())}
+    poses = {
+        (s, a): poses_32(n, seed + 10 * i + j)
+        for i, (s, acts) in enumerate(layout.items())
+        for j, (a, n) in enumerate(acts.items())
+    }
     positions_3d = {s: {a: (poses[s, a] / 1000.0).astype("float32") for a in acts} for s, acts in layout.items()}
     np.savez_compressed(folder / "data_3d_h36m.npz", positions_3d=positions_3d)
     rigs = {s: videopose3d_cameras(s) for s in layout}
@@ -153,7 +188,7 @@ def write_videopose3d(folder: Path, layout: dict[str, dict[str, int]], detectors
                     m = (frames_2d or {}).get((s, a, c), n)
                     longer = poses_32(max(m, n), 99)
                     longer[:n] = poses[s, a]
-                    uv32 = project(rigs[s][c:c + 1], longer)[0]  # (T, 32, 2)
+                    uv32 = project(rigs[s][c : c + 1], longer)[0]  # (T, 32, 2)
                     if lay.startswith("h36m"):
                         arr = uv32[:, list(VP3D_17_FROM_32)]
                     else:

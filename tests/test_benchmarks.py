@@ -13,20 +13,49 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("extra", [[], ["--backward"]])
 def test_unprojection_benchmark_times_every_backend_against_the_loop(extra):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "unprojection.py"), "--batch", "2", "--views", "2",
-           "--channels", "5", "--size", "12", "--voxels", "6", "--repeats", "1", "--threads", "1"] + extra
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "unprojection.py"),
+        "--batch",
+        "2",
+        "--views",
+        "2",
+        "--channels",
+        "5",
+        "--size",
+        "12",
+        "--voxels",
+        "6",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+    ] + extra
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[2:]]
-    assert {(r[0], r[1]) for r in rows} == {(a, b) for a in ("sum", "conf", "softmax")
-                                            for b in ("fused", "gather", "grid_sample")}
+    assert {(r[0], r[1]) for r in rows} == {
+        (a, b) for a in ("sum", "conf", "softmax") for b in ("fused", "gather", "grid_sample")
+    }
     for row in rows:
         assert float(row[-2]) < 1e-3 and row[-1] == "0"  # every backend agrees with the loop
 
 
 def test_undistortion_benchmark_runs_and_every_method_is_exact():
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "undistortion.py"), "--points", "500", "--frames", "20",
-           "--loop-frames", "2", "--repeats", "1", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "undistortion.py"),
+        "--points",
+        "500",
+        "--frames",
+        "20",
+        "--loop-frames",
+        "2",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.rstrip().endswith(tuple("0123456789"))]
@@ -37,13 +66,25 @@ def test_undistortion_benchmark_runs_and_every_method_is_exact():
 
 
 def test_aniposelib_comparison_runs_and_agrees():
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "aniposelib_comparison.py"), "--points", "300", "--repeats", "1",
-           "--sizes", "2000"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "aniposelib_comparison.py"),
+        "--points",
+        "300",
+        "--repeats",
+        "1",
+        "--sizes",
+        "2000",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("pinhole", "distorted"))]
-    assert [(r[0], r[1]) for r in rows] == [("pinhole", "4"), ("pinhole", "31"), ("distorted", "4"),
-                                            ("distorted", "31")]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("pinhole", "4"),
+        ("pinhole", "31"),
+        ("distorted", "4"),
+        ("distorted", "31"),
+    ]
     if "not installed" not in result.stdout:  # with aniposelib: both find the same points (noise-free input)
         for r in rows:
             assert float(r[5]) < 1e-3, r

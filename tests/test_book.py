@@ -53,8 +53,14 @@ class _Links(HTMLParser):
 
 def _links(page: Path) -> _Links:
     parser = _Links()
-    parser.feed(re.sub(r"<script\b[^>]*>.*?</script>", lambda m: m.group(0)[:m.group(0).index(">") + 1] + "</script>",
-                       page.read_text(encoding="utf-8"), flags=re.S | re.I))
+    parser.feed(
+        re.sub(
+            r"<script\b[^>]*>.*?</script>",
+            lambda m: m.group(0)[: m.group(0).index(">") + 1] + "</script>",
+            page.read_text(encoding="utf-8"),
+            flags=re.S | re.I,
+        )
+    )
     return parser
 
 

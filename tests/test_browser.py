@@ -21,21 +21,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ring_rig
 
 from lt_core import viz
 
-from conftest import ring_rig
-
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
-                 if p and os.path.exists(p)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless browser test needs Chromium: "
-                                "apt-get update && apt-get install -y chromium")
+CHROMIUM = next(
+    (
+        p
+        for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+        if p and os.path.exists(p)
+    ),
+    None,
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless browser test needs Chromium: apt-get update && apt-get install -y chromium"
+)
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-    "--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--mute-audio",
 ]
 
 
@@ -88,16 +103,32 @@ def plot_counts(dom: _Dom) -> dict[str, int]:
 
 
 def scene_html(tmp_path: Path) -> Path:
-    pose = torch.tensor([
-        [-150, 0, 80], [-150, 0, 500], [-120, 0, 930], [120, 0, 930], [150, 0, 500], [150, 0, 80],
-        [0, 0, 930], [0, 0, 1150], [0, 0, 1400], [0, 0, 1700], [-300, 0, 900], [-300, 0, 1150],
-        [-200, 0, 1400], [200, 0, 1400], [300, 0, 1150], [300, 0, 900], [0, 0, 1550],
-    ], dtype=torch.float64)
+    pose = torch.tensor(
+        [
+            [-150, 0, 80],
+            [-150, 0, 500],
+            [-120, 0, 930],
+            [120, 0, 930],
+            [150, 0, 500],
+            [150, 0, 80],
+            [0, 0, 930],
+            [0, 0, 1150],
+            [0, 0, 1400],
+            [0, 0, 1700],
+            [-300, 0, 900],
+            [-300, 0, 1150],
+            [-200, 0, 1400],
+            [200, 0, 1400],
+            [300, 0, 1150],
+            [300, 0, 900],
+            [0, 0, 1550],
+        ],
+        dtype=torch.float64,
+    )
     fig = viz.scene_figure(ring_rig(4), pose, title="browser test", floor=False)
     for trace in fig.data[-4:-1]:  # thick bones so that they cover many pixels
         trace.line.width = 14
-    fig.update_layout(width=900, height=700, showlegend=False,
-                      scene=dict(camera=dict(eye=dict(x=0.0, y=-0.9, z=0.1))))
+    fig.update_layout(width=900, height=700, showlegend=False, scene=dict(camera=dict(eye=dict(x=0.0, y=-0.9, z=0.1))))
     return viz.save_html(fig, tmp_path / "scene.html")
 
 
@@ -122,7 +153,7 @@ def test_standalone_scene_pixels(tmp_path: Path):
     assert img.shape[0] >= 600 and img.shape[1] >= 800
     found = {}
     for side in ("left", "right"):
-        rgb = np.array([int(viz.SIDE_COLORS[side][k:k + 2], 16) / 255 for k in (1, 3, 5)])
+        rgb = np.array([int(viz.SIDE_COLORS[side][k : k + 2], 16) / 255 for k in (1, 3, 5)])
         found[side] = int((np.abs(img - rgb).max(-1) < 0.12).sum())
     assert min(found.values()) > 100, f"skeleton colours not drawn (pixel counts {found})"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import project_panoptic_cm
 
 from lt_core.camera import Camera, stack_cameras
 from lt_core.data.calibration import (
@@ -27,8 +28,6 @@ from lt_core.data.calibration import (
     save_toml_calibration,
 )
 from lt_core.rotation import rodrigues_to_matrix
-
-from conftest import project_panoptic_cm
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pose2sim_balancing"
 TOML = DATA / "calibration" / "Calib_qualisys.toml"
@@ -103,8 +102,11 @@ def test_toml_errors(tmp_path):
     with pytest.raises(NotImplementedError, match="fisheye"):
         load_toml_calibration(fisheye)
     bad = tmp_path / "bad.toml"
-    bad.write_text(good.replace("translation = [ 0.3211048899999996, 0.9563320600000009, 2.8907130499999996]",
-                                "translation = [ 0.3, 0.9]"))
+    bad.write_text(
+        good.replace(
+            "translation = [ 0.3211048899999996, 0.9563320600000009, 2.8907130499999996]", "translation = [ 0.3, 0.9]"
+        )
+    )
     with pytest.raises(CalibrationError, match=r"bad\.toml.*cam_01.*translation"):
         load_toml_calibration(bad)
     broken = tmp_path / "broken.toml"
@@ -112,7 +114,7 @@ def test_toml_errors(tmp_path):
     with pytest.raises(CalibrationError, match="broken.toml"):
         load_toml_calibration(broken)
     missing = tmp_path / "missing.toml"
-    missing.write_text(good.replace('rotation = [ 1.6882754799999993, 1.0483220499999997, -0.41955852000000016]\n', ""))
+    missing.write_text(good.replace("rotation = [ 1.6882754799999993, 1.0483220499999997, -0.41955852000000016]\n", ""))
     with pytest.raises(CalibrationError, match=r"cam_01.*'rotation'"):
         load_toml_calibration(missing)
     with pytest.raises(CalibrationError, match="cam_09"):
@@ -126,15 +128,30 @@ def test_toml_errors(tmp_path):
 # ------------------------------------------------------------------------------------------------ CMU Panoptic
 def _panoptic_doc() -> dict:
     cams = []
-    for i, (name, typ, res) in enumerate([("00_00", "hd", [1920, 1080]), ("00_03", "hd", [1920, 1080]),
-                                          ("01_01", "vga", [640, 480]), ("00_06", "hd", [1920, 1080])]):
+    for i, (name, typ, res) in enumerate(
+        [
+            ("00_00", "hd", [1920, 1080]),
+            ("00_03", "hd", [1920, 1080]),
+            ("01_01", "vga", [640, 480]),
+            ("00_06", "hd", [1920, 1080]),
+        ]
+    ):
         centre_cm = np.array([300.0 * math.cos(i), -150.0, 300.0 * math.sin(i)])  # cameras above the floor: y < 0
         R = _look_at_ydown(centre_cm)
         t = -R @ centre_cm
-        cams.append({"name": name, "type": typ, "resolution": res, "panel": int(name[:2]), "node": int(name[3:]),
-                     "K": [[1400.0 + i, 0.0, res[0] / 2 + 3], [0.0, 1401.0, res[1] / 2 - 2], [0.0, 0.0, 1.0]],
-                     "distCoef": [-0.2 + 0.01 * i, 0.1, 0.001, -0.0005, -0.01],
-                     "R": R.tolist(), "t": t.reshape(3, 1).tolist()})
+        cams.append(
+            {
+                "name": name,
+                "type": typ,
+                "resolution": res,
+                "panel": int(name[:2]),
+                "node": int(name[3:]),
+                "K": [[1400.0 + i, 0.0, res[0] / 2 + 3], [0.0, 1401.0, res[1] / 2 - 2], [0.0, 0.0, 1.0]],
+                "distCoef": [-0.2 + 0.01 * i, 0.1, 0.001, -0.0005, -0.01],
+                "R": R.tolist(),
+                "t": t.reshape(3, 1).tolist(),
+            }
+        )
     return {"calibDataSource": "fixture", "cameras": cams}
 
 
@@ -206,8 +223,9 @@ def test_panoptic_errors(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ Human3.6M
-CAM_DTYPE = np.dtype([("R", np.float32, (3, 3)), ("t", np.float32, (3, 1)), ("K", np.float32, (3, 3)),
-                      ("dist", np.float32, (5,))])
+CAM_DTYPE = np.dtype(
+    [("R", np.float32, (3, 3)), ("t", np.float32, (3, 1)), ("K", np.float32, (3, 3)), ("dist", np.float32, (5,))]
+)
 
 
 def h36m_camera_array(n_subjects: int = 2, seed: int = 0) -> np.ndarray:
@@ -217,8 +235,9 @@ def h36m_camera_array(n_subjects: int = 2, seed: int = 0) -> np.ndarray:
         for c in range(4):
             ang = c * math.pi / 2 + 0.3 + 0.01 * s
             eye = np.array([4500 * math.cos(ang), 4500 * math.sin(ang), 1600.0])
-            cam = Camera.look_at(eye, (0.0, 0.0, 900.0), focal=1145.0 + c, image_size=(1000, 1000),
-                                 principal=(512.0 - c, 515.0 + c))
+            cam = Camera.look_at(
+                eye, (0.0, 0.0, 900.0), focal=1145.0 + c, image_size=(1000, 1000), principal=(512.0 - c, 515.0 + c)
+            )
             arr[s, c]["R"] = cam.R.numpy()
             arr[s, c]["t"] = cam.t.numpy().reshape(3, 1)
             arr[s, c]["K"] = cam.K.numpy()
@@ -228,8 +247,11 @@ def h36m_camera_array(n_subjects: int = 2, seed: int = 0) -> np.ndarray:
 
 def test_h36m_labels_cameras():
     arr = h36m_camera_array()
-    labels = {"cameras": arr, "subject_names": ["S1", "S9"],
-              "camera_names": ["54138969", "55011271", "58860488", "60457274"]}
+    labels = {
+        "cameras": arr,
+        "subject_names": ["S1", "S9"],
+        "camera_names": ["54138969", "55011271", "58860488", "60457274"],
+    }
     cams = h36m_cameras_from_labels(labels, "S9")
     assert cams.names == labels["camera_names"]
     assert cams.image_size[:, 1].tolist() == [1002.0, 1000.0, 1000.0, 1002.0]
@@ -246,10 +268,15 @@ def test_h36m_labels_cameras():
 def test_h36m_raw_camera_conversion():
     R = _rot(3)
     C = np.array([1800.0, -3200.0, 1500.0])
-    f, c, k, p = np.array([1145.0, 1144.0]), np.array([512.5, 515.4]), np.array([-0.2, 0.24, -0.0023]), \
-        np.array([-0.0015, 0.0005])
-    cam = h36m_camera_from_raw(R.T, C.reshape(3, 1), f.reshape(2, 1), c.reshape(2, 1), k.reshape(3, 1),
-                               p.reshape(2, 1), name="54138969")
+    f, c, k, p = (
+        np.array([1145.0, 1144.0]),
+        np.array([512.5, 515.4]),
+        np.array([-0.2, 0.24, -0.0023]),
+        np.array([-0.0015, 0.0005]),
+    )
+    cam = h36m_camera_from_raw(
+        R.T, C.reshape(3, 1), f.reshape(2, 1), c.reshape(2, 1), k.reshape(3, 1), p.reshape(2, 1), name="54138969"
+    )
     torch.testing.assert_close(cam.R, torch.as_tensor(R))
     torch.testing.assert_close(cam.t, torch.as_tensor(-R @ C))
     torch.testing.assert_close(cam.center, torch.as_tensor(C))
@@ -274,8 +301,9 @@ def test_h36m_h5_reader_missing_file_or_package(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ rig JSON / misc
 def test_rig_json_round_trip_and_errors(tmp_path):
-    cams = stack_cameras([Camera.look_at((3000.0 * math.cos(a), 3000.0 * math.sin(a), 1500.0), (0, 0, 900))
-                          for a in (0.0, 2.0, 4.0)])
+    cams = stack_cameras(
+        [Camera.look_at((3000.0 * math.cos(a), 3000.0 * math.sin(a), 1500.0), (0, 0, 900)) for a in (0.0, 2.0, 4.0)]
+    )
     cams.names = ["a", "b", "c"]
     cams.dist = torch.tensor([[0.1, 0.0, 0.0, 0.0, 0.01]] * 3, dtype=torch.float64)
     p = save_rig_json(tmp_path / "rig.json", cams, description="three cameras")

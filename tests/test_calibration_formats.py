@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import project_panoptic_cm, random_points
 
 from lt_core.camera import Camera, stack_cameras
 from lt_core.data.calibration import CalibrationError, load_panoptic_calibration, load_toml_calibration
@@ -17,17 +18,19 @@ from lt_core.data.calibration_formats import load_anipose_calibration, load_easy
 from lt_core.data.opencv_yaml import read_opencv_yaml
 from lt_core.rotation import matrix_to_rodrigues
 
-from conftest import project_panoptic_cm, random_points
-
 
 def rig(n: int = 3) -> Camera:
     cams = []
     for i in range(n):
         a = 2 * math.pi * i / n + 0.4
-        c = Camera.look_at([3500 * math.cos(a), 3500 * math.sin(a), 1400.0 + 100 * i], [0.0, 0.0, 900.0],
-                           focal=1100.0 + 25 * i, image_size=(1920, 1080), principal=(958.0 + i, 541.0 - i))
-        cams.append(Camera(c.K, c.R, c.t, torch.tensor([-0.31 + 0.02 * i, 0.12, 0.0011, -0.0007, -0.02]),
-                           c.image_size))
+        c = Camera.look_at(
+            [3500 * math.cos(a), 3500 * math.sin(a), 1400.0 + 100 * i],
+            [0.0, 0.0, 900.0],
+            focal=1100.0 + 25 * i,
+            image_size=(1920, 1080),
+            principal=(958.0 + i, 541.0 - i),
+        )
+        cams.append(Camera(c.K, c.R, c.t, torch.tensor([-0.31 + 0.02 * i, 0.12, 0.0011, -0.0007, -0.02]), c.image_size))
     out = stack_cameras(cams)
     out.names = [f"{i + 1:02d}" for i in range(n)]
     return out
@@ -37,10 +40,16 @@ def rig(n: int = 3) -> Camera:
 def easymocap_files(folder, cams: Camera, dist_key: str = "dist", sizes: bool = True):
     """intri.yml / extri.yml exactly as EasyMocap's FileStorage writes them: CR LF, 2-space indent, data on one line
     with 6 decimals, names quoted, T in metres, R_ as a 3x1 Rodrigues vector and Rot_ as the 3x3 matrix."""
+
     def mat(key, value):
         value = np.asarray(value, dtype=float)
-        return [f"{key}: !!opencv-matrix", f"  rows: {value.shape[0]}", f"  cols: {value.shape[1]}", "  dt: d",
-                "  data: [{}]".format(", ".join(f"{v:.6f}" for v in value.reshape(-1)))]
+        return [
+            f"{key}: !!opencv-matrix",
+            f"  rows: {value.shape[0]}",
+            f"  cols: {value.shape[1]}",
+            "  dt: d",
+            "  data: [{}]".format(", ".join(f"{v:.6f}" for v in value.reshape(-1))),
+        ]
 
     intri, extri = ["%YAML:1.0", "---", "names:"], ["%YAML:1.0", "---", "names:"]
     for n in cams.names:
@@ -61,7 +70,7 @@ def opencv_style(value: np.ndarray, key: str) -> list[str]:
     """A matrix as cv2.FileStorage writes it: 3-space indent, %.16e numbers, data wrapped over lines."""
     flat = [f"{v:.16e}" if v != 0 else "0." for v in np.asarray(value, dtype=float).reshape(-1)]
     lines = [f"{key}: !!opencv-matrix", f"   rows: {value.shape[0]}", f"   cols: {value.shape[1]}", "   dt: d"]
-    chunks = [flat[i:i + 4] for i in range(0, len(flat), 4)]
+    chunks = [flat[i : i + 4] for i in range(0, len(flat), 4)]
     body = [", ".join(ch) for ch in chunks]
     lines.append("   data: [ " + body[0] + ("," if len(body) > 1 else " ]"))
     for k, b in enumerate(body[1:], 1):
@@ -87,7 +96,12 @@ def test_easymocap_files_as_easymocap_writes_them(tmp_path):
     X = random_points(1, 20)[0]
     doc_i, doc_e = read_opencv_yaml(intri), read_opencv_yaml(extri)
     for c, n in enumerate(cams.names):
-        ref = {"K": doc_i[f"K_{n}"], "R": doc_e[f"Rot_{n}"], "t": 1000 * doc_e[f"T_{n}"], "distCoef": doc_i[f"dist_{n}"][0]}
+        ref = {
+            "K": doc_i[f"K_{n}"],
+            "R": doc_e[f"Rot_{n}"],
+            "t": 1000 * doc_e[f"T_{n}"],
+            "distCoef": doc_i[f"dist_{n}"][0],
+        }
         np.testing.assert_allclose(cams[c].project(X).numpy(), project_panoptic_cm(ref, X.numpy()), atol=2e-3)
     assert load_easymocap_cameras(intri, extri, names=["03", "01"]).names == ["03", "01"]
     cm = load_easymocap_cameras(intri, extri, units="cm")
@@ -130,8 +144,9 @@ def test_easymocap_errors_name_file_camera_and_field(tmp_path):
         load_easymocap_cameras(intri, extri)
     intri.write_text(good_i)
     identity = "data: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]"
-    extri.write_text(re.sub(r"(Rot_02: !!opencv-matrix\r?\n(?:  .*\r?\n){3}  )data: \[[^\]]*\]", r"\g<1>" + identity,
-                            good_e))
+    extri.write_text(
+        re.sub(r"(Rot_02: !!opencv-matrix\r?\n(?:  .*\r?\n){3}  )data: \[[^\]]*\]", r"\g<1>" + identity, good_e)
+    )
     with pytest.raises(CalibrationError, match=r"extri\.yml, camera '02'.*'R_02'.*'Rot_02'.*different rotations"):
         load_easymocap_cameras(intri, extri)
     extri.write_text(good_e.replace("T_01", "X_01"))
@@ -151,20 +166,30 @@ def test_easymocap_errors_name_file_camera_and_field(tmp_path):
 def anipose_toml(cams: Camera, keys: list[str], scale: float = 1.0) -> str:
     """calibration.toml exactly as aniposelib's CameraGroup.dump writes it with the toml package (arrays with a
     trailing comma, a [metadata] table), translations in the board's unit (mm / scale)."""
+
     def arr(v):
         v = np.asarray(v)
         if v.ndim == 2:
             return "[ " + ", ".join(arr(r) for r in v) + ",]"
-        return "[ " + ", ".join(repr(float(x)) if not float(x).is_integer() or v.dtype.kind == "f" else str(int(x))
-                               for x in v) + ",]"
+        return (
+            "[ "
+            + ", ".join(repr(float(x)) if not float(x).is_integer() or v.dtype.kind == "f" else str(int(x)) for x in v)
+            + ",]"
+        )
 
     out = []
     for c, key in enumerate(keys):
         size = [int(v) for v in cams.image_size[c].tolist()]
-        out += [f"[{key}]", f'name = "{cams.names[c]}"', f"size = [ {size[0]}, {size[1]},]",
-                f"matrix = {arr(cams.K[c].numpy())}", f"distortions = {arr(cams.dist[c].numpy())}",
-                f"rotation = {arr(matrix_to_rodrigues(cams.R[c]).numpy())}",
-                f"translation = {arr(cams.t[c].numpy() / scale)}", ""]
+        out += [
+            f"[{key}]",
+            f'name = "{cams.names[c]}"',
+            f"size = [ {size[0]}, {size[1]},]",
+            f"matrix = {arr(cams.K[c].numpy())}",
+            f"distortions = {arr(cams.dist[c].numpy())}",
+            f"rotation = {arr(matrix_to_rodrigues(cams.R[c]).numpy())}",
+            f"translation = {arr(cams.t[c].numpy() / scale)}",
+            "",
+        ]
     out += ["[metadata]", "adjusted = true", "error = 0.7311", ""]
     return "\n".join(out)
 
@@ -209,11 +234,21 @@ def test_anipose_errors(tmp_path):
 # ------------------------------------------------------------------------------------------------ CMU Panoptic
 def test_panoptic_kinect_type_and_unknown_types(tmp_path):
     cams = []
-    for i, (name, typ) in enumerate([("00_00", "hd"), ("50_01", "kinect-color"), ("50_02", "kinect-color"),
-                                     ("01_01", "vga")]):
+    for i, (name, typ) in enumerate(
+        [("00_00", "hd"), ("50_01", "kinect-color"), ("50_02", "kinect-color"), ("01_01", "vga")]
+    ):
         R = np.eye(3)
-        cams.append({"name": name, "type": typ, "resolution": [1920, 1080], "K": [[1000.0, 0, 960], [0, 1000, 540],
-                     [0, 0, 1]], "distCoef": [0.0] * 5, "R": R.tolist(), "t": [[0.0], [0.0], [300.0 + i]]})
+        cams.append(
+            {
+                "name": name,
+                "type": typ,
+                "resolution": [1920, 1080],
+                "K": [[1000.0, 0, 960], [0, 1000, 540], [0, 0, 1]],
+                "distCoef": [0.0] * 5,
+                "R": R.tolist(),
+                "t": [[0.0], [0.0], [300.0 + i]],
+            }
+        )
     p = tmp_path / "calibration_seq.json"
     p.write_text(json.dumps({"cameras": cams}))
     assert load_panoptic_calibration(p, camera_type="kinect").names == ["50_01", "50_02"]

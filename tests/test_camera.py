@@ -2,12 +2,11 @@ import math
 
 import pytest
 import torch
+from conftest import random_points, ring_rig
 from torch.autograd import gradcheck
 
 from lt_core.camera import Camera, CameraError, stack_cameras
 from lt_core.rotation import matrix_to_rodrigues, rodrigues_to_matrix, rotation_about_axis
-
-from conftest import random_points, ring_rig
 
 
 def test_rodrigues_round_trip_and_identity():
@@ -19,7 +18,9 @@ def test_rodrigues_round_trip_and_identity():
     assert torch.allclose(matrix_to_rodrigues(R), r, atol=1e-9)
     assert torch.allclose(rodrigues_to_matrix(torch.zeros(3, dtype=torch.float64)), torch.eye(3, dtype=torch.float64))
     Rz = rotation_about_axis(torch.tensor(math.pi / 2, dtype=torch.float64), "z")
-    assert torch.allclose(Rz @ torch.tensor([1.0, 0, 0], dtype=torch.float64), torch.tensor([0.0, 1, 0], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(
+        Rz @ torch.tensor([1.0, 0, 0], dtype=torch.float64), torch.tensor([0.0, 1, 0], dtype=torch.float64), atol=1e-12
+    )
 
 
 def test_look_at_projects_target_to_principal_point():
@@ -113,7 +114,11 @@ def test_bad_cameras_raise_clear_errors():
     with pytest.raises(CameraError, match="not a rotation"):
         Camera(K, torch.eye(3, dtype=torch.float64) * 2, torch.zeros(3)).validate()
     with pytest.raises(CameraError, match="focal"):
-        Camera(torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)), torch.eye(3, dtype=torch.float64), torch.zeros(3)).validate()
+        Camera(
+            torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)),
+            torch.eye(3, dtype=torch.float64),
+            torch.zeros(3),
+        ).validate()
     with pytest.raises(CameraError, match="coincide"):
         Camera.look_at([0, 0, 0], [0, 0, 0])
     with pytest.raises(ValueError, match=r"\(\.\.\., N, 3\)"):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import random_points, ring_rig
 from torch.autograd import gradcheck
 
 from lt_core.camera import Camera
-from lt_core.ops.camera_triangulation import (reprojection_error_cameras, triangulate_cameras,
-                                              triangulate_cameras_best_subset, triangulate_cameras_ransac,
-                                              undistort_views)
+from lt_core.ops.camera_triangulation import (
+    reprojection_error_cameras,
+    triangulate_cameras,
+    triangulate_cameras_best_subset,
+    triangulate_cameras_ransac,
+    undistort_views,
+)
 from lt_core.ops.triangulation import TriangulationError, triangulate
-
-from conftest import random_points, ring_rig
 
 LENSES = {"opencv": [-0.28, 0.09, 0.002, -0.001, 0.0], "h36m": [-0.21, 0.25, -0.0014, -0.001, -0.003]}
 
@@ -20,8 +23,7 @@ LENSES = {"opencv": [-0.28, 0.09, 0.002, -0.001, 0.0], "h36m": [-0.21, 0.25, -0.
 def distorted_rig(model: str, n: int = 4) -> Camera:
     base = ring_rig(n)
     dist = torch.tensor(LENSES[model], dtype=torch.float64) * torch.linspace(0.9, 1.1, n, dtype=torch.float64)[:, None]
-    return Camera(base.K, base.R, base.t, dist, torch.tensor([1000.0, 1000.0]), base.names,
-                  distortion_model=model)
+    return Camera(base.K, base.R, base.t, dist, torch.tensor([1000.0, 1000.0]), base.names, distortion_model=model)
 
 
 @pytest.mark.parametrize("model", ["opencv", "h36m"])
@@ -64,7 +66,11 @@ def test_gradients_flow_through_the_undistortion():
     rig = distorted_rig("opencv", 3)
     X = random_points(1, 2, seed=6)
     uv = rig.project(X[:, None]).detach().requires_grad_(True)
-    w = torch.rand(1, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).add(0.5).requires_grad_(True)
+    w = (
+        torch.rand(1, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        .add(0.5)
+        .requires_grad_(True)
+    )
     assert gradcheck(lambda p, q: triangulate_cameras(p, rig, q), (uv, w), eps=1e-6, atol=1e-5)
 
 

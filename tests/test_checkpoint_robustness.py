@@ -7,6 +7,7 @@ import errno
 
 import pytest
 import torch
+from test_train import _cfg, _trainer
 
 from lt_core.train.checkpoint import (
     CheckpointError,
@@ -18,7 +19,6 @@ from lt_core.train.checkpoint import (
 )
 from lt_core.train.evaluate import load_trained_model
 from lt_core.train.loop import ConfigChangedError
-from test_train import _cfg, _trainer
 
 
 def _state(tr):

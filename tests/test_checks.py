@@ -14,11 +14,14 @@ def test_check_shape_accepts_matching_trailing_dimensions():
     check_shape(torch.zeros(7, 3), (3,), "rvec")
 
 
-@pytest.mark.parametrize("shape, trailing, message", [
-    ((4, 2), ("N", 3), r"X must have shape \(\.\.\., N, 3\), got \(4, 2\)"),
-    ((3,), ("N", 3), r"X must have shape \(\.\.\., N, 3\), got \(3,\)"),
-    ((2, 3, 4), (3, 3), r"X must have shape \(\.\.\., 3, 3\), got \(2, 3, 4\)"),
-])
+@pytest.mark.parametrize(
+    "shape, trailing, message",
+    [
+        ((4, 2), ("N", 3), r"X must have shape \(\.\.\., N, 3\), got \(4, 2\)"),
+        ((3,), ("N", 3), r"X must have shape \(\.\.\., N, 3\), got \(3,\)"),
+        ((2, 3, 4), (3, 3), r"X must have shape \(\.\.\., 3, 3\), got \(2, 3, 4\)"),
+    ],
+)
 def test_check_shape_names_the_argument_and_both_shapes(shape, trailing, message):
     with pytest.raises(ValueError, match=message):
         check_shape(torch.zeros(shape), trailing, "X")

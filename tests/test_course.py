@@ -47,15 +47,17 @@ def course_problems(nb: nbformat.NotebookNode, number: str) -> list[str]:
         problems.append("the introduction does not link the paper (arxiv.org/abs/1905.05754)")
     cited = [c for c in md if PAPER in c.source and REFERENCE.search(c.source)]
     if len(cited) < 3:
-        problems.append(f"only {len(cited)} Markdown cells link the paper with a section, equation or table "
-                        "(at least 3: one at each step it implements)")
+        problems.append(
+            f"only {len(cited)} Markdown cells link the paper with a section, equation or table "
+            "(at least 3: one at each step it implements)"
+        )
     checks = [(k, c) for k, c in enumerate(nb.cells) if "exercise-check" in _tags(c)]
     ids = [m for _, c in checks for m in CHECK_CALL.findall(c.source)]
     if not 3 <= len(ids) <= 6:
         problems.append(f"{len(ids)} exercise check cells (3-6 wanted, tagged 'exercise-check', calling check(...))")
     if len(set(ids)) != len(ids):
         problems.append(f"an exercise is checked twice: {ids}")
-    for (k, cell), eid in zip(checks, ids):
+    for (k, _cell), eid in zip(checks, ids):
         if eid[:2] != number:
             problems.append(f"exercise {eid} is checked in notebook {number}")
         if eid not in EXERCISES:
@@ -68,7 +70,7 @@ def course_problems(nb: nbformat.NotebookNode, number: str) -> list[str]:
         stub = nb.cells[k - 1] if k > 0 else None
         if stub is None or stub.cell_type != "code" or "raise NotImplementedError" not in stub.source:
             problems.append(f"the cell before the check of {eid} must be the reader's stub (raise NotImplementedError)")
-        if not any(f"**Exercise {eid}**" in c.source for c in nb.cells[max(0, k - 3):k] if c.cell_type == "markdown"):
+        if not any(f"**Exercise {eid}**" in c.source for c in nb.cells[max(0, k - 3) : k] if c.cell_type == "markdown"):
             problems.append(f"no Markdown statement '**Exercise {eid}**' above its stub")
     last = md[-1].source if md else ""
     if "What we saw" not in last:
@@ -83,11 +85,14 @@ def course_problems(nb: nbformat.NotebookNode, number: str) -> list[str]:
         p = params[0]
         nxt = nb.cells[p + 1] if p + 1 < len(nb.cells) else None
         if nxt is None or "check-parameters" not in _tags(nxt) or "check_common(SIZE, SEED, OUT_DIR)" not in nxt.source:
-            problems.append("the cell after 'parameters' must be tagged 'check-parameters' and call "
-                            "check_common(SIZE, SEED, OUT_DIR)")
+            problems.append(
+                "the cell after 'parameters' must be tagged 'check-parameters' and call "
+                "check_common(SIZE, SEED, OUT_DIR)"
+            )
         if 'os.environ.get("LT_RESULTS_DIR", "../results/interactive")' not in nb.cells[p].source:
-            problems.append("OUT_DIR must default to ../results/interactive (ignored by git) unless LT_RESULTS_DIR "
-                            "is set")
+            problems.append(
+                "OUT_DIR must default to ../results/interactive (ignored by git) unless LT_RESULTS_DIR is set"
+            )
     return problems
 
 
@@ -112,15 +117,19 @@ def _chapter(with_link: bool = True, exercises: int = 3) -> nbformat.NotebookNod
     nb = nbformat.v4.new_notebook()
     intro = "# 09 - test\n" + (f"[paper](https://{PAPER})" if with_link else "no link")
     cells = [nbformat.v4.new_markdown_cell(intro)]
-    params = nbformat.v4.new_code_cell('SIZE = "full"\nSEED = 0\nOUT_DIR = os.environ.get("LT_RESULTS_DIR", '
-                                       '"../results/interactive")')
+    params = nbformat.v4.new_code_cell(
+        'SIZE = "full"\nSEED = 0\nOUT_DIR = os.environ.get("LT_RESULTS_DIR", "../results/interactive")'
+    )
     params.metadata["tags"] = ["parameters"]
     checks = nbformat.v4.new_code_cell("SIZE, SEED, OUT_DIR = check_common(SIZE, SEED, OUT_DIR)")
     checks.metadata["tags"] = ["check-parameters"]
     cells += [params, checks]
     for k in range(3):
-        cells.append(nbformat.v4.new_markdown_cell(f"Step {k}, [Sec. 3, Eq. ({k + 1})](https://{PAPER})"
-                                                   if with_link else f"Step {k}"))
+        cells.append(
+            nbformat.v4.new_markdown_cell(
+                f"Step {k}, [Sec. 3, Eq. ({k + 1})](https://{PAPER})" if with_link else f"Step {k}"
+            )
+        )
     for k in range(1, exercises + 1):
         eid = f"01.{k}"
         cells.append(nbformat.v4.new_markdown_cell(f"**Exercise {eid}** -- do it"))
@@ -128,8 +137,11 @@ def _chapter(with_link: bool = True, exercises: int = 3) -> nbformat.NotebookNod
         chk = nbformat.v4.new_code_cell(f'check("{eid}", f)')
         chk.metadata["tags"] = ["exercise-check"]
         cells.append(chk)
-    cells.append(nbformat.v4.new_markdown_cell("## What we saw\n\n* a\n\n## What you should now be able to explain\n\n"
-                                               "* x\n* y\n* z"))
+    cells.append(
+        nbformat.v4.new_markdown_cell(
+            "## What we saw\n\n* a\n\n## What you should now be able to explain\n\n* x\n* y\n* z"
+        )
+    )
     nb.cells = cells
     return nb
 

@@ -61,8 +61,11 @@ def test_excerpt_is_read_unchanged(excerpt):
     raw = EXCERPT.read_bytes()
     assert b"\r\n" in raw and b"\n-" in raw  # mixed CRLF / LF line ends, as in the source files
     assert excerpt.n_frames == 24 and excerpt.fps == 120.0 and excerpt.n_joints == 57
-    assert len(excerpt.channel_names) == 132 and excerpt.channel_names[3:6] == ["hip:Zrotation", "hip:Yrotation",
-                                                                                "hip:Xrotation"]
+    assert len(excerpt.channel_names) == 132 and excerpt.channel_names[3:6] == [
+        "hip:Zrotation",
+        "hip:Yrotation",
+        "hip:Xrotation",
+    ]
     assert is_daz_skeleton(excerpt.names)
     assert not any(is_daz_skeleton(read_bvh(c["path"]).names) for c in list_embedded_clips() if c["format"] == "bvh")
     np.testing.assert_allclose(excerpt.channels[0, :3], [-71.6924, 85.1887, 0.966493])
@@ -100,16 +103,23 @@ def test_retargeted_positions_by_hand():
     r_shoulder = chest + [-2.68224, 19.2634, -4.8768] + [-8.77824, -1.95073, 1.46304]
     head = chest + [0, 22.1894, -2.19456] + [-0.24384, 7.07133, 1.2192]
     nose = head + 0.25 * np.array([4.14528, 8.04674, 8.04672]) + 0.25 * np.array([-3.6576, 8.04674, 8.04672])
-    expected = {"Pelvis": root, "RHip": r_hip, "RShoulder": r_shoulder, "Neck": nose,
-                "RKnee": r_hip + [0, -36.8199, 0.73152], "Head": head + [0, HEAD_TOP_MM / 10.0, 0],
-                "Spine": root + [0, 20.6881, -0.73152] + 0.5 * np.array([0, 11.7043, -0.48768]),
-                "RElbow": r_shoulder + [-28.1742, -1.7115, 0.48768]}
+    expected = {
+        "Pelvis": root,
+        "RHip": r_hip,
+        "RShoulder": r_shoulder,
+        "Neck": nose,
+        "RKnee": r_hip + [0, -36.8199, 0.73152],
+        "Head": head + [0, HEAD_TOP_MM / 10.0, 0],
+        "Spine": root + [0, 20.6881, -0.73152] + 0.5 * np.array([0, 11.7043, -0.48768]),
+        "RElbow": r_shoulder + [-28.1742, -1.7115, 0.48768],
+    }
     for name, p in expected.items():
         np.testing.assert_allclose(joints[0, J[name]], world(*p), atol=1e-6, err_msg=name)
     # frame 1: Rz(90 deg) (x, y, z) -> (-y, x, z): the forearm offset (-28.17, -1.71, 0.49) points down
     np.testing.assert_allclose(joints[1, J["RElbow"]], world(*(r_shoulder + [1.7115, -28.1742, 0.48768])), atol=1e-6)
-    np.testing.assert_allclose(joints[1, J["RWrist"]] - joints[1, J["RElbow"]],
-                               world(-0.773209, -22.5879, 7.07136), atol=1e-6)
+    np.testing.assert_allclose(
+        joints[1, J["RWrist"]] - joints[1, J["RElbow"]], world(-0.773209, -22.5879, 7.07136), atol=1e-6
+    )
     np.testing.assert_allclose(joints[1, J["LElbow"]], joints[0, J["LElbow"]], atol=1e-9)  # other side untouched
 
 
@@ -131,8 +141,10 @@ def test_left_and_right_are_the_performers(excerpt):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, mm", [("cm", 10.0), ("Centimetres", 10.0), ("m", 1000.0), ("inch", 25.4),
-                                      ("cmu", CMU_MM_PER_UNIT), (2.5, 2.5)])
+@pytest.mark.parametrize(
+    "name, mm",
+    [("cm", 10.0), ("Centimetres", 10.0), ("m", 1000.0), ("inch", 25.4), ("cmu", CMU_MM_PER_UNIT), (2.5, 2.5)],
+)
 def test_parse_unit(name, mm):
     assert parse_unit(name) == pytest.approx(mm)
 
@@ -145,12 +157,15 @@ def test_parse_unit_errors():
     assert unit_name(10.0) == "cm" and unit_name(CMU_MM_PER_UNIT) == "cmu" and unit_name(7.0) == "custom"
 
 
-@pytest.mark.parametrize("scale, unit", [(1.0, "cm"), (10.0, "mm"), (0.01, "m"), (1 / 2.54, "in"),
-                                         (10.0 / CMU_MM_PER_UNIT, "cmu")])
+@pytest.mark.parametrize(
+    "scale, unit", [(1.0, "cm"), (10.0, "mm"), (0.01, "m"), (1 / 2.54, "in"), (10.0 / CMU_MM_PER_UNIT, "cmu")]
+)
 def test_unit_detected_from_leg_length(excerpt, scale, unit):
     """The same skeleton written in other units is recognised from its leg length (822 mm)."""
-    legs = {"R": tuple(excerpt.index(n) for n in ("rThigh", "rShin", "rFoot")),
-            "L": tuple(excerpt.index(n) for n in ("lThigh", "lShin", "lFoot"))}
+    legs = {
+        "R": tuple(excerpt.index(n) for n in ("rThigh", "rShin", "rFoot")),
+        "L": tuple(excerpt.index(n) for n in ("lThigh", "lShin", "lFoot")),
+    }
     scaled = replace(excerpt, offsets=excerpt.offsets * scale, _cache={})
     found = detect_unit(scaled, legs)
     assert found.unit == unit and not found.stated
@@ -159,16 +174,21 @@ def test_unit_detected_from_leg_length(excerpt, scale, unit):
 
 
 def test_unit_detection_errors_and_stated_units(excerpt, tmp_path):
-    legs = {"R": tuple(excerpt.index(n) for n in ("rThigh", "rShin", "rFoot")),
-            "L": tuple(excerpt.index(n) for n in ("lThigh", "lShin", "lFoot"))}
+    legs = {
+        "R": tuple(excerpt.index(n) for n in ("rThigh", "rShin", "rFoot")),
+        "L": tuple(excerpt.index(n) for n in ("lThigh", "lShin", "lFoot")),
+    }
     tiny = replace(excerpt, offsets=excerpt.offsets / 16.0, _cache={})  # a 5.1-unit leg: no unit makes it a person
     with pytest.raises(UnitError) as err:
         detect_unit(tiny, legs)
     msg = str(err.value)
     assert str(EXCERPT) in msg and "5.14 file units" in msg and "state the unit" in msg and "cm: 51 mm" in msg
     assert check_unit(excerpt, legs, "cm").stated
-    with pytest.raises(UnitError, match=r"stated unit 'cmu' \(56.4444 mm\) makes the rest-pose leg 4642 mm long.*"
-                                        r"points to 'cm'"):
+    with pytest.raises(
+        UnitError,
+        match=r"stated unit 'cmu' \(56.4444 mm\) makes the rest-pose leg 4642 mm long.*"
+        r"points to 'cm'",
+    ):
         check_unit(excerpt, legs, "cmu")
     # load_clip: detected by default, a stated unit checked; read_bvh's CMU default is refused when retargeting
     _, meta = load_clip(EXCERPT)
@@ -179,9 +199,19 @@ def test_unit_detection_errors_and_stated_units(excerpt, tmp_path):
         load_clip(EXCERPT, unit_mm="m")
     with pytest.raises(UnitError, match=str(EXCERPT).replace("\\", "\\\\") + ".*4642 mm"):
         retarget_to_h36m(read_bvh(EXCERPT))
-    np.testing.assert_array_equal(leg_joints_from_mapping({"RHip": {3: 0.2, 4: 0.8}, "RKnee": {5: 1.0},
-                                                           "RAnkle": {6: 1.0}, "LHip": {7: 1.0}, "LKnee": {8: 1.0},
-                                                           "LAnkle": {9: 1.0}})["R"], (4, 5, 6))
+    np.testing.assert_array_equal(
+        leg_joints_from_mapping(
+            {
+                "RHip": {3: 0.2, 4: 0.8},
+                "RKnee": {5: 1.0},
+                "RAnkle": {6: 1.0},
+                "LHip": {7: 1.0},
+                "LKnee": {8: 1.0},
+                "LAnkle": {9: 1.0},
+            }
+        )["R"],
+        (4, 5, 6),
+    )
 
 
 def test_cmu_clips_detect_the_cmu_unit():
@@ -243,8 +273,9 @@ def test_stated_frame_rate_replaces_the_header():
 
 
 def test_daz_skeleton_missing_joints_named(tmp_path):
-    text = _daz_text([np.zeros(132)] * 3).replace("JOINT rShldr", "JOINT rUpperArm").replace("JOINT lFoot",
-                                                                                             "JOINT lToes")
+    text = (
+        _daz_text([np.zeros(132)] * 3).replace("JOINT rShldr", "JOINT rUpperArm").replace("JOINT lFoot", "JOINT lToes")
+    )
     path = tmp_path / "broken_daz.bvh"
     path.write_text(text)
     with pytest.raises(MotionFormatError) as err:

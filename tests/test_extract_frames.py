@@ -35,7 +35,7 @@ def _write_video(path: Path) -> None:
         stream.options = {"crf": "0"}
         for f in range(N_FRAMES):
             img = np.full((H, W, 3), 30, np.uint8)
-            img[Y0:Y0 + SIDE, _square_x(f):_square_x(f) + SIDE] = 230
+            img[Y0 : Y0 + SIDE, _square_x(f) : _square_x(f) + SIDE] = 230
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -48,8 +48,9 @@ def _write_detections(folder: Path) -> None:
     gen = np.random.default_rng(0)
     for t in range(N_FRAMES - OFFSET):
         x0 = _square_x(t + OFFSET)
-        kp = np.stack([x0 + 1 + gen.uniform(0, SIDE - 3, 25), Y0 + 1 + gen.uniform(0, SIDE - 3, 25),
-                       np.full(25, 0.9)], -1)
+        kp = np.stack(
+            [x0 + 1 + gen.uniform(0, SIDE - 3, 25), Y0 + 1 + gen.uniform(0, SIDE - 3, 25), np.full(25, 0.9)], -1
+        )
         doc = {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": kp.reshape(-1).tolist()}]}
         (folder / f"{folder.parent.name}.{t:04d}.json").write_text(json.dumps(doc))
 
@@ -71,9 +72,26 @@ def test_extract_frames_stores_ordered_frames_and_measures_the_offset(tmp_path: 
         _write_video(videos / f"cam0{k}.mp4")
         _write_detections(pose / f"cam0{k}_json")
     out = tmp_path / "frames"
-    rc = _script().main(["--videos", str(videos), "--calibration", str(calib), "--detections", str(pose),
-                         "--out", str(out), "--frames", "3:20:4", "--scale", "0.5", "--quality", "95",
-                         "--search", "4"])
+    rc = _script().main(
+        [
+            "--videos",
+            str(videos),
+            "--calibration",
+            str(calib),
+            "--detections",
+            str(pose),
+            "--out",
+            str(out),
+            "--frames",
+            "3:20:4",
+            "--scale",
+            "0.5",
+            "--quality",
+            "95",
+            "--search",
+            "4",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "offset: video frame = detection frame + 2" in printed

@@ -16,8 +16,11 @@ def test_registered_models_and_their_options():
 
 def test_unknown_model_option_raises_listing_the_accepted_ones():
     # the name an older docstring suggested: it used to be dropped silently, giving a softmax model
-    with pytest.raises(ValueError, match=r"unknown model_options of 'volumetric': \['volume_aggregation'\]; "
-                                         r"accepted: \[.*'aggregation'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown model_options of 'volumetric': \['volume_aggregation'\]; "
+        r"accepted: \[.*'aggregation'",
+    ):
         build_model(TrainConfig(model="volumetric", model_options={"volume_aggregation": "sum"}))
     with pytest.raises(ValueError, match="v2v_options.*volumetric models"):
         build_model(TrainConfig(model="algebraic", model_options={"v2v_options": {"front_channels": 8}}))
@@ -28,6 +31,8 @@ def test_unknown_dataset_and_dataset_option_raise():
         build_dataset(TrainConfig(dataset_options={"frames_per_clip": 3}), "val")
     with pytest.raises(ValueError, match="unknown dataset 'kitti'"):
         build_dataset(TrainConfig(dataset="kitti"), "val")
-    ds = build_dataset(TrainConfig(image_size=(64, 64), views=2, dataset_options={"max_frames_per_clip": 2,
-                                                                                   "load_images": False}), "val")
+    ds = build_dataset(
+        TrainConfig(image_size=(64, 64), views=2, dataset_options={"max_frames_per_clip": 2, "load_images": False}),
+        "val",
+    )
     assert ds.num_views == 2 and ds.out_size == (64, 64) and len(ds) == 2 * len(ds.clips)

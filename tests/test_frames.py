@@ -57,8 +57,13 @@ def test_detections_land_on_the_person_only_at_the_measured_offset(frameset, det
     """Moving keypoints (elbows, wrists, knees, feet) fall on pixels that differ from the median background far
     more often at the manifest's offset than at any other one, in every camera."""
     joints = [BODY25B.joints.index(j) for j in MOVING_JOINTS]
-    scores = frameset.offset_scores(detections.points.numpy(), detections.confidences.numpy(), detections.frames,
-                                    offsets=range(-3, 4), joints=joints)
+    scores = frameset.offset_scores(
+        detections.points.numpy(),
+        detections.confidences.numpy(),
+        detections.frames,
+        offsets=range(-3, 4),
+        joints=joints,
+    )
     table = scores.pivot(index="offset", columns="camera", values="hit_rate")
     tested = scores[scores.offset == 1].set_index("camera").keypoints
     assert (tested.drop("all") >= 40).all() and tested["all"] >= 200

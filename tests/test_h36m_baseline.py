@@ -10,6 +10,8 @@ import torch
 
 pytest.importorskip("h5py")  # the optional 'h36m' extra (installed by make)
 
+from h36m_fixtures import write_baseline, write_cameras_h5  # noqa: E402
+
 from lt_core.data.calibration import CalibrationError, load_h36m_cameras_h5  # noqa: E402
 from lt_core.data.h36m_baseline import load_h36m_baseline, read_detections_h5, read_positions_3d  # noqa: E402
 from lt_core.data.h36m_sequences import H36M32_TO_17, H36MSequenceDataset  # noqa: E402
@@ -20,17 +22,21 @@ from lt_core.metrics import evaluate_predictions, is_damaged  # noqa: E402
 from lt_core.ops.camera_triangulation import triangulate_cameras  # noqa: E402
 from lt_core.skeleton import H36M17  # noqa: E402
 
-from h36m_fixtures import write_baseline, write_cameras_h5  # noqa: E402
-
-LAYOUT = {"S9": {"Greeting": 12, "Greeting 1": 10, "SittingDown 1": 8, "Waiting 1": 6},
-          "S11": {"Directions": 7, "Walking 1": 9}}
+LAYOUT = {
+    "S9": {"Greeting": 12, "Greeting 1": 10, "SittingDown 1": 8, "Waiting 1": 6},
+    "S11": {"Directions": 7, "Walking 1": 9},
+}
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     root = tmp_path_factory.mktemp("h36m")
-    info = write_baseline(root, LAYOUT, sh_frames={("S9", "Greeting 1", 2): 13, ("S11", "Walking 1", 1): 6},
-                          skip={("S11", "Directions", 0)})
+    info = write_baseline(
+        root,
+        LAYOUT,
+        sh_frames={("S9", "Greeting 1", 2): 13, ("S11", "Walking 1", 1): 6},
+        skip={("S11", "Directions", 0)},
+    )
     return root, info
 
 
@@ -49,8 +55,9 @@ def test_cameras_h5_round_trip_with_names_and_lens():
 def test_sequences_units_joints_and_camera_order(baseline):
     root, info = baseline
     seqs = load_h36m_baseline(root, subjects=["S9", 11])
-    assert [(s.subject, s.action) for s in seqs] == [("S9", a) for a in sorted(LAYOUT["S9"])] + \
-        [("S11", a) for a in sorted(LAYOUT["S11"])]
+    assert [(s.subject, s.action) for s in seqs] == [("S9", a) for a in sorted(LAYOUT["S9"])] + [
+        ("S11", a) for a in sorted(LAYOUT["S11"])
+    ]
     seq = seqs.find("S9", "Greeting")
     assert seq.camera_names == ["54138969", "55011271", "58860488", "60457274"] and seq.detector == "StackedHourglass"
     # 32 -> 17 joints in mm, exactly as the file stores them
@@ -58,13 +65,16 @@ def test_sequences_units_joints_and_camera_order(baseline):
     assert seq.joints_3d[:, H36M17.root, 2].mean() == pytest.approx(920, abs=20)  # pelvis height: mm, Z up
     # the detections are the file's, MPII-16 -> our first 16, no neck/nose
     np.testing.assert_array_equal(seq.points_2d[:, 1, :16], info["detections"]["S9", "Greeting", 1])
-    assert np.isnan(seq.points_2d[:, :, 16]).all() and not seq.valid_2d[:, :, 16].any() and seq.valid_2d[:, :, :16].all()
+    assert (
+        np.isnan(seq.points_2d[:, :, 16]).all() and not seq.valid_2d[:, :, 16].any() and seq.valid_2d[:, :, :16].all()
+    )
     # and they land where the cameras project the 3D joints (lens included)
     uv = seq.cameras.project(torch.as_tensor(seq.joints_3d)[:, None]).numpy()
     np.testing.assert_allclose(seq.points_2d[:, :, :16], uv[:, :, :16], atol=1e-9)
     # triangulating them through the cameras recovers the 3D joints
-    X = triangulate_cameras(torch.as_tensor(seq.points_2d), seq.cameras, torch.as_tensor(seq.valid_2d).double(),
-                            on_insufficient="nan")
+    X = triangulate_cameras(
+        torch.as_tensor(seq.points_2d), seq.cameras, torch.as_tensor(seq.valid_2d).double(), on_insufficient="nan"
+    )
     assert (X[:, :16] - torch.as_tensor(seq.joints_3d[:, :16])).norm(dim=-1).max() < 1e-6
     assert torch.isnan(X[:, 16]).all()
 

@@ -23,17 +23,44 @@ CAMERAS = ["54138969", "55011271", "58860488", "60457274"]
 ACTIONS = ["Directions-1", "Greeting-2"]
 SUBJECTS = ["S1", "S9"]
 FULL = 200  # the fixture's full-frame images are 200 x 200 (real ones are 1000 x 1000/1002)
-CAM_DTYPE = np.dtype([("R", np.float32, (3, 3)), ("t", np.float32, (3, 1)), ("K", np.float32, (3, 3)),
-                      ("dist", np.float32, (5,))])
-TABLE_DTYPE = np.dtype([("subject_idx", np.int8), ("action_idx", np.int8), ("frame_idx", np.int16),
-                        ("keypoints", np.float32, (17, 3)), ("bbox_by_camera_tlbr", np.int16, (4, 4))])
+CAM_DTYPE = np.dtype(
+    [("R", np.float32, (3, 3)), ("t", np.float32, (3, 1)), ("K", np.float32, (3, 3)), ("dist", np.float32, (5,))]
+)
+TABLE_DTYPE = np.dtype(
+    [
+        ("subject_idx", np.int8),
+        ("action_idx", np.int8),
+        ("frame_idx", np.int16),
+        ("keypoints", np.float32, (17, 3)),
+        ("bbox_by_camera_tlbr", np.int16, (4, 4)),
+    ]
+)
 
 
 def _pose(frame: int) -> np.ndarray:
     rng = np.random.default_rng(frame)
-    base = np.array([[-100, 0, 80], [-100, 0, 480], [-100, 0, 900], [100, 0, 900], [100, 0, 480], [100, 0, 80],
-                     [0, 0, 900], [0, 0, 1150], [0, 0, 1400], [0, 0, 1650], [-300, 0, 900], [-250, 0, 1150],
-                     [-180, 0, 1400], [180, 0, 1400], [250, 0, 1150], [300, 0, 900], [0, 30, 1550]], float)
+    base = np.array(
+        [
+            [-100, 0, 80],
+            [-100, 0, 480],
+            [-100, 0, 900],
+            [100, 0, 900],
+            [100, 0, 480],
+            [100, 0, 80],
+            [0, 0, 900],
+            [0, 0, 1150],
+            [0, 0, 1400],
+            [0, 0, 1650],
+            [-300, 0, 900],
+            [-250, 0, 1150],
+            [-180, 0, 1400],
+            [180, 0, 1400],
+            [250, 0, 1150],
+            [300, 0, 900],
+            [0, 30, 1550],
+        ],
+        float,
+    )
     return (base + rng.normal(scale=20, size=base.shape) + [10.0 * frame, 0, 0]).astype(np.float32)
 
 
@@ -43,10 +70,15 @@ def _cameras(distort: bool) -> np.ndarray:
         for c in range(4):
             ang = c * math.pi / 2 + 0.4 + 0.05 * s
             eye = (4500 * math.cos(ang), 4500 * math.sin(ang), 1500.0)
-            cam = Camera.look_at(eye, (0.0, 0.0, 900.0), focal=230.0 + c, image_size=(FULL, FULL),
-                                 principal=(101.0 - c, 98.0 + c))
-            arr[s, c] = (cam.R.numpy(), cam.t.numpy().reshape(3, 1), cam.K.numpy(),
-                         [-0.2, 0.2, 0.001, -0.001, 0.0] if distort else [0.0] * 5)
+            cam = Camera.look_at(
+                eye, (0.0, 0.0, 900.0), focal=230.0 + c, image_size=(FULL, FULL), principal=(101.0 - c, 98.0 + c)
+            )
+            arr[s, c] = (
+                cam.R.numpy(),
+                cam.t.numpy().reshape(3, 1),
+                cam.K.numpy(),
+                [-0.2, 0.2, 0.001, -0.001, 0.0] if distort else [0.0] * 5,
+            )
     return arr
 
 
@@ -82,12 +114,16 @@ def make_fixture(root: Path, distort: bool = True) -> dict:
                         for seq in ("imageSequence", "imageSequence-undistorted"):
                             folder = root / "processed" / subject / action / seq / cam_name
                             folder.mkdir(parents=True, exist_ok=True)
-                            Image.fromarray(_blob_image(uv[9:10])).save(folder / f"img_{frame + 1:06d}.jpg",
-                                                                        quality=95)
+                            Image.fromarray(_blob_image(uv[9:10])).save(folder / f"img_{frame + 1:06d}.jpg", quality=95)
                 rows.append((s, a, frame, X, bboxes))
     table = np.array(rows, dtype=TABLE_DTYPE)
-    labels = {"subject_names": SUBJECTS, "camera_names": CAMERAS, "action_names": ACTIONS, "cameras": cams_arr,
-              "table": table}
+    labels = {
+        "subject_names": SUBJECTS,
+        "camera_names": CAMERAS,
+        "action_names": ACTIONS,
+        "cameras": cams_arr,
+        "table": table,
+    }
     (root / "extra").mkdir(parents=True, exist_ok=True)
     np.save(root / "extra" / "human36m-multiview-labels-GTbboxes.npy", labels)
     return labels
@@ -134,8 +170,9 @@ def test_images_crops_and_cameras_agree(fixture_root):
         uv = s["cameras"].to(torch.float64).project(s["joints_3d"][9:10].double())[:, 0]  # (4, 2)
         for c in range(4):
             red = imgs[c, 0].double()
-            v, u = torch.meshgrid(torch.arange(64.0, dtype=torch.float64), torch.arange(64.0, dtype=torch.float64),
-                                  indexing="ij")
+            v, u = torch.meshgrid(
+                torch.arange(64.0, dtype=torch.float64), torch.arange(64.0, dtype=torch.float64), indexing="ij"
+            )
             near = ((u - uv[c, 0]) ** 2 + (v - uv[c, 1]) ** 2 < 6**2).double() * red
             centroid = torch.stack([(near * u).sum(), (near * v).sum()]) / near.sum()
             # 0.1 px: tight enough to catch a half-pixel convention slip (that would shift it by ~0.15 px here)

@@ -9,17 +9,22 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import random_points, ring_rig
+from h36m_fixtures import H36M_S1_CAM1
 from torch.autograd import gradcheck
 
 from lt_core.camera import Camera, CameraError, stack_cameras
-from lt_core.data.calibration import (h36m_camera_from_raw, load_rig_json, save_panoptic_calibration, save_rig_json,
-                                      save_toml_calibration)
+from lt_core.data.calibration import (
+    h36m_camera_from_raw,
+    load_rig_json,
+    save_panoptic_calibration,
+    save_rig_json,
+    save_toml_calibration,
+)
 from lt_core.data.sample import collate_samples
 from lt_core.lens import distort_normalized, undistort_fixed_point, undistort_normalized
 from lt_core.ops.unprojection import project_grid
 
-from conftest import random_points, ring_rig
-from h36m_fixtures import H36M_S1_CAM1
 
 def h36m_reference_project(X: np.ndarray, R, T, f, c, k, p) -> np.ndarray:
     """Human3.6M's own projection, written from its formula: X_cam = R (X - T); radial 1 + k1 r^2 + k2 r^4 + k3 r^6;
@@ -75,8 +80,10 @@ def test_h36m_model_matches_the_reference_formula_and_opencv_does_not():
 def test_undistortion_is_exact_and_both_backends_agree(model):
     g = torch.Generator().manual_seed(0)
     xy = (torch.rand(3, 400, 2, generator=g, dtype=torch.float64) - 0.5) * 1.2
-    dist = torch.tensor([[-0.28, 0.09, 0.002, -0.001, 0.0], [-0.2, 0.24, -0.0014, -0.001, -0.003],
-                         [0.05, -0.01, 0.0, 0.003, 0.001]], dtype=torch.float64)
+    dist = torch.tensor(
+        [[-0.28, 0.09, 0.002, -0.001, 0.0], [-0.2, 0.24, -0.0014, -0.001, -0.003], [0.05, -0.01, 0.0, 0.003, 0.001]],
+        dtype=torch.float64,
+    )
     xd = distort_normalized(xy, dist, model)
     for backend in ("numba", "torch"):
         und = undistort_normalized(xd, dist, model, backend=backend)
@@ -100,8 +107,9 @@ def test_undistortion_returns_nan_where_the_lens_has_no_inverse():
 def test_undistortion_gradients_are_the_implicit_ones(model):
     g = torch.Generator().manual_seed(1)
     xd = ((torch.rand(2, 3, 2, generator=g, dtype=torch.float64) - 0.5) * 0.8).requires_grad_(True)
-    dist = torch.tensor([[-0.2, 0.1, 0.002, -0.001, 0.01], [0.03, -0.02, -0.001, 0.002, 0.0]],
-                        dtype=torch.float64, requires_grad=True)
+    dist = torch.tensor(
+        [[-0.2, 0.1, 0.002, -0.001, 0.01], [0.03, -0.02, -0.001, 0.002, 0.0]], dtype=torch.float64, requires_grad=True
+    )
     assert gradcheck(lambda a, d: undistort_normalized(a, d, model), (xd, dist), eps=1e-6, atol=1e-7)
     # distort(undistort(x)) = x, so the chain has the identity as Jacobian
     out = distort_normalized(undistort_normalized(xd, dist, model), dist, model)
@@ -112,14 +120,18 @@ def test_undistortion_gradients_are_the_implicit_ones(model):
 def test_camera_carries_the_model_through_every_operation(tmp_path):
     base = ring_rig(3)
     dist = torch.tensor([-0.2, 0.24, -0.0014, -0.001, -0.003], dtype=torch.float64).expand(3, 5)
-    rig = Camera(base.K, base.R, base.t, dist, torch.tensor([1000.0, 1000.0]), ["a", "b", "c"],
-                 distortion_model="h36m")
+    rig = Camera(base.K, base.R, base.t, dist, torch.tensor([1000.0, 1000.0]), ["a", "b", "c"], distortion_model="h36m")
     X = random_points(1, 8)[0]
     opencv = dataclasses.replace(rig, distortion_model="opencv")
     assert (rig.project(X) - opencv.project(X)).abs().max() > 1e-3  # the model matters for these cameras
-    variants = {"to": rig.to(torch.float32).to(torch.float64), "index": rig[[0, 1, 2]],
-                "expand": rig.expand(2, 3)[1], "crop": rig.crop(10, 20).crop(-10, -20),
-                "resize": rig.resize(0.5).resize(2.0), "stack": stack_cameras([rig[0], rig[1], rig[2]])}
+    variants = {
+        "to": rig.to(torch.float32).to(torch.float64),
+        "index": rig[[0, 1, 2]],
+        "expand": rig.expand(2, 3)[1],
+        "crop": rig.crop(10, 20).crop(-10, -20),
+        "resize": rig.resize(0.5).resize(2.0),
+        "stack": stack_cameras([rig[0], rig[1], rig[2]]),
+    }
     for name, cam in variants.items():
         assert cam.distortion_model == "h36m", name
         torch.testing.assert_close(cam.project(X), rig.project(X), atol=1e-3 if name == "to" else 1e-9, rtol=0)
@@ -144,8 +156,13 @@ def test_renderer_rays_use_the_model():
     from lt_core.render.renderer import _flat_cameras, _normalized_rays
 
     base = ring_rig(2)
-    rig = Camera(base.K, base.R, base.t, torch.tensor([-0.2, 0.2, 0.004, -0.003, 0.0], dtype=torch.float64),
-                 distortion_model="h36m")
+    rig = Camera(
+        base.K,
+        base.R,
+        base.t,
+        torch.tensor([-0.2, 0.2, 0.004, -0.003, 0.0], dtype=torch.float64),
+        distortion_model="h36m",
+    )
     flat = _flat_cameras(rig, 2)
     assert flat.distortion_model == "h36m"
     u = torch.tensor([10.0, 500.0, 990.0])

@@ -23,17 +23,26 @@ from lt_core.train.methods import (
 
 MEASURED = "embedded-h36m-rig"
 
+
 def _tiny_checkpoint(path, model: str, rig: str = "human36m", step: int = 3, **model_options):
     from lt_core.train.checkpoint import atomic_save
     from lt_core.train.config import TrainConfig
     from lt_core.train.factory import build_model
 
-    cfg = TrainConfig(name=path.stem, model=model, model_options=model_options, dataset_options={"rig": rig},
-                      image_size=(128, 128), v2v="tiny", backbone="tiny")
+    cfg = TrainConfig(
+        name=path.stem,
+        model=model,
+        model_options=model_options,
+        dataset_options={"rig": rig},
+        image_size=(128, 128),
+        v2v="tiny",
+        backbone="tiny",
+    )
     torch.manual_seed(step)
     net = build_model(cfg)
-    atomic_save({"format": "lt_core.train/1-export", "model": net.state_dict(), "config": cfg.to_dict(),
-                 "step": step}, path)
+    atomic_save(
+        {"format": "lt_core.train/1-export", "model": net.state_dict(), "config": cfg.to_dict(), "step": step}, path
+    )
     return net
 
 
@@ -72,8 +81,13 @@ def test_volumetric_aggregation_names_the_method(tmp_path):
 
 
 def test_embedded_eval_dataset_is_fixed_and_described():
-    ds = embedded_eval_dataset("dome", image_size=(96, 96), views=4, frames_per_clip=3,
-                               options={"load_images": False, "clips": ["01_01"], "placement": "center"})
+    ds = embedded_eval_dataset(
+        "dome",
+        image_size=(96, 96),
+        views=4,
+        frames_per_clip=3,
+        options={"load_images": False, "clips": ["01_01"], "placement": "center"},
+    )
     assert len(ds) == 6 and ds.clips == ["131_03", "05_06"]  # the held-out clips, whatever the options say
     assert not ds.random_views and ds.num_views == 4 and ds.out_size == (96, 96) and ds.placement == "center"
     a, b = ds[1], ds[1]
@@ -87,6 +101,7 @@ def test_embedded_eval_dataset_is_fixed_and_described():
 # ---------------------------------------------------------------------------------------------- running the methods
 def test_official_wrapper_feeds_the_preprocessed_images():
     from lt_core.models import AlgebraicTriangulationNet, BackboneConfig, preprocess_like_official
+
     torch.manual_seed(0)
     net = AlgebraicTriangulationNet(BackboneConfig.tiny()).eval()
     ds = embedded_eval_dataset("human36m", frames_per_clip=1)
@@ -102,9 +117,12 @@ def test_official_wrapper_feeds_the_preprocessed_images():
 def test_evaluate_methods_centres_the_cuboid_on_the_algebraic_pelvis(tmp_path):
     _tiny_checkpoint(tmp_path / "alg.pt", "algebraic")
     _tiny_checkpoint(tmp_path / "vol.pt", "volumetric", volume_size=16, cuboid_side=2000.0)
-    models = {"volumetric": load_method_model(tmp_path / "vol.pt", "volumetric"),
-              "algebraic": load_method_model(tmp_path / "alg.pt", "algebraic"),
-              "ransac": load_method_model(tmp_path / "alg.pt", "ransac"), "algebraic_noconf": None}
+    models = {
+        "volumetric": load_method_model(tmp_path / "vol.pt", "volumetric"),
+        "algebraic": load_method_model(tmp_path / "alg.pt", "algebraic"),
+        "ransac": load_method_model(tmp_path / "alg.pt", "ransac"),
+        "algebraic_noconf": None,
+    }
     assert models["ransac"].threshold == pytest.approx(5.0)  # 15 px on 384 px crops, at 128 px
     ds = embedded_eval_dataset("human36m", frames_per_clip=1)
     preds, notes = evaluate_methods(ds, models)
@@ -126,12 +144,12 @@ def test_evaluate_methods_centres_the_cuboid_on_the_algebraic_pelvis(tmp_path):
 
 def test_released_state_dict_loads_strictly_and_is_wrapped(tmp_path):
     from lt_core.models import synthetic_official_state_dict
+
     path = tmp_path / "human36m_alg.pth"
     torch.save(synthetic_official_state_dict("algebraic_human36m_alg", prefix="module."), path)
     model = load_method_model(path, "algebraic")
     assert type(model).__name__ == "_OfficialInput" and not model.training
     assert model.model.backbone.config.depth == 152
-
 
 
 def test_exported_checkpoints_report_their_training_steps(tmp_path):

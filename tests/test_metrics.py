@@ -137,8 +137,11 @@ def test_action_group_and_damaged():
 def test_damaged_scenes_in_both_namings():
     """The paper's preprocessing renamed the scenes (action_to_una_dinosauria): S9 Greeting -> Greeting-2,
     SittingDown 1 -> SittingDown-2, Waiting 1 -> Waiting-1. Both spellings must be recognised."""
-    for preprocessed, original in (("Greeting-2", "Greeting"), ("SittingDown-2", "SittingDown 1"),
-                                   ("Waiting-1", "Waiting 1")):
+    for preprocessed, original in (
+        ("Greeting-2", "Greeting"),
+        ("SittingDown-2", "SittingDown 1"),
+        ("Waiting-1", "Waiting 1"),
+    ):
         assert is_damaged("S9", preprocessed) and is_damaged("S9", original, "human36m")
         assert is_damaged(9, original) and is_damaged("9", preprocessed)
         assert not is_damaged("S11", original) and not is_damaged("S9", original, "panoptic")
@@ -163,8 +166,12 @@ def _table_case():
     for i, e in enumerate([10.0, 20.0, 30.0, 40.0]):
         pred[i, :, 0] = e  # global shift: abs error e, relative error 0
     pred[3, 0, 1] = 17.0  # Walking: one joint off by 17 -> relative error 1, abs error (16*40+sqrt(40^2+17^2))/17
-    meta = {"subject": ["S9", "S9", "S9", "S11"], "action": ["Directions-1", "Directions-2", "Waiting-1", "Walking-1"],
-            "frame": [0, 5, 10, 15], "dataset": ["human36m"] * 4}
+    meta = {
+        "subject": ["S9", "S9", "S9", "S11"],
+        "action": ["Directions-1", "Directions-2", "Waiting-1", "Walking-1"],
+        "frame": [0, 5, 10, 15],
+        "dataset": ["human36m"] * 4,
+    }
     return pred, gt, meta
 
 

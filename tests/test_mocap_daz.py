@@ -25,7 +25,6 @@ from lt_core.data.mocap_daz import (
 )
 from lt_core.data.motion import MotionFormatError
 from lt_core.data.retarget import H36M_JOINTS, load_clip
-from lt_core.paths import data_dir
 from lt_core.data.synthetic import (
     DAZ_EXCLUDED_CLIPS,
     DAZ_VAL_CLIPS,
@@ -34,13 +33,23 @@ from lt_core.data.synthetic import (
     SyntheticMultiViewDataset,
     clip_set,
 )
+from lt_core.paths import data_dir
 from lt_core.train.evaluate import Predictions, clip_family, per_clip_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mocap_cmu_daz"
 J = {name: i for i, name in enumerate(H36M_JOINTS)}
 CLIPS = {c["id"]: c for c in list_daz_clips()}
-RIGID = [("RHip", "RKnee"), ("RKnee", "RAnkle"), ("LHip", "LKnee"), ("LKnee", "LAnkle"), ("RShoulder", "RElbow"),
-         ("RElbow", "RWrist"), ("LShoulder", "LElbow"), ("LElbow", "LWrist"), ("Neck", "Head")]
+RIGID = [
+    ("RHip", "RKnee"),
+    ("RKnee", "RAnkle"),
+    ("LHip", "LKnee"),
+    ("LKnee", "LAnkle"),
+    ("RShoulder", "RElbow"),
+    ("RElbow", "RWrist"),
+    ("LShoulder", "LElbow"),
+    ("LElbow", "LWrist"),
+    ("Neck", "Head"),
+]
 
 
 def test_clip_table():
@@ -65,8 +74,11 @@ def test_clip_table_errors(tmp_path):
     bad.write_text(text.replace("\tmartial\tmartial/03.bvh", "\tkarate\tmartial/03.bvh"))
     with pytest.raises(MotionFormatError, match=r"clips.tsv, line \d+: clip 'martial_03': family must be one of"):
         list_daz_clips(bad)
-    bad.write_text(text.replace("salsa_02\tsalsa\tsalsa/02.bvh\tsalsa-a\t120\t60", "salsa_02\tsalsa\tsalsa/02.bvh"
-                                                                                   "\tsalsa-a\t120\tsixty"))
+    bad.write_text(
+        text.replace(
+            "salsa_02\tsalsa\tsalsa/02.bvh\tsalsa-a\t120\t60", "salsa_02\tsalsa\tsalsa/02.bvh\tsalsa-a\t120\tsixty"
+        )
+    )
     with pytest.raises(MotionFormatError, match="clip 'salsa_02': header_fps and fps must be numbers"):
         list_daz_clips(bad)
     bad.write_text(text.replace("\tunit\t", "\tunits\t"))
@@ -149,8 +161,10 @@ def test_build_checks_the_stated_facts(tmp_path):
     (source / "10.bvh").write_bytes(lzma.decompress((FIXTURES / "salsa_10.bvh.xz").read_bytes()))
     table = (daz_dir() / "clips.tsv").read_text()
     row = next(ln for ln in table.splitlines() if ln.startswith("salsa_10\t"))
-    for field, wrong, message in ((6, "mm", "the body size says the unit is 'cm', the clip table says 'mm'"),
-                                  (4, "60", "header says 120 Hz, the clip table 60 Hz")):
+    for field, wrong, message in (
+        (6, "mm", "the body size says the unit is 'cm', the clip table says 'mm'"),
+        (4, "60", "header says 120 Hz, the clip table 60 Hz"),
+    ):
         cols = row.split("\t")
         cols[field] = wrong
         (tmp_path / "clips.tsv").write_text(table.replace(row, "\t".join(cols)))
@@ -192,8 +206,9 @@ def test_dataset_with_extended_sets():
     assert s["meta"]["subject"].startswith("cmusalsa-a") and not val.random_views
     train = SyntheticMultiViewDataset("train_ext", load_images=False, max_frames_per_clip=1)
     assert train.random_views and len(train) == len(clip_set("train_ext"))
-    assert train.config_key() != SyntheticMultiViewDataset("train", load_images=False,
-                                                           max_frames_per_clip=1).config_key()
+    assert (
+        train.config_key() != SyntheticMultiViewDataset("train", load_images=False, max_frames_per_clip=1).config_key()
+    )
     from lt_core.train.methods import embedded_eval_dataset  # how the held-out tables select the extended set
 
     evaluation = embedded_eval_dataset("human36m", split="val_ext", frames_per_clip=2)
@@ -219,8 +234,15 @@ def test_per_clip_table():
             pred[i, J["LWrist"]] += np.float32([0, 0, 68.0])
     meta = [{"clip": c, "subject": "s", "action": c, "frame": i} for i, c in enumerate(clips)]
     table = per_clip_table(Predictions(pred, gt, np.ones((len(clips), 17), bool), meta))
-    assert list(table.index) == ["131_03", "salsa_14", "salsa_29", "indian_06", "family: salsa", "mean of clips",
-                                 "pooled"]
+    assert list(table.index) == [
+        "131_03",
+        "salsa_14",
+        "salsa_29",
+        "indian_06",
+        "family: salsa",
+        "mean of clips",
+        "pooled",
+    ]
     assert table.loc["131_03", "family"] == "cmu" and table.loc["indian_06", "family"] == "indian"
     np.testing.assert_allclose(table.loc["131_03", ["mpjpe_abs", "mpjpe_rel"]].astype(float), [10.0, 0.0], atol=1e-4)
     np.testing.assert_allclose(table.loc["salsa_14", ["mpjpe_abs", "mpjpe_rel"]].astype(float), [2.0, 2.0], atol=1e-4)

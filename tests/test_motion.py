@@ -36,12 +36,18 @@ CLIPS = {c["id"]: c for c in list_embedded_clips()}
 
 # Bones between points of one rigid segment (their length cannot change) and plausible adult ranges in mm.
 RIGID_BONES = {
-    ("Pelvis", "RHip"): (80, 200), ("Pelvis", "LHip"): (80, 200),
-    ("RHip", "RKnee"): (350, 500), ("LHip", "LKnee"): (350, 500),
-    ("RKnee", "RAnkle"): (330, 500), ("LKnee", "LAnkle"): (330, 500),
-    ("Thorax", "RShoulder"): (120, 260), ("Thorax", "LShoulder"): (120, 260),
-    ("RShoulder", "RElbow"): (220, 380), ("LShoulder", "LElbow"): (220, 380),
-    ("RElbow", "RWrist"): (170, 320), ("LElbow", "LWrist"): (170, 320),
+    ("Pelvis", "RHip"): (80, 200),
+    ("Pelvis", "LHip"): (80, 200),
+    ("RHip", "RKnee"): (350, 500),
+    ("LHip", "LKnee"): (350, 500),
+    ("RKnee", "RAnkle"): (330, 500),
+    ("LKnee", "LAnkle"): (330, 500),
+    ("Thorax", "RShoulder"): (120, 260),
+    ("Thorax", "LShoulder"): (120, 260),
+    ("RShoulder", "RElbow"): (220, 380),
+    ("LShoulder", "LElbow"): (220, 380),
+    ("RElbow", "RWrist"): (170, 320),
+    ("LElbow", "LWrist"): (170, 320),
 }
 
 
@@ -100,14 +106,17 @@ def test_bvh_forward_kinematics_known_positions(tmp_path):
     np.testing.assert_allclose(m.positions_mm()[1, 2], np.array([0, -2, 1]) * CMU_MM_PER_UNIT, atol=1e-9)
 
 
-@pytest.mark.parametrize("order, expected", [("Zrotation Yrotation Xrotation", [0, 1, 0]),
-                                             ("Xrotation Yrotation Zrotation", [0, 0, 1])])
+@pytest.mark.parametrize(
+    "order, expected", [("Zrotation Yrotation Xrotation", [0, 1, 0]), ("Xrotation Yrotation Zrotation", [0, 0, 1])]
+)
 def test_bvh_channel_order_matters(tmp_path, order, expected):
     # The same angles (90 deg about x and about z, 0 about y) in two channel orders.
     values = {"X": "90", "Y": "0", "Z": "90"}
     frame = " ".join(values[c[0]] for c in order.split())
-    text = (f"HIERARCHY\nROOT r\n{{\n OFFSET 0 0 0\n CHANNELS 3 {order}\n End Site\n {{\n  OFFSET 1 0 0\n }}\n}}\n"
-            f"MOTION\nFrames: 1\nFrame Time: 0.01\n{frame}\n")
+    text = (
+        f"HIERARCHY\nROOT r\n{{\n OFFSET 0 0 0\n CHANNELS 3 {order}\n End Site\n {{\n  OFFSET 1 0 0\n }}\n}}\n"
+        f"MOTION\nFrames: 1\nFrame Time: 0.01\n{frame}\n"
+    )
     p = read_bvh(_write(tmp_path, "order.bvh", text)).forward_kinematics()
     np.testing.assert_allclose(p[0, 1], expected, atol=1e-12)
 
@@ -213,15 +222,21 @@ def test_asf_amc_matches_equivalent_bvh(tmp_path):
     rng = np.random.default_rng(0)
     angles = rng.uniform(-90, 90, size=(5, 3))
     asf = TINY_ASF.replace("dof rz", "dof rx ry rz").replace("axis 0 0 90 XYZ", "axis 0 0 0 XYZ")
-    amc = ":DEGREES\n" + "".join(f"{i + 1}\nroot 1 2 3 0 0 0\nup {a[0]} {a[1]} {a[2]}\nside 0\n"
-                                 for i, a in enumerate(angles))
+    amc = ":DEGREES\n" + "".join(
+        f"{i + 1}\nroot 1 2 3 0 0 0\nup {a[0]} {a[1]} {a[2]}\nside 0\n" for i, a in enumerate(angles)
+    )
     m_asf = read_asf_amc(_write(tmp_path, "a.amc", amc), _write(tmp_path, "a.asf", asf))
-    bvh = ("HIERARCHY\nROOT root\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n JOINT up\n {\n"
-           "  OFFSET 0 0 0\n  CHANNELS 3 Zrotation Yrotation Xrotation\n  End Site\n  {\n   OFFSET 0 2 0\n  }\n }\n}\n"
-           f"MOTION\nFrames: 5\nFrame Time: 0.01\n" + "".join(f"1 2 3 {a[2]} {a[1]} {a[0]}\n" for a in angles))
+    bvh = (
+        "HIERARCHY\nROOT root\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n JOINT up\n {\n"
+        "  OFFSET 0 0 0\n  CHANNELS 3 Zrotation Yrotation Xrotation\n  End Site\n  {\n   OFFSET 0 2 0\n  }\n }\n}\n"
+        "MOTION\nFrames: 5\nFrame Time: 0.01\n" + "".join(f"1 2 3 {a[2]} {a[1]} {a[0]}\n" for a in angles)
+    )
     m_bvh = read_bvh(_write(tmp_path, "a.bvh", bvh))
-    np.testing.assert_allclose(m_asf.forward_kinematics()[:, m_asf.index("side")],
-                               m_bvh.forward_kinematics()[:, m_bvh.index("up_end")], atol=1e-9)
+    np.testing.assert_allclose(
+        m_asf.forward_kinematics()[:, m_asf.index("side")],
+        m_bvh.forward_kinematics()[:, m_bvh.index("up_end")],
+        atol=1e-9,
+    )
 
 
 def test_forward_kinematics_is_vectorized_composition():
@@ -256,7 +271,8 @@ def test_data_dir_env_override(tmp_path, monkeypatch):
     (tmp_path / "mocap_cmu").mkdir()
     (tmp_path / "mocap_cmu" / "tiny.bvh").write_text(TINY_BVH)
     (tmp_path / "mocap_cmu" / "clips.tsv").write_text(
-        "id\tsubject\tformat\tpath\tskeleton\tfps\tdescription\nt_01\t0\tbvh\ttiny.bvh\t\t50\ttiny test\n")
+        "id\tsubject\tformat\tpath\tskeleton\tfps\tdescription\nt_01\t0\tbvh\ttiny.bvh\t\t50\ttiny test\n"
+    )
     monkeypatch.setenv("LT_DATA_DIR", str(tmp_path))
     assert data_dir() == tmp_path
     [clip] = list_embedded_clips()
@@ -289,8 +305,7 @@ def test_bvh_and_amc_of_trial_01_01_agree(clips):
     assert meta_bvh["floor_offset_mm"] == pytest.approx(meta_amc["floor_offset_mm"], abs=0.1)
     diff = bvh.astype(np.float64) - amc
     lower = [J[n] for n in ("Pelvis", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "Spine")]
-    upper = [J[n] for n in ("Thorax", "Neck", "Head", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow",
-                            "LWrist")]
+    upper = [J[n] for n in ("Thorax", "Neck", "Head", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist")]
     assert np.abs(diff[:, lower]).max() < 0.5  # mm (float32 output, 4-decimal BVH angles)
     shift = diff[:, upper]  # one rigid translation of the whole upper body per frame ...
     assert np.abs(shift - shift.mean(axis=1, keepdims=True)).max() < 0.5
@@ -342,19 +357,36 @@ def test_floor_is_lowest_foot_point():
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("mixamorig:LeftUpLeg", "left_upleg"), ("LeftUpLeg", "left_upleg"), ("UpLeg_L", "left_upleg"),
-    ("upleg.R", "right_upleg"), ("LHipJoint", "left_hipjoint"), ("lfemur", "left_femur"), ("rradius", "right_radius"),
-    ("lowerback", "lowerback"), ("root", "root"), ("Neck1", "neck1"), ("Head_end", "headend"),
-    ("mixamorig:HeadTop_End", "headtopend"), ("RThumb", "right_thumb"), ("Hips", "hips"), ("L_Hip", "left_hip"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("mixamorig:LeftUpLeg", "left_upleg"),
+        ("LeftUpLeg", "left_upleg"),
+        ("UpLeg_L", "left_upleg"),
+        ("upleg.R", "right_upleg"),
+        ("LHipJoint", "left_hipjoint"),
+        ("lfemur", "left_femur"),
+        ("rradius", "right_radius"),
+        ("lowerback", "lowerback"),
+        ("root", "root"),
+        ("Neck1", "neck1"),
+        ("Head_end", "headend"),
+        ("mixamorig:HeadTop_End", "headtopend"),
+        ("RThumb", "right_thumb"),
+        ("Hips", "hips"),
+        ("L_Hip", "left_hip"),
+    ],
+)
 def test_normalize_joint_name(name, expected):
     assert normalize_joint_name(name) == expected
 
 
 def test_mapping_resolves_mixamo_names():
-    sides = [f"{s}{b}" for s in ("Left", "Right") for b in ("UpLeg", "Leg", "Foot", "ToeBase", "Shoulder", "Arm",
-                                                              "ForeArm", "Hand")]
+    sides = [
+        f"{s}{b}"
+        for s in ("Left", "Right")
+        for b in ("UpLeg", "Leg", "Foot", "ToeBase", "Shoulder", "Arm", "ForeArm", "Hand")
+    ]
     names = [f"mixamorig:{n}" for n in ["Hips", "Spine", "Spine1", "Spine2", "Neck", "Head", "HeadTop_End", *sides]]
     resolved = resolve_mapping(names)
     pick = {j: sorted(names[i].split(":")[1] for i in w) for j, w in resolved.items()}
@@ -366,8 +398,10 @@ def test_mapping_resolves_mixamo_names():
 def test_user_mapping_overrides_and_missing_joints_are_listed(tmp_path):
     c = CLIPS["01_01_bvh"]
     default, _ = load_clip(c["path"])
-    custom, meta = load_clip(c["path"], mapping={"Head": "Head", "Neck/Nose": ["Neck1", "Head"],
-                                                 "RWrist": {"RightHand": 0.5, "RightFingerBase": 0.5}})
+    custom, meta = load_clip(
+        c["path"],
+        mapping={"Head": "Head", "Neck/Nose": ["Neck1", "Head"], "RWrist": {"RightHand": 0.5, "RightFingerBase": 0.5}},
+    )
     assert meta["mapping"]["Head"] == {"Head": 1.0}
     np.testing.assert_array_equal(custom[:, J["Neck"]], default[:, J["Neck"]])
     assert np.linalg.norm(custom[:, J["Head"]] - default[:, J["Head"]], axis=-1).min() > 50
@@ -398,14 +432,17 @@ def test_resample_linear():
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("0 0 0 90 0 0 0 0 90", "0 0 0 90 0 0 0 0", "line 20.*has 8 values.*9 channels"),
-    ("CHANNELS 3 Zrotation Yrotation Xrotation", "CHANNELS 3 Zrotation Yrotation", "line 10.*'End'"),
-    ("Zrotation Yrotation Xrotation\n", "Zrotation Yrotation Wrotation\n", "line 5.*'Wrotation'"),
-    ("Frames: 2", "Frames: 3", "'Frames: 3' but 2 frame lines"),
-    ("0 0 0 90 0 0 0 0 90", "0 0 0 90 0 0 0 0 x", "line 20.*not a number"),
-    ("MOTION", "MOTON", "no MOTION"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("0 0 0 90 0 0 0 0 90", "0 0 0 90 0 0 0 0", "line 20.*has 8 values.*9 channels"),
+        ("CHANNELS 3 Zrotation Yrotation Xrotation", "CHANNELS 3 Zrotation Yrotation", "line 10.*'End'"),
+        ("Zrotation Yrotation Xrotation\n", "Zrotation Yrotation Wrotation\n", "line 5.*'Wrotation'"),
+        ("Frames: 2", "Frames: 3", "'Frames: 3' but 2 frame lines"),
+        ("0 0 0 90 0 0 0 0 90", "0 0 0 90 0 0 0 0 x", "line 20.*not a number"),
+        ("MOTION", "MOTON", "no MOTION"),
+    ],
+)
 def test_malformed_bvh_errors_name_file_and_line(tmp_path, old, new, message):
     assert old in TINY_BVH
     path = _write(tmp_path, "broken.bvh", TINY_BVH.replace(old, new, 1))

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from h36m_fixtures import write_baseline, write_videopose3d
 
 from lt_core.notebook_utils import NotebookResults
-
-from h36m_fixtures import write_baseline, write_videopose3d
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_algebraic_triangulation.ipynb"
 
@@ -27,9 +26,16 @@ def _section() -> str:
 
 
 def _run(tmp_path: Path, **params) -> dict:
-    ns = {"Path": Path, "results": NotebookResults(tmp_path / "results", "03_algebraic_triangulation"),
-          "H36M_BASELINE_DIR": None, "H36M_VP3D_3D": None, "H36M_VP3D_2D": None, "H36M_SUBJECTS": ["S9", "S11"],
-          "H36M_FRAME_STEP": 1, **params}
+    ns = {
+        "Path": Path,
+        "results": NotebookResults(tmp_path / "results", "03_algebraic_triangulation"),
+        "H36M_BASELINE_DIR": None,
+        "H36M_VP3D_3D": None,
+        "H36M_VP3D_2D": None,
+        "H36M_SUBJECTS": ["S9", "S11"],
+        "H36M_FRAME_STEP": 1,
+        **params,
+    }
     exec(compile(_section(), "notebook-03-section-8", "exec"), ns)  # noqa: S102 (the notebook's own code)
     return ns
 
@@ -46,8 +52,12 @@ def test_section_runs_all_methods_on_both_file_sets(tmp_path, capsys):
     layout = {"S9": {"Greeting": 5, "Walking 1": 4}, "S11": {"Directions": 4}}
     write_baseline(tmp_path / "h36m", layout, noise_px=3.0, skip={("S11", "Directions", 0)})
     write_videopose3d(tmp_path, layout, {"cpn_ft_h36m_dbb": "h36m"}, noise_px=3.0)
-    ns = _run(tmp_path, H36M_BASELINE_DIR=str(tmp_path / "h36m"), H36M_VP3D_3D=str(tmp_path / "data_3d_h36m.npz"),
-              H36M_VP3D_2D=str(tmp_path / "data_2d_h36m_cpn_ft_h36m_dbb.npz"))
+    ns = _run(
+        tmp_path,
+        H36M_BASELINE_DIR=str(tmp_path / "h36m"),
+        H36M_VP3D_3D=str(tmp_path / "data_3d_h36m.npz"),
+        H36M_VP3D_2D=str(tmp_path / "data_2d_h36m_cpn_ft_h36m_dbb.npz"),
+    )
     out = capsys.readouterr().out
     assert set(ns["h36m_tables"]) == {"3d-pose-baseline, Stacked Hourglass", "VideoPose3D, cpn_ft_h36m_dbb"}
     for label, table in ns["h36m_tables"].items():

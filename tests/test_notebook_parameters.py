@@ -71,8 +71,11 @@ def test_defaults_pass_from_any_directory(path: Path, tmp_path: Path, monkeypatc
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_wrong_parameters_fail_in_the_check_cell(path: Path, tmp_path: Path):
     defaults = _defaults(path)
-    wrong = {name: "../no/such/path" for name, v in defaults.items()
-             if isinstance(v, str) and v.startswith("../") and name != "OUT_DIR"}
+    wrong = {
+        name: "../no/such/path"
+        for name, v in defaults.items()
+        if isinstance(v, str) and v.startswith("../") and name != "OUT_DIR"
+    }
     wrong.update({name: bad for name, v in defaults.items() if name.endswith("_STEP") for bad in (0,)})
     assert wrong or path.name.startswith("02_"), f"{path.name} has no path or step parameter to test"
     for name, value in wrong.items():
@@ -141,8 +144,15 @@ def _papermill(tmp_path: Path, notebook: Path, cwd: Path, parameters: dict):
     os.environ.update({"LT_NOTEBOOK_SIZE": "smoke", "LT_HEADLESS": "1", "LT_RESULTS_DIR": str(tmp_path / "results")})
     os.environ.pop("MPLBACKEND", None)
     try:
-        return pm.execute_notebook(str(notebook), str(tmp_path / "executed.ipynb"), parameters=parameters,
-                                   kernel_name="python3", cwd=str(cwd), progress_bar=False, execution_timeout=300)
+        return pm.execute_notebook(
+            str(notebook),
+            str(tmp_path / "executed.ipynb"),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(cwd),
+            progress_bar=False,
+            execution_timeout=300,
+        )
     finally:
         os.environ.clear()
         os.environ.update(env_before)
@@ -180,9 +190,12 @@ def test_06_from_the_repository_root(tmp_path: Path):
     """No --cwd: the kernel runs in the repository root, the default paths still find the checkpoints."""
     nb = nbformat.read(NB06, as_version=4)
     k = next(i for i, c in enumerate(nb.cells) if "check-parameters" in c.metadata.get("tags", []))
-    nb.cells = nb.cells[:k + 1] + [nbformat.v4.new_code_cell(
-        "import os\nprint('cwd is the repository root:', os.path.samefile(os.getcwd(), REPO))\n"
-        "print('CHECKPOINT_DIR ->', repo_relative(CHECKPOINT_DIR), len(list(CHECKPOINT_DIR.glob('*.pt'))) > 0)")]
+    nb.cells = nb.cells[: k + 1] + [
+        nbformat.v4.new_code_cell(
+            "import os\nprint('cwd is the repository root:', os.path.samefile(os.getcwd(), REPO))\n"
+            "print('CHECKPOINT_DIR ->', repo_relative(CHECKPOINT_DIR), len(list(CHECKPOINT_DIR.glob('*.pt'))) > 0)"
+        )
+    ]
     nb.cells[k + 1].source = f"REPO = {str(ROOT)!r}\n" + nb.cells[k + 1].source
     head = tmp_path / "06_head.ipynb"
     nbformat.write(nb, head)
@@ -216,8 +229,24 @@ def test_papermill_cli_reports_the_parameter(tmp_path: Path):
     """The README's command line: papermill exits non-zero and names the parameter."""
     env = {**os.environ, "LT_RESULTS_DIR": str(tmp_path / "results"), "LT_NOTEBOOK_SIZE": "smoke"}
     env.pop("MPLBACKEND", None)
-    proc = subprocess.run([sys.executable, "-m", "papermill", str(NB06), str(tmp_path / "o.ipynb"),
-                           "-p", "H36M_FRAME_STEP", "0", "--kernel", "python3"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(NB06),
+            str(tmp_path / "o.ipynb"),
+            "-p",
+            "H36M_FRAME_STEP",
+            "0",
+            "--kernel",
+            "python3",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0
     assert "ParameterError" in proc.stderr and "H36M_FRAME_STEP must be an integer in [1, inf], got 0" in proc.stderr

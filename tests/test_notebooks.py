@@ -60,8 +60,12 @@ def _parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def test_notebooks_present():
     names = [p.name for p in NOTEBOOKS]
-    for required in ("01_camera_geometry.ipynb", "02_soft_argmax.ipynb", "03_algebraic_triangulation.ipynb",
-                     "07_your_own_cameras.ipynb"):
+    for required in (
+        "01_camera_geometry.ipynb",
+        "02_soft_argmax.ipynb",
+        "03_algebraic_triangulation.ipynb",
+        "07_your_own_cameras.ipynb",
+    ):
         assert required in names
 
 
@@ -86,8 +90,9 @@ def test_committed_notebook_is_executed_and_clean(path: Path):
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code_cells), "commit the notebook executed"
-    assert [c.execution_count for c in code_cells] == list(range(1, len(code_cells) + 1)), \
+    assert [c.execution_count for c in code_cells] == list(range(1, len(code_cells) + 1)), (
         "execute top to bottom in a fresh kernel (scripts/build_notebooks.py)"
+    )
     assert nb.metadata.get("lt_core", {}).get("executed_size") in ("smoke", "full")
     for c in code_cells:
         assert not any(o.output_type == "error" for o in c.outputs), f"error output in cell:\n{c.source[:200]}"
@@ -106,11 +111,31 @@ def test_notebook_smoke(path: Path, tmp_path: Path):
     """nbval, lax mode, smoke size: the whole notebook runs; checked cells match the stored outputs."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)  # keep the kernel's inline backend
-    env.update({"LT_NOTEBOOK_SIZE": "smoke", "LT_HEADLESS": "1", "LT_RESULTS_DIR": str(tmp_path / "results"),
-                "PYTHONHASHSEED": "0"})
-    cmd = [sys.executable, "-m", "pytest", "-q", "--nbval-lax", "--nbval-current-env",
-           "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "600", "-p", "no:cacheprovider",
-           "-o", "addopts=", str(path)]
+    env.update(
+        {
+            "LT_NOTEBOOK_SIZE": "smoke",
+            "LT_HEADLESS": "1",
+            "LT_RESULTS_DIR": str(tmp_path / "results"),
+            "PYTHONHASHSEED": "0",
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        str(SANITIZE),
+        "--nbval-cell-timeout",
+        "600",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        str(path),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"nbval failed for {path.name}:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
 
@@ -139,13 +164,17 @@ def test_select_notebooks(tmp_path: Path):
 def test_reproduce_runs_collects_and_stops_on_failure(tmp_path: Path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    _tiny_notebook(nbs / "01_ok.ipynb", (
-        "import pandas as pd, matplotlib.pyplot as plt\n"
-        "from lt_core.notebook_utils import NotebookResults\n"
-        "res = NotebookResults(OUT_DIR, '01_ok')\n"
-        "res.save_table(pd.DataFrame({'size': [SIZE], 'seed': [SEED]}), 'params', 'The parameters seen')\n"
-        "fig, ax = plt.subplots(); res.save_figure(fig, 'empty')\n"
-        "import os; assert os.environ.get('LT_HEADLESS') == '1'\n"))
+    _tiny_notebook(
+        nbs / "01_ok.ipynb",
+        (
+            "import pandas as pd, matplotlib.pyplot as plt\n"
+            "from lt_core.notebook_utils import NotebookResults\n"
+            "res = NotebookResults(OUT_DIR, '01_ok')\n"
+            "res.save_table(pd.DataFrame({'size': [SIZE], 'seed': [SEED]}), 'params', 'The parameters seen')\n"
+            "fig, ax = plt.subplots(); res.save_figure(fig, 'empty')\n"
+            "import os; assert os.environ.get('LT_HEADLESS') == '1'\n"
+        ),
+    )
     _tiny_notebook(nbs / "02_broken.ipynb", "raise RuntimeError('deliberate failure for the test')")
     _tiny_notebook(nbs / "03_never.ipynb", "print('not reached')")
     out = tmp_path / "out"
@@ -168,6 +197,11 @@ def test_reproduce_runs_collects_and_stops_on_failure(tmp_path: Path):
 
 
 def test_reproduce_cli_only_unknown(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "lt_core.reproduce", "--size", "smoke", "--only", "99",
-                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lt_core.reproduce", "--size", "smoke", "--only", "99", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0 and "no notebook numbered 99" in proc.stderr

@@ -20,8 +20,13 @@ from torch import nn
 from lt_core.camera import Camera
 from lt_core.conventions import rules, scale_box
 from lt_core.data.human36m import Human36MDataset
-from lt_core.models import (AlgebraicTriangulationNet, BackboneConfig, RANSACTriangulationNet, V2VConfig,
-                            VolumetricTriangulationNet)
+from lt_core.models import (
+    AlgebraicTriangulationNet,
+    BackboneConfig,
+    RANSACTriangulationNet,
+    V2VConfig,
+    VolumetricTriangulationNet,
+)
 from lt_core.models.backbone import BackboneOutput
 from lt_core.ops.ransac_official import triangulate_ransac_official
 from lt_core.ops.soft_argmax import soft_argmax_3d
@@ -99,6 +104,7 @@ def test_official_camera_convention_travels_and_cannot_be_mixed():
     with pytest.raises(ValueError, match="convention must be one of"):
         Camera(t(z["K_full"]), t(z["R"]), t(z["t"]), convention="corners")
     from lt_core.camera import CameraError, stack_cameras
+
     with pytest.raises(CameraError, match="different pixel conventions"):
         stack_cameras([cam[0], cam[1].with_convention("centres")])
 
@@ -112,8 +118,7 @@ def test_official_dlt_matches_float64_and_float32_runs(views, conf):
     X64 = triangulate(t(z[f"points_{views}"]), t(z[f"P_{views}"]), w64, normalize=False, precision="native")
     assert max_diff(X64, z[f"X_{views}_{conf}_f64"]) < 1e-6
     w32 = t(z[f"confidences_{views}_f32"]) if conf == "conf" else None
-    X32 = triangulate(t(z[f"points_{views}_f32"]), t(z[f"P_{views}_f32"]), w32, normalize=False,
-                      precision="native")
+    X32 = triangulate(t(z[f"points_{views}_f32"]), t(z[f"P_{views}_f32"]), w32, normalize=False, precision="native")
     assert X32.dtype == torch.float32
     assert max_diff(X32, z[f"X_{views}_{conf}_f32"]) < 0.1
     if conf == "noconf":  # the official numpy DLT (used by its RANSAC) solves the same system
@@ -220,9 +225,14 @@ def test_official_unprojection_every_voxel(backend, rot, aggregation):
 def test_official_unprojection_non_square_maps(backend):
     z = load("unprojection")
     for aggregation in ("sum", "softmax"):
-        volume = unproject_features(t(z["nonsquare_features"]), t(z["nonsquare_proj_matricies_hm"]),
-                                    t(z["coord_volumes_rot0"][:1]), aggregation, backend=backend,
-                                    convention="official")
+        volume = unproject_features(
+            t(z["nonsquare_features"]),
+            t(z["nonsquare_proj_matricies_hm"]),
+            t(z["coord_volumes_rot0"][:1]),
+            aggregation,
+            backend=backend,
+            convention="official",
+        )
         assert max_diff(volume, z[f"nonsquare_volume_{aggregation}"]) < 1e-4
 
 
@@ -255,10 +265,13 @@ def test_official_unprojection_through_cameras_and_gradients():
 def test_official_3d_soft_argmax():
     z = load("unprojection")
     coords = t(z["integrate_coord_volumes"])
-    for dtype, key, tol in ((torch.float32, "integrate_keypoints_f32", 0.01), (torch.float64, "integrate_keypoints_f64",
-                                                                               1e-9)):
-        joints, probs = soft_argmax_3d(t(z["integrate_volumes"]).to(dtype), 1.0, coords.to(dtype)[:, None],
-                                       return_probs=True)
+    for dtype, key, tol in (
+        (torch.float32, "integrate_keypoints_f32", 0.01),
+        (torch.float64, "integrate_keypoints_f64", 1e-9),
+    ):
+        joints, probs = soft_argmax_3d(
+            t(z["integrate_volumes"]).to(dtype), 1.0, coords.to(dtype)[:, None], return_probs=True
+        )
         assert max_diff(joints, z[key]) < tol
     assert max_diff(probs.float(), z["integrate_probs_f32"]) < 1e-6
 
@@ -268,11 +281,18 @@ def test_official_volumetric_head():
     z = load("volumetric_head")
     B, C, Fb, h, w = z["backbone_features"].shape
     D = int(z["volume_size"])
-    net = VolumetricTriangulationNet(replace(BackboneConfig.tiny(), deconv_channels=Fb), V2VConfig.paper(),
-                                     volume_size=D, cuboid_side=float(z["cuboid_side"]), aggregation="softmax",
-                                     beta=float(z["volume_multiplier"]), convention="official")
-    net.process_features.load_state_dict({"0.weight": t(z["process_features.0.weight"]),
-                                          "0.bias": t(z["process_features.0.bias"])})
+    net = VolumetricTriangulationNet(
+        replace(BackboneConfig.tiny(), deconv_channels=Fb),
+        V2VConfig.paper(),
+        volume_size=D,
+        cuboid_side=float(z["cuboid_side"]),
+        aggregation="softmax",
+        beta=float(z["volume_multiplier"]),
+        convention="official",
+    )
+    net.process_features.load_state_dict(
+        {"0.weight": t(z["process_features.0.weight"]), "0.bias": t(z["process_features.0.bias"])}
+    )
     state = {}
     for name in z["volume_net_names"].tolist():
         if f"volume_net_q.{name}" in z:
@@ -280,7 +300,9 @@ def test_official_volumetric_head():
         else:
             state[name] = t(z[f"volume_net.{name}"])
     net.volume_net.load_state_dict(state, strict=True)
-    net.backbone = StubBackbone(torch.zeros(B * C, 17, h, w), features=t(z["backbone_features"]).reshape(B * C, Fb, h, w))
+    net.backbone = StubBackbone(
+        torch.zeros(B * C, 17, h, w), features=t(z["backbone_features"]).reshape(B * C, Fb, h, w)
+    )
     cams = Camera(t(z["K_img"]), t(z["R"]).expand(B, C, 3, 3), t(z["t"]).expand(B, C, 3), convention="official")
     assert torch.equal(cams.resize(w / 128).projection.float(), t(z["proj_matricies_hm"]))
     root = t(z["pred_keypoints_3d"][:, 6])
@@ -288,16 +310,23 @@ def test_official_volumetric_head():
         out = net.eval()(torch.zeros(B, C, 3, 128, 128), cams, root)
         assert max_diff(out["grid"], z["coord_volumes"]) < 1e-3
         # the V2V input: official-convention unprojection of the processed features, at the stored voxels
-        v2v_in = unproject_features(t(z["processed_features"]), t(z["proj_matricies_hm"]), t(z["coord_volumes"]),
-                                    "softmax", convention="official").reshape(B, 32, -1)
+        v2v_in = unproject_features(
+            t(z["processed_features"]),
+            t(z["proj_matricies_hm"]),
+            t(z["coord_volumes"]),
+            "softmax",
+            convention="official",
+        ).reshape(B, 32, -1)
     idx = t(z["sample_voxel_index"])
     assert max_diff(v2v_in[..., idx], z["v2v_input_sampled"]) < 1e-4
     assert max_diff(out["joints_3d"], z["vol_keypoints_3d"]) < 0.1
     probs = out["volumes"].reshape(B, 17, -1)
     assert max_diff(probs[..., idx], z["volumes_sampled"]) < 1e-3 * float(z["volumes_max"].max())
     assert torch.equal(probs.argmax(-1), t(z["volumes_argmax"]))
-    marg = torch.stack([out["volumes"].double().sum((3, 4)), out["volumes"].double().sum((2, 4)),
-                        out["volumes"].double().sum((2, 3))], 2)
+    marg = torch.stack(
+        [out["volumes"].double().sum((3, 4)), out["volumes"].double().sum((2, 4)), out["volumes"].double().sum((2, 3))],
+        2,
+    )
     assert max_diff(marg, z["volumes_marginals"]) < 1e-4
 
 
@@ -308,8 +337,9 @@ def test_official_ransac_bit_for_bit(refine):
     tag = "refine" if refine else "norefine"
     rng = random.Random(1234)  # the fixture seeded Python's generator once, then ran 4 views, then 8 views
     for views in ("4v", "8v"):
-        X, inliers = triangulate_ransac_official(t(z[f"points_{views}"]).double(), t(z[f"P_{views}"]),
-                                                 refine=refine, rng=rng)
+        X, inliers = triangulate_ransac_official(
+            t(z[f"points_{views}"]).double(), t(z[f"P_{views}"]), refine=refine, rng=rng
+        )
         assert max_diff(X, z[f"X_{views}_{tag}"]) < 1e-9
         assert np.array_equal(inliers.numpy(), z[f"inliers_{views}_{tag}"])
         # RANSAC did its job: outliers are rarer among the inliers than among all detections
@@ -367,14 +397,14 @@ def test_official_human36m_items_match_the_released_dataset():
         assert s["meta"]["frame"] == int(z["item_frame_idx"][i])
         cams = s["cameras"][valid]
         assert cams.convention == "official"
-        assert torch.equal(cams.K, t(z["view_K"][v0:v0 + nv]))  # bit for bit (float32 arithmetic)
-        P = z["view_projection"][v0:v0 + nv]
+        assert torch.equal(cams.K, t(z["view_K"][v0 : v0 + nv]))  # bit for bit (float32 arithmetic)
+        P = z["view_projection"][v0 : v0 + nv]
         assert np.abs(cams.projection.numpy() - P).max() <= 2e-7 * np.abs(P).max()
-        assert np.array_equal(s["meta"]["bbox_ltrb"][valid].numpy(), z["view_bbox_ltrb"][v0:v0 + nv])
+        assert np.array_equal(s["meta"]["bbox_ltrb"][valid].numpy(), z["view_bbox_ltrb"][v0 : v0 + nv])
         assert max_diff(s["joints_3d"], z["keypoints_3d"][i, :, :3]) == 0.0
         uv = cams.to(torch.float64).project(s["joints_3d"].double()[None].expand(nv, 17, 3), distort=False)
-        assert max_diff(uv, z["view_proj2d"][v0:v0 + nv]) < 1e-3
-        missing = [k for k, n in enumerate(ds.camera_names) if n not in set(z["view_camera_name"][v0:v0 + nv])]
+        assert max_diff(uv, z["view_proj2d"][v0 : v0 + nv]) < 1e-3
+        missing = [k for k, n in enumerate(ds.camera_names) if n not in set(z["view_camera_name"][v0 : v0 + nv])]
         assert (~valid).nonzero().flatten().tolist() == missing  # S11 Directions-2 has no camera 54138969
     damaged_free = Human36MDataset(H36M, split="val", image_size=384, exclude_damaged=True, convention="official")
     names = [(damaged_free[i]["meta"]["subject"], damaged_free[i]["meta"]["action"]) for i in range(len(damaged_free))]
@@ -394,11 +424,11 @@ def test_official_human36m_images_match_the_released_preprocessing():
         s = ds[i]
         v0, nv = int(z["item_first_view"][i]), int(z["item_n_views"][i])
         x = preprocess_like_official(s["images"][s["views_valid"]], size=None).double()  # (nv, 3, H, W) BGR
-        assert max_diff(x.mean((2, 3)), z["view_image_mean"][v0:v0 + nv]) < 1e-5
-        assert max_diff(x.amin((2, 3)), z["view_image_min"][v0:v0 + nv]) < 1e-5
-        assert max_diff(x.amax((2, 3)), z["view_image_max"][v0:v0 + nv]) < 1e-5
+        assert max_diff(x.mean((2, 3)), z["view_image_mean"][v0 : v0 + nv]) < 1e-5
+        assert max_diff(x.amin((2, 3)), z["view_image_min"][v0 : v0 + nv]) < 1e-5
+        assert max_diff(x.amax((2, 3)), z["view_image_max"][v0 : v0 + nv]) < 1e-5
         thumbs = torch.stack([resize_area(v, (16, 16)) for v in x]).permute(0, 2, 3, 1)
-        assert max_diff(thumbs, z["view_image_thumb16"][v0:v0 + nv]) < 1e-4
+        assert max_diff(thumbs, z["view_image_thumb16"][v0 : v0 + nv]) < 1e-4
 
 
 def test_official_box_scaling_at_scale_1_5():
@@ -419,9 +449,14 @@ def test_official_box_scaling_at_scale_1_5():
         # the cameras follow the box: crop at its corner, resize by 384 / side
         valid = s["views_valid"]
         box = s["meta"]["bbox_ltrb"][valid].float()
-        assert max_diff(s["cameras"][valid].K[:, 0, 2],
-                        (ds.subject_cameras(s["meta"]["subject"])[valid].K[:, 0, 2].float() - box[:, 0])
-                        * (384 / (box[:, 2] - box[:, 0]))) < 1e-3
+        assert (
+            max_diff(
+                s["cameras"][valid].K[:, 0, 2],
+                (ds.subject_cameras(s["meta"]["subject"])[valid].K[:, 0, 2].float() - box[:, 0])
+                * (384 / (box[:, 2] - box[:, 0])),
+            )
+            < 1e-3
+        )
     assert differ > 0  # the two rules disagree on some boxes
     assert scale_box((0, 0, 5, 5), 1.5, "official") == (-1, -1, 6, 6)  # centre 2, side int(7.5) = 7
     assert scale_box((0, 0, 5, 5), 1.5, "centres") == (-2, -2, 6, 6)  # centre 2.5, side round(7.5) = 8
@@ -459,10 +494,19 @@ def test_official_checkpoint_records_the_convention(tmp_path):
     from lt_core.train.config import TrainConfig
     from lt_core.train.evaluate import load_trained_model
 
-    cfg = TrainConfig(name="conv", model="algebraic", convention="official", image_size=(64, 64), max_steps=1,
-                      batch_size=1, val_split=None, out_dir=str(tmp_path / "run"), device="cpu", progress=False,
-                      dataset_options={"clips": ["131_03"], "max_frames_per_clip": 2, "num_views": 2,
-                                       "load_images": True})
+    cfg = TrainConfig(
+        name="conv",
+        model="algebraic",
+        convention="official",
+        image_size=(64, 64),
+        max_steps=1,
+        batch_size=1,
+        val_split=None,
+        out_dir=str(tmp_path / "run"),
+        device="cpu",
+        progress=False,
+        dataset_options={"clips": ["131_03"], "max_frames_per_clip": 2, "num_views": 2, "load_images": True},
+    )
     trainer = Trainer(cfg)
     path = trainer.save_checkpoint()
     ckpt = load_checkpoint(path)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +17,7 @@ def _name(req: str) -> str:
 def _installed_extras() -> list[str]:
     """The extras `make setup` installs (the Makefile's `-e ".[...]"`)."""
     m = re.search(r'-e "\.\[([^\]]+)\]"', (ROOT / "Makefile").read_text())
-    assert m, "the Makefile installs the project with -e \".[extras]\""
+    assert m, 'the Makefile installs the project with -e ".[extras]"'
     return m.group(1).split(",")
 
 
@@ -32,7 +33,7 @@ def _pyproject_requirements() -> dict[str, str]:
 def _environment_requirements() -> dict[str, str]:
     reqs: dict[str, str] = {}
     text = (ROOT / "environment.yml").read_text()
-    for line in text[text.index("dependencies:"):].splitlines():
+    for line in text[text.index("dependencies:") :].splitlines():
         m = re.match(r"^\s*-\s+(\S.*)$", line)
         if not m:
             continue
@@ -50,14 +51,18 @@ def test_environment_installs_the_same_extras_as_make():
 
 def test_environment_yml_names_the_same_dependencies_as_pyproject():
     py, env = _pyproject_requirements(), _environment_requirements()
-    assert set(env) == set(py), f"only in environment.yml: {set(env) - set(py)}; only in pyproject: {set(py) - set(env)}"
+    assert set(env) == set(py), (
+        f"only in environment.yml: {set(env) - set(py)}; only in pyproject: {set(py) - set(env)}"
+    )
     for name, spec in py.items():
         assert env[name] == spec, f"{name}: pyproject says {spec}, environment.yml says {env[name]}"
 
 
 def test_torch_is_pinned_for_setup_but_open_in_metadata():
     assert _pyproject_requirements()["torch"] == "torch>=2.2"
-    pins = [l.strip() for l in (ROOT / "constraints.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    pins = [
+        l.strip() for l in (ROOT / "constraints.txt").read_text().splitlines() if l.strip() and not l.startswith("#")
+    ]
     assert "torch==2.13.0" in pins
     makefile = (ROOT / "Makefile").read_text()
     assert "-c constraints.txt" in makefile

@@ -9,24 +9,37 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import project_panoptic_cm
 from torch.utils.data import DataLoader
 
 from lt_core.data.human36m import collate_samples
 from lt_core.data.panoptic import PanopticDataset, PanopticFormatError, panoptic_to_zup, read_panoptic_bodies
 from lt_core.skeleton import COCO19, H36M17
 
-from conftest import project_panoptic_cm
-
 SEQ = "171204_pose1"
 RES = (320, 180)  # the fixture's "HD" images are small; the real ones are 1920 x 1080
 HD = ["00_00", "00_03", "00_06", "00_12"]
 # a standing person in Panoptic's frame: cm, y DOWN (floor at y = 0)
 BODY_CM = {
-    "Neck": (0, -150, 0), "Nose": (0, -160, 6), "BodyCenter": (0, -100, 0), "LShoulder": (18, -148, 0),
-    "LElbow": (25, -120, 0), "LWrist": (28, -95, 3), "LHip": (10, -95, 0), "LKnee": (10, -50, 2),
-    "LAnkle": (10, -8, 0), "RShoulder": (-18, -148, 0), "RElbow": (-25, -120, 0), "RWrist": (-28, -95, 3),
-    "RHip": (-10, -95, 0), "RKnee": (-10, -50, 2), "RAnkle": (-10, -8, 0), "REye": (-3, -163, 8),
-    "LEye": (3, -163, 8), "REar": (-7, -160, 0), "LEar": (7, -160, 0),
+    "Neck": (0, -150, 0),
+    "Nose": (0, -160, 6),
+    "BodyCenter": (0, -100, 0),
+    "LShoulder": (18, -148, 0),
+    "LElbow": (25, -120, 0),
+    "LWrist": (28, -95, 3),
+    "LHip": (10, -95, 0),
+    "LKnee": (10, -50, 2),
+    "LAnkle": (10, -8, 0),
+    "RShoulder": (-18, -148, 0),
+    "RElbow": (-25, -120, 0),
+    "RWrist": (-28, -95, 3),
+    "RHip": (-10, -95, 0),
+    "RKnee": (-10, -50, 2),
+    "RAnkle": (-10, -8, 0),
+    "REye": (-3, -163, 8),
+    "LEye": (3, -163, 8),
+    "REar": (-7, -160, 0),
+    "LEar": (7, -160, 0),
 }
 
 
@@ -45,10 +58,19 @@ def _calibration() -> dict:
         centre = np.array([400.0 * math.cos(ang), -180.0 + 20 * i, 400.0 * math.sin(ang)])
         R = _look_at_ydown(centre)
         typ, res = ("vga", [64, 48]) if name == "01_01" else ("hd", list(RES))
-        cams.append({"name": name, "type": typ, "resolution": res, "panel": int(name[:2]), "node": int(name[3:]),
-                     "K": [[210.0 + i, 0.0, res[0] / 2 + 1.5], [0.0, 211.0, res[1] / 2 - 1.0], [0.0, 0.0, 1.0]],
-                     "distCoef": [-0.05, 0.01, 0.0005, -0.0004, 0.0], "R": R.tolist(),
-                     "t": (-R @ centre).reshape(3, 1).tolist()})
+        cams.append(
+            {
+                "name": name,
+                "type": typ,
+                "resolution": res,
+                "panel": int(name[:2]),
+                "node": int(name[3:]),
+                "K": [[210.0 + i, 0.0, res[0] / 2 + 1.5], [0.0, 211.0, res[1] / 2 - 1.0], [0.0, 0.0, 1.0]],
+                "distCoef": [-0.05, 0.01, 0.0005, -0.0004, 0.0],
+                "R": R.tolist(),
+                "t": (-R @ centre).reshape(3, 1).tolist(),
+            }
+        )
     return {"calibDataSource": "fixture", "cameras": cams}
 
 
@@ -122,8 +144,9 @@ def test_units_axes_and_joint_mapping(root):
     assert native["joints_3d"].shape == (19, 3) and native["cameras"].names == ["00_12", "00_03"]
     assert native["joints_valid"].tolist() == [i != 5 for i in range(19)]
     assert torch.linalg.det(torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])) == 1
-    torch.testing.assert_close(panoptic_to_zup(np.array([1.0, 2.0, 3.0])), torch.tensor([10.0, 30.0, -20.0],
-                                                                                      dtype=torch.float64))
+    torch.testing.assert_close(
+        panoptic_to_zup(np.array([1.0, 2.0, 3.0])), torch.tensor([10.0, 30.0, -20.0], dtype=torch.float64)
+    )
 
 
 def test_person_selection(root):
@@ -159,11 +182,13 @@ def test_cameras_project_like_panoptic_and_crops_agree(root):
     neck_cm = body(101, 0.0)[:1, :3]
     neck_ours = panoptic_to_zup(neck_cm)
     for c in range(4):
-        np.testing.assert_allclose(full[c].project(neck_ours).numpy(), project_panoptic_cm(calib["cameras"][c], neck_cm),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            full[c].project(neck_ours).numpy(), project_panoptic_cm(calib["cameras"][c], neck_cm), atol=1e-6
+        )
     uv = s["cameras"].to(torch.float64).project(s["joints_3d"][H36M17.index("Thorax")][None].double())[:, 0]
-    v, u = torch.meshgrid(torch.arange(48.0, dtype=torch.float64), torch.arange(48.0, dtype=torch.float64),
-                          indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(48.0, dtype=torch.float64), torch.arange(48.0, dtype=torch.float64), indexing="ij"
+    )
     for c in range(4):
         red = s["images"][c, 0].double()
         near = ((u - uv[c, 0]) ** 2 + (v - uv[c, 1]) ** 2 < 5**2).double() * red

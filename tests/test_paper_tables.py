@@ -29,8 +29,15 @@ def _poses(n: int = 12, seed: int = 0) -> np.ndarray:
 
 
 def _meta(n: int) -> list[dict]:
-    return [{"subject": "cmu131-0", "action": "131_03 hop" if i < n // 2 else "05_06 dance", "frame": i,
-             "dataset": MEASURED} for i in range(n)]
+    return [
+        {
+            "subject": "cmu131-0",
+            "action": "131_03 hop" if i < n // 2 else "05_06 dance",
+            "frame": i,
+            "dataset": MEASURED,
+        }
+        for i in range(n)
+    ]
 
 
 def _evaluation(pred: np.ndarray, gt: np.ndarray, exclude_damaged: bool = False):
@@ -40,8 +47,11 @@ def _evaluation(pred: np.ndarray, gt: np.ndarray, exclude_damaged: bool = False)
 # ---------------------------------------------------------------------------------------------- the paper's numbers
 def test_paper_numbers_are_the_reported_ones():
     rel, ab = paper_table("h36m_relative"), paper_table("h36m_absolute")
-    assert [(n.method, n.mpjpe_mm) for n in rel.numbers] == [("ransac", 27.4), ("algebraic", 22.6),
-                                                             ("volumetric", 20.8)]
+    assert [(n.method, n.mpjpe_mm) for n in rel.numbers] == [
+        ("ransac", 27.4),
+        ("algebraic", 22.6),
+        ("volumetric", 20.8),
+    ]
     assert [n.mpjpe_mm for n in ab.numbers] == [22.8, 19.2, 17.7] and ab.exclude_damaged
     assert paper_table("h36m_single_view").value("volumetric") == 49.9
     assert paper_table("h36m_single_view").views == 1
@@ -71,8 +81,11 @@ def test_perfect_predictions_give_zeros_beside_the_paper():
     evals = {m: _evaluation(gt.copy(), gt) for m in ("ransac", "algebraic", "volumetric")}
     table = compare_with_paper("h36m_relative", evals, MEASURED)
     df = table.frame
-    assert list(df["method"]) == ["RANSAC (hard-argmax 2D points)", "Algebraic (learned confidences)",
-                                  "Volumetric (softmax aggregation)"]
+    assert list(df["method"]) == [
+        "RANSAC (hard-argmax 2D points)",
+        "Algebraic (learned confidences)",
+        "Volumetric (softmax aggregation)",
+    ]
     paper_col, (meas_col,) = table.paper_column(), table.measured_columns()
     assert "Human3.6M" in paper_col and MEASURED in meas_col  # both datasets named in the headers
     assert df[paper_col].tolist() == [27.4, 22.6, 20.8]
@@ -89,21 +102,30 @@ def test_measured_column_is_read_from_the_evaluation():
     noisy = gt + np.random.default_rng(1).normal(size=gt.shape) * 10
     evals = {"algebraic": _evaluation(shifted, gt), "volumetric": _evaluation(noisy, gt)}
     rel = compare_with_paper("h36m_relative", evals, MEASURED).frame.set_index("method")
-    ab = compare_with_paper("h36m_absolute", {k: _evaluation(v, gt, True) for k, v in
-                                              (("algebraic", shifted), ("volumetric", noisy))}, MEASURED)
+    ab = compare_with_paper(
+        "h36m_absolute",
+        {k: _evaluation(v, gt, True) for k, v in (("algebraic", shifted), ("volumetric", noisy))},
+        MEASURED,
+    )
     abf = ab.frame.set_index("method")
     rel_col = [c for c in rel.columns if c.startswith("measured")][0]
     abs_col = ab.measured_columns()[0]
     assert rel.loc["Algebraic (learned confidences)", rel_col] == pytest.approx(0.0, abs=1e-9)
     assert abf.loc["Algebraic (learned confidences)", abs_col] == pytest.approx(50.0)
-    assert rel.loc["Volumetric (softmax aggregation)", rel_col] == pytest.approx(evals["volumetric"].summary["mpjpe_rel"])
+    assert rel.loc["Volumetric (softmax aggregation)", rel_col] == pytest.approx(
+        evals["volumetric"].summary["mpjpe_rel"]
+    )
     assert "absolute" in abs_col and "damaged" in ab.caption
 
 
 def test_missing_methods_are_nan_and_say_why():
     gt = _poses()
-    table = compare_with_paper("h36m_relative", {"volumetric": _evaluation(gt, gt), "algebraic": None}, MEASURED,
-                               sources={"volumetric": "checkpoint vol.pt"})
+    table = compare_with_paper(
+        "h36m_relative",
+        {"volumetric": _evaluation(gt, gt), "algebraic": None},
+        MEASURED,
+        sources={"volumetric": "checkpoint vol.pt"},
+    )
     df = table.frame.set_index("method")
     meas = table.measured_columns()[0]
     assert math.isnan(df.loc["RANSAC (hard-argmax 2D points)", meas])
@@ -130,8 +152,9 @@ def test_numbers_typed_in_are_refused():
 
 def test_panoptic_table_has_both_measured_variants():
     gt = _poses()
-    table = compare_with_paper("panoptic_4cams", {m: _evaluation(gt, gt) for m in ("ransac", "algebraic",
-                                                                                  "volumetric")}, "embedded-dome")
+    table = compare_with_paper(
+        "panoptic_4cams", {m: _evaluation(gt, gt) for m in ("ransac", "algebraic", "volumetric")}, "embedded-dome"
+    )
     assert len(table.measured_columns()) == 2
     assert "CMU Panoptic" in table.caption and "embedded-dome" in table.caption and "Table 3" in table.caption
     assert table.frame[table.paper_column()].tolist() == [39.5, 21.3, 13.7]
@@ -153,8 +176,10 @@ def test_cameras_table_marks_the_papers_four_camera_points():
 
 def test_transfer_table():
     gt = _poses()
-    rows = [("volumetric", "embedded dome rig", "embedded Human3.6M-like rig", _evaluation(gt, gt)),
-            ("algebraic", "embedded Human3.6M-like rig", "embedded dome rig", None)]
+    rows = [
+        ("volumetric", "embedded dome rig", "embedded Human3.6M-like rig", _evaluation(gt, gt)),
+        ("algebraic", "embedded Human3.6M-like rig", "embedded dome rig", None),
+    ]
     table = transfer_table(rows)
     df = table.frame
     assert df["trained on"].tolist() == ["embedded dome rig", "embedded Human3.6M-like rig"]

@@ -128,8 +128,12 @@ def test_subject_selection_on_real_data(detections):
 def test_reprojection_selection_beats_bbox_on_a_crowd():
     """A bystander closer to one camera is larger there; multi-view consistency still finds the subject."""
     rng = np.random.default_rng(0)
-    cams = stack_cameras([Camera.look_at((4000 * math.cos(a), 4000 * math.sin(a), 1500.0), (0, 0, 900),
-                                         image_size=(1000, 1000)) for a in (0.0, 1.6, 3.2, 4.7)])
+    cams = stack_cameras(
+        [
+            Camera.look_at((4000 * math.cos(a), 4000 * math.sin(a), 1500.0), (0, 0, 900), image_size=(1000, 1000))
+            for a in (0.0, 1.6, 3.2, 4.7)
+        ]
+    )
     subject = torch.as_tensor(rng.normal(size=(25, 3)) * [150, 150, 400] + [0, 0, 900])
     T, C = 6, 4
     people = np.zeros((T, C, 3, 25, 3))

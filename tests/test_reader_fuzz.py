@@ -12,14 +12,21 @@ import random
 import re
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
+from test_calibration_formats import anipose_toml, easymocap_files, rig
+from test_motion import TINY_AMC, TINY_ASF, TINY_BVH
 
-from lt_core.data.calibration import load_panoptic_calibration, load_rig_json, load_toml_calibration, \
-    save_panoptic_calibration, save_rig_json
+from lt_core.data.calibration import (
+    load_panoptic_calibration,
+    load_rig_json,
+    load_toml_calibration,
+    save_panoptic_calibration,
+    save_rig_json,
+)
 from lt_core.data.calibration_formats import load_anipose_calibration, load_easymocap_cameras
 from lt_core.data.motion import MotionFormatError, read_asf_amc, read_bvh
 from lt_core.data.opencv_yaml import read_opencv_yaml
@@ -27,8 +34,6 @@ from lt_core.data.panoptic import PanopticFormatError, read_panoptic_bodies
 from lt_core.data.pose2sim import Pose2SimFormatError, read_openpose_json, read_trc
 from lt_core.data.videopose3d import VIDEOPOSE3D_CAMERAS_PATH, videopose3d_cameras
 from lt_core.train.config import TrainConfig, load_config
-from test_calibration_formats import anipose_toml, easymocap_files, rig
-from test_motion import TINY_AMC, TINY_ASF, TINY_BVH
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "pose2sim_balancing"
@@ -38,24 +43,28 @@ NUMBER = re.compile(rb"-?\d+\.?\d*(?:[eE][-+]?\d+)?")
 def mutations(data: bytes, seed: int) -> list[tuple[str, bytes]]:
     """Deterministic damaged versions of ``data``."""
     rng = random.Random(seed)
-    out = [("empty", b""), ("utf16", data.decode("utf-8").encode("utf-16")), ("binary", rng.randbytes(300)),
-           ("nul bytes", data[: len(data) // 2] + b"\x00" * 64)]
+    out = [
+        ("empty", b""),
+        ("utf16", data.decode("utf-8").encode("utf-16")),
+        ("binary", rng.randbytes(300)),
+        ("nul bytes", data[: len(data) // 2] + b"\x00" * 64),
+    ]
     for k in range(6):
         out.append((f"truncated {k}", data[: rng.randrange(1, max(2, len(data)))]))
     for k in range(5):
         pos = rng.randrange(len(data))
-        out.append((f"byte {k}", data[:pos] + bytes([rng.randrange(256)]) + data[pos + 1:]))
+        out.append((f"byte {k}", data[:pos] + bytes([rng.randrange(256)]) + data[pos + 1 :]))
     numbers = list(NUMBER.finditer(data))
     for k in range(7):
         if not numbers:
             break
         m = rng.choice(numbers)
-        junk = rng.choice([b"abc", b"", b"1e999", b"nan", b"--1", b"0x1f", b"[1, 2]", b"\"7\"", b"1.5"])
-        out.append((f"number {k}", data[: m.start()] + junk + data[m.end():]))
+        junk = rng.choice([b"abc", b"", b"1e999", b"nan", b"--1", b"0x1f", b"[1, 2]", b'"7"', b"1.5"])
+        out.append((f"number {k}", data[: m.start()] + junk + data[m.end() :]))
     lines = data.splitlines(keepends=True)
     for k in range(4):
         i = rng.randrange(len(lines))
-        out.append((f"line dropped {k}", b"".join(lines[:i] + lines[i + 1:])))
+        out.append((f"line dropped {k}", b"".join(lines[:i] + lines[i + 1 :])))
     i = rng.randrange(len(lines))
     out.append(("line doubled", b"".join(lines[: i + 1] + lines[i:])))
     return out
@@ -70,8 +79,16 @@ def _openpose(folder: Path) -> Path:
 
 def _panoptic_bodies(folder: Path) -> Path:
     p = folder / "body3DScene_00000001.json"
-    p.write_text(json.dumps({"version": 0.7, "univTime": 1.0, "fpsType": "hd_29_97", "bodies": [
-        {"id": 0, "joints19": [float(v) for v in np.linspace(-50, 150, 76)]}]}))
+    p.write_text(
+        json.dumps(
+            {
+                "version": 0.7,
+                "univTime": 1.0,
+                "fpsType": "hd_29_97",
+                "bodies": [{"id": 0, "joints19": [float(v) for v in np.linspace(-50, 150, 76)]}],
+            }
+        )
+    )
     return p
 
 
@@ -91,7 +108,7 @@ def _trc_head(folder: Path) -> Path:
     keys, values = lines[1].split("\t"), lines[2].split("\t")
     values = [("12" if k.strip() in ("NumFrames", "OrigNumFrames") else v) for k, v in zip(keys, values)]
     lines[2] = "\t".join(values)
-    return _write(folder, "cut.trc", "\n".join(lines[:5 + 12]) + "\n")
+    return _write(folder, "cut.trc", "\n".join(lines[: 5 + 12]) + "\n")
 
 
 # reader name -> (make a valid file in a folder, read it); the reader is called with the file to fuzz
@@ -99,26 +116,39 @@ CASES: dict[str, tuple[Callable[[Path], Path], Callable[[Path], object]]] = {
     "TRC": (_trc_head, read_trc),
     "OpenPose JSON": (_openpose, read_openpose_json),
     "Panoptic bodies JSON": (_panoptic_bodies, read_panoptic_bodies),
-    "Panoptic calibration JSON": (lambda d: save_panoptic_calibration(d / "calibration.json", rig(2)),
-                                  load_panoptic_calibration),
+    "Panoptic calibration JSON": (
+        lambda d: save_panoptic_calibration(d / "calibration.json", rig(2)),
+        load_panoptic_calibration,
+    ),
     "rig JSON": (lambda d: save_rig_json(d / "rig.json", rig(2)), load_rig_json),
     "Pose2Sim TOML": (lambda d: _copy(DATA / "calibration" / "Calib_qualisys.toml", d), load_toml_calibration),
-    "anipose TOML": (lambda d: _write(d, "calibration.toml", anipose_toml(rig(2), ["cam_a", "cam_b"])),
-                     load_anipose_calibration),
+    "anipose TOML": (
+        lambda d: _write(d, "calibration.toml", anipose_toml(rig(2), ["cam_a", "cam_b"])),
+        load_anipose_calibration,
+    ),
     "OpenCV YAML": (lambda d: easymocap_files(d, rig(2))[0], read_opencv_yaml),
-    "EasyMocap intri.yml": (lambda d: easymocap_files(d, rig(2))[0], lambda p: load_easymocap_cameras(
-        p, p.parent / "extri.yml")),
-    "EasyMocap extri.yml": (lambda d: easymocap_files(d, rig(2))[1], lambda p: load_easymocap_cameras(
-        p.parent / "intri.yml", p)),
+    "EasyMocap intri.yml": (
+        lambda d: easymocap_files(d, rig(2))[0],
+        lambda p: load_easymocap_cameras(p, p.parent / "extri.yml"),
+    ),
+    "EasyMocap extri.yml": (
+        lambda d: easymocap_files(d, rig(2))[1],
+        lambda p: load_easymocap_cameras(p.parent / "intri.yml", p),
+    ),
     "BVH": (lambda d: _write(d, "tiny.bvh", TINY_BVH), read_bvh),
-    "ASF": (lambda d: (_write(d, "t.amc", TINY_AMC), _write(d, "t.asf", TINY_ASF))[1],
-            lambda p: read_asf_amc(p.parent / "t.amc", p)),
-    "AMC": (lambda d: (_write(d, "t.asf", TINY_ASF), _write(d, "t.amc", TINY_AMC))[1],
-            lambda p: read_asf_amc(p, p.parent / "t.asf")),
-    "VideoPose3D camera JSON": (lambda d: _copy(VIDEOPOSE3D_CAMERAS_PATH, d),
-                                lambda p: videopose3d_cameras("S9", p)),
-    "train config JSON": (lambda d: _write(d, "config.json", TrainConfig(model="algebraic", epochs=2).to_json()),
-                          load_config),
+    "ASF": (
+        lambda d: (_write(d, "t.amc", TINY_AMC), _write(d, "t.asf", TINY_ASF))[1],
+        lambda p: read_asf_amc(p.parent / "t.amc", p),
+    ),
+    "AMC": (
+        lambda d: (_write(d, "t.asf", TINY_ASF), _write(d, "t.amc", TINY_AMC))[1],
+        lambda p: read_asf_amc(p, p.parent / "t.asf"),
+    ),
+    "VideoPose3D camera JSON": (lambda d: _copy(VIDEOPOSE3D_CAMERAS_PATH, d), lambda p: videopose3d_cameras("S9", p)),
+    "train config JSON": (
+        lambda d: _write(d, "config.json", TrainConfig(model="algebraic", epochs=2).to_json()),
+        load_config,
+    ),
 }
 
 
@@ -138,8 +168,9 @@ def test_reader_fails_only_with_its_own_errors_naming_the_file(name, tmp_path):
                 read(path)
             accepted += 1
         except Exception as e:  # noqa: BLE001 - the point of the test
-            assert type(e).__module__.startswith("lt_core.") or isinstance(e, NotImplementedError), \
+            assert type(e).__module__.startswith("lt_core.") or isinstance(e, NotImplementedError), (
                 f"{name}, {label}: foreign {type(e).__name__}: {e}"
+            )
             assert path.name in str(e), f"{name}, {label}: message does not name the file: {e}"
     assert accepted < len(mutations(original, seed))  # damage was noticed at least once
 

@@ -10,12 +10,19 @@ import torch.nn.functional as F
 
 from lt_core.camera import Camera, stack_cameras
 from lt_core.data.rigs import human36m_like_rig
-from lt_core.render import (CAPSULE_NAMES, FLOOR, OUTSIDE, BodyStyle, SceneStyle, crop_region, crop_to_person,
-                            person_boxes, render)
-from lt_core.render.raycast import (capsule_bounds, capsule_params, hit_capsules, nearest_hits_loop,
-                                    nearest_hits_tiled)
+from lt_core.render import (
+    CAPSULE_NAMES,
+    FLOOR,
+    OUTSIDE,
+    BodyStyle,
+    SceneStyle,
+    crop_region,
+    crop_to_person,
+    person_boxes,
+    render,
+)
+from lt_core.render.raycast import capsule_bounds, capsule_params, hit_capsules, nearest_hits_loop, nearest_hits_tiled
 from lt_core.render.renderer import torch_threads
-
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +33,28 @@ def one_thread():
 
 
 # a T-pose facing -y (its right side at -x), feet on the floor
-T_POSE = torch.tensor([
-    [-100, 0, 90], [-100, 0, 500], [-100, 0, 920], [100, 0, 920], [100, 0, 500], [100, 0, 90], [0, 0, 920],
-    [0, 0, 1150], [0, 0, 1400], [0, 0, 1720], [-750, 0, 1400], [-480, 0, 1400], [-180, 0, 1400],
-    [180, 0, 1400], [480, 0, 1400], [750, 0, 1400], [0, 0, 1560]], dtype=torch.float32)
+T_POSE = torch.tensor(
+    [
+        [-100, 0, 90],
+        [-100, 0, 500],
+        [-100, 0, 920],
+        [100, 0, 920],
+        [100, 0, 500],
+        [100, 0, 90],
+        [0, 0, 920],
+        [0, 0, 1150],
+        [0, 0, 1400],
+        [0, 0, 1720],
+        [-750, 0, 1400],
+        [-480, 0, 1400],
+        [-180, 0, 1400],
+        [180, 0, 1400],
+        [480, 0, 1400],
+        [750, 0, 1400],
+        [0, 0, 1560],
+    ],
+    dtype=torch.float32,
+)
 
 
 def _cam(eye, target=(0.0, 0.0, 900.0), size=(200, 200), focal=300.0) -> Camera:
@@ -76,8 +101,9 @@ def test_ray_capsule_depth_is_exact():
 def test_tiled_culling_matches_loop_reference():
     g = torch.Generator().manual_seed(0)
     N, K = 3, 12
-    a = torch.randn(N, K, 3, generator=g, dtype=torch.float64) * 300 + torch.tensor([0.0, 0.0, 2500.0],
-                                                                                     dtype=torch.float64)
+    a = torch.randn(N, K, 3, generator=g, dtype=torch.float64) * 300 + torch.tensor(
+        [0.0, 0.0, 2500.0], dtype=torch.float64
+    )
     b = a + torch.randn(N, K, 3, generator=g, dtype=torch.float64) * 200
     b[:, 0] = a[:, 0]  # a sphere
     r = torch.rand(N, K, generator=g, dtype=torch.float64) * 80 + 20
@@ -95,8 +121,9 @@ def test_tiled_culling_matches_loop_reference():
 
 
 def test_render_culling_equals_per_capsule_loop():
-    cams = stack_cameras([_cam((0, -4000, 1500), size=(80, 80), focal=120.0),
-                          _cam((3000, 2500, 2200), size=(80, 80), focal=120.0)])
+    cams = stack_cameras(
+        [_cam((0, -4000, 1500), size=(80, 80), focal=120.0), _cam((3000, 2500, 2200), size=(80, 80), focal=120.0)]
+    )
     body, scene = BodyStyle.from_seed(3), SceneStyle.from_seed(4)
     a = render(_poses(2), cams, body, scene, return_parts=True, num_threads=1)
     b = render(_poses(2), cams, body, scene, return_parts=True, culling=False, num_threads=1)
@@ -107,8 +134,9 @@ def test_render_culling_equals_per_capsule_loop():
 def test_same_seed_same_images_and_different_seed_differs():
     cams = human36m_like_rig().resize(0.1)
     j = _poses(2)
-    outs = [render(j, cams, BodyStyle.from_seed(s), SceneStyle.from_seed(s + 1), noise_seed=s).images
-            for s in (5, 5, 6)]
+    outs = [
+        render(j, cams, BodyStyle.from_seed(s), SceneStyle.from_seed(s + 1), noise_seed=s).images for s in (5, 5, 6)
+    ]
     assert outs[0].shape == (2, 4, 3, 100, 100)
     assert torch.equal(outs[0], outs[1])
     assert not torch.equal(outs[0], outs[2])
@@ -138,8 +166,9 @@ def test_self_occlusion_nearer_limb_wins():
     j[10] = torch.tensor([100.0, -330.0, 1250.0])
     front = _cam((0.0, -3000.0, 1250.0), target=(0.0, 0.0, 1250.0))
     back = _cam((0.0, 3000.0, 1250.0), target=(0.0, 0.0, 1250.0))
-    out = render(j, stack_cameras([front, back]), BodyStyle.default(), SceneStyle.default(), return_parts=True,
-                 return_depth=True)
+    out = render(
+        j, stack_cameras([front, back]), BodyStyle.default(), SceneStyle.default(), return_parts=True, return_depth=True
+    )
     # the point on the forearm axis halfway along it, seen from both sides
     mid = 0.5 * (j[10] + j[11])
     uv = stack_cameras([front, back]).project(mid.double().expand(2, 1, 3))[:, 0].round().long()
@@ -186,10 +215,10 @@ def test_crop_render_matches_cropped_full_render():
     fine = render(j, crop.resize(2.0), body, scene, (64, 64), return_parts=True)
     for c in range(2):
         l, t = int(box[c, 0]), int(box[c, 1])
-        ref = full.parts[c, t:t + 64, l:l + 64]
+        ref = full.parts[c, t : t + 64, l : l + 64]
         assert (fine.parts[c] == ref).float().mean() > 0.995
-        img_ref = F.avg_pool2d(full.images[c, :, t:t + 64, l:l + 64][None], 2)[0]
-        sup = render(j, crop[c:c + 1], body, scene, (32, 32), supersample=2).images[0]
+        img_ref = F.avg_pool2d(full.images[c, :, t : t + 64, l : l + 64][None], 2)[0]
+        sup = render(j, crop[c : c + 1], body, scene, (32, 32), supersample=2).images[0]
         assert (sup - img_ref).abs().mean() < 0.01
     # joints project where the crop shows them: u_crop = (u - left + 0.5) * s - 0.5
     uv_c = render(j, crop, body, scene, (32, 32)).joints_2d

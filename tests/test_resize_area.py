@@ -17,7 +17,7 @@ REF = Path(__file__).parent / "fixtures" / "official" / "resize_area_opencv.npz"
 def test_resize_area_matches_opencv():
     z = np.load(REF, allow_pickle=False)
     off = total = 0
-    for i, (src, dst) in enumerate(z["cases"].tolist()):
+    for i, (_src, dst) in enumerate(z["cases"].tolist()):
         img = torch.from_numpy(z[f"in{i}"]).permute(2, 0, 1)
         out = resize_area(img, (dst + 2, dst)).permute(1, 2, 0).numpy().astype(int)
         d = np.abs(out - z[f"out{i}"].astype(int))

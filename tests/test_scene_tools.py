@@ -17,11 +17,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lt_core import viz  # noqa: E402
 from lt_core.data.rigs import human36m_like_rig  # noqa: E402
 
-POSE = torch.tensor([
-    [-150, 0, 80], [-150, 0, 500], [-120, 0, 930], [120, 0, 930], [150, 0, 500], [150, 0, 80],
-    [0, 0, 930], [0, 0, 1150], [0, 0, 1400], [0, 0, 1700], [-300, 0, 900], [-300, 0, 1150],
-    [-200, 0, 1400], [200, 0, 1400], [300, 0, 1150], [300, 0, 900], [0, 0, 1550],
-], dtype=torch.float64)
+POSE = torch.tensor(
+    [
+        [-150, 0, 80],
+        [-150, 0, 500],
+        [-120, 0, 930],
+        [120, 0, 930],
+        [150, 0, 500],
+        [150, 0, 80],
+        [0, 0, 930],
+        [0, 0, 1150],
+        [0, 0, 1400],
+        [0, 0, 1700],
+        [-300, 0, 900],
+        [-300, 0, 1150],
+        [-200, 0, 1400],
+        [200, 0, 1400],
+        [300, 0, 1150],
+        [300, 0, 900],
+        [0, 0, 1550],
+    ],
+    dtype=torch.float64,
+)
 
 
 def _scene(focus: bool):
@@ -115,9 +132,8 @@ def test_focused_scene_shows_a_large_subject(tmp_path):
         img = imread(shot)[..., :3]
         mask = np.zeros(img.shape[:2], dtype=bool)
         for side in ("left", "right"):
-            rgb = np.array([int(viz.SIDE_COLORS[side][k:k + 2], 16) / 255 for k in (1, 3, 5)])
+            rgb = np.array([int(viz.SIDE_COLORS[side][k : k + 2], 16) / 255 for k in (1, 3, 5)])
             mask |= np.abs(img - rgb).max(-1) < 0.12
         rows = np.nonzero(mask.any(1))[0]
         counts[focus] = int(rows.max() - rows.min()) if len(rows) else 0  # height of the drawn skeleton, px
     assert counts[False] > 10 and counts[True] > 2.5 * counts[False], counts
-

@@ -78,23 +78,32 @@ def test_crop_cameras_consistent_with_images(small):
 
 
 def test_random_view_subsets_and_dome(tmp_path):
-    ds = SyntheticMultiViewDataset(clips=["131_03"], rig="dome", num_views=3, random_views=True, image_size=48,
-                                   max_frames_per_clip=4, cache_dir=tmp_path)
+    ds = SyntheticMultiViewDataset(
+        clips=["131_03"],
+        rig="dome",
+        num_views=3,
+        random_views=True,
+        image_size=48,
+        max_frames_per_clip=4,
+        cache_dir=tmp_path,
+    )
     names = [tuple(ds[i]["meta"]["camera_names"]) for i in range(len(ds))]
     assert all(len(n) == 3 for n in names) and len(set(names)) > 1
     assert ds[0]["meta"]["dataset"] == "embedded-dome"
     assert len(list(tmp_path.glob("*.pt"))) == len(ds)
     cached = ds[1]  # read back from the cache
-    fresh = SyntheticMultiViewDataset(clips=["131_03"], rig="dome", num_views=3, random_views=True, image_size=48,
-                                      max_frames_per_clip=4)[1]
+    fresh = SyntheticMultiViewDataset(
+        clips=["131_03"], rig="dome", num_views=3, random_views=True, image_size=48, max_frames_per_clip=4
+    )[1]
     assert torch.equal(cached["images"], fresh["images"]) and torch.equal(cached["cameras"].t, fresh["cameras"].t)
     assert cached["meta"]["camera_names"] == fresh["meta"]["camera_names"]
 
 
 def test_custom_rig_and_dataloader():
     rig = human36m_like_rig()[[0, 2]]
-    ds = SyntheticMultiViewDataset(clips=["02_01"], rig=rig, image_size=(48, 32), max_frames_per_clip=4,
-                                   placement="center")
+    ds = SyntheticMultiViewDataset(
+        clips=["02_01"], rig=rig, image_size=(48, 32), max_frames_per_clip=4, placement="center"
+    )
     batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=collate_samples)))
     assert batch["images"].shape == (4, 2, 3, 32, 48)
     assert tuple(batch["cameras"].batch_shape) == (4, 2)

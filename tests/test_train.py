@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from lt_core.camera import Camera
-from lt_core.train import Trainer, TrainConfig, evaluate_model, load_config, predict
+from lt_core.train import TrainConfig, Trainer, evaluate_model, load_config, predict
 from lt_core.train.checkpoint import atomic_save, load_checkpoint
 from lt_core.train.factory import build_loss, param_groups
 from lt_core.train.records import read_manifest
@@ -39,8 +39,9 @@ class TinyDataset(Dataset):
         self.joints = torch.randn(n, J, 3, generator=g) * 200 + torch.tensor([0.0, 0.0, 900.0])
         self.codes = torch.randn(J * 3, 3 * S * S, generator=g) / 40
         K = torch.tensor([[20.0, 0, 7.5], [0, 20.0, 7.5], [0, 0, 1]])
-        self.cameras = Camera(K.expand(C, 3, 3), torch.eye(3).expand(C, 3, 3),
-                              torch.tensor([[0.0, 0, 3000], [100.0, 0, 3000]]))
+        self.cameras = Camera(
+            K.expand(C, 3, 3), torch.eye(3).expand(C, 3, 3), torch.tensor([[0.0, 0, 3000], [100.0, 0, 3000]])
+        )
         self.split = split
 
     def __len__(self) -> int:
@@ -52,10 +53,14 @@ class TinyDataset(Dataset):
         if self.jitter:
             img = img * (1 + 0.01 * torch.rand(()))  # augmentation drawn from the global generator
         actions = ["Directions-1", "Directions-2", "Walking-1", "Greeting-2"]
-        return {"images": img, "cameras": self.cameras, "joints_3d": self.joints[i].clone(),
-                "joints_valid": torch.ones(J, dtype=torch.bool), "views_valid": torch.ones(C, dtype=torch.bool),
-                "meta": {"subject": "S9" if i % 2 else "S11", "action": actions[i % 4], "frame": i,
-                         "dataset": "standin"}}
+        return {
+            "images": img,
+            "cameras": self.cameras,
+            "joints_3d": self.joints[i].clone(),
+            "joints_valid": torch.ones(J, dtype=torch.bool),
+            "views_valid": torch.ones(C, dtype=torch.bool),
+            "meta": {"subject": "S9" if i % 2 else "S11", "action": actions[i % 4], "frame": i, "dataset": "standin"},
+        }
 
 
 class TinyModel(nn.Module):
@@ -108,17 +113,29 @@ def _one_thread():
 
 
 def _cfg(tmp_path: Path, **kw) -> TrainConfig:
-    base = dict(name="t", model="test_train:make_standin_model", dataset="test_train:make_standin_dataset",
-                batch_size=2, epochs=1, lr_backbone=1e-2, lr_heads=1e-2, device="cpu", seed=3, progress=False,
-                out_dir=str(tmp_path / "run"), loss="l1_cm")
+    base = dict(
+        name="t",
+        model="test_train:make_standin_model",
+        dataset="test_train:make_standin_dataset",
+        batch_size=2,
+        epochs=1,
+        lr_backbone=1e-2,
+        lr_heads=1e-2,
+        device="cpu",
+        seed=3,
+        progress=False,
+        out_dir=str(tmp_path / "run"),
+        loss="l1_cm",
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def _trainer(cfg: TrainConfig, dropout: float = 0.1, n: int = 8, **kw) -> Trainer:
     torch.manual_seed(0)  # same initial weights for every run
-    return Trainer(cfg, model=TinyModel(dropout), train_dataset=TinyDataset(n), val_dataset=TinyDataset(4, split="val"),
-                   **kw)
+    return Trainer(
+        cfg, model=TinyModel(dropout), train_dataset=TinyDataset(n), val_dataset=TinyDataset(4, split="val"), **kw
+    )
 
 
 def _params(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -334,8 +351,9 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     from lt_core.train.distributed import cleanup_distributed, init_distributed
 
@@ -360,8 +378,9 @@ def test_ddp_two_processes_match_combined_batch(tmp_path):
     torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "ddp.pt")
     torch.manual_seed(0)
-    tr = Trainer(_cfg(tmp_path / "single", batch_size=4), model=TinyModel(), train_dataset=TinyDataset(8),
-                 val_dataset=False)
+    tr = Trainer(
+        _cfg(tmp_path / "single", batch_size=4), model=TinyModel(), train_dataset=TinyDataset(8), val_dataset=False
+    )
     batch = next(iter(tr._loader()))
     tr.backward(batch)
     for n, p in tr.raw_model.named_parameters():
@@ -389,9 +408,25 @@ def test_cli_resume_in_new_process_and_torchrun(tmp_path):
     if not torchrun.exists():
         pytest.skip("torchrun not installed next to python")
     out = tmp_path / "ddp"
-    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "lt_core.train", "--config",
-                          str(cfg_path), "--set", f"out_dir={out}", "--set", "max_steps=2"],
-                         env=env, cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "lt_core.train",
+            "--config",
+            str(cfg_path),
+            "--set",
+            f"out_dir={out}",
+            "--set",
+            "max_steps=2",
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     m = read_manifest(out / "manifest.json")
     assert m["world_size"] == 2 and m["status"] == "finished" and m["step"] == 2
@@ -406,9 +441,17 @@ def _rig_dataset(n: int, views: int = 2, size: int = 128) -> Dataset:
     from lt_core.camera import stack_cameras
 
     box = torch.tensor([200.0, 200.0, 800.0, 800.0])
-    cams = stack_cameras([Camera.look_at((3500 * math.cos(a), 3500 * math.sin(a), 1300.0), (0.0, 0.0, 900.0),
-                                        focal=1000.0, image_size=(1000, 1000)).crop_and_resize(box, (size, size))
-                          for a in [2 * math.pi * c / views for c in range(views)]]).to(torch.float32)
+    cams = stack_cameras(
+        [
+            Camera.look_at(
+                (3500 * math.cos(a), 3500 * math.sin(a), 1300.0),
+                (0.0, 0.0, 900.0),
+                focal=1000.0,
+                image_size=(1000, 1000),
+            ).crop_and_resize(box, (size, size))
+            for a in [2 * math.pi * c / views for c in range(views)]
+        ]
+    ).to(torch.float32)
     g = torch.Generator().manual_seed(0)
 
     class RigData(Dataset):
@@ -417,23 +460,43 @@ def _rig_dataset(n: int, views: int = 2, size: int = 128) -> Dataset:
 
         def __getitem__(self, i):
             joints = torch.tensor([0.0, 0.0, 900.0]) + 250 * (torch.rand(J, 3, generator=g) * 2 - 1)
-            return {"images": torch.rand(views, 3, size, size, generator=g), "cameras": cams, "joints_3d": joints,
-                    "joints_valid": torch.ones(J, dtype=torch.bool), "views_valid": torch.ones(views, dtype=torch.bool),
-                    "meta": {"subject": "S1", "action": "Walking-1", "frame": i, "dataset": "rig"}}
+            return {
+                "images": torch.rand(views, 3, size, size, generator=g),
+                "cameras": cams,
+                "joints_3d": joints,
+                "joints_valid": torch.ones(J, dtype=torch.bool),
+                "views_valid": torch.ones(views, dtype=torch.bool),
+                "meta": {"subject": "S1", "action": "Walking-1", "frame": i, "dataset": "rig"},
+            }
 
     return RigData()
 
 
-@pytest.mark.parametrize("kind,options,loss", [
-    ("algebraic", {"use_confidences": True}, None),
-    ("algebraic", {"use_confidences": False}, "keypoints_2d"),
-    ("volumetric", {"volume_size": 16}, None),
-])
+@pytest.mark.parametrize(
+    "kind,options,loss",
+    [
+        ("algebraic", {"use_confidences": True}, None),
+        ("algebraic", {"use_confidences": False}, "keypoints_2d"),
+        ("volumetric", {"volume_size": 16}, None),
+    ],
+)
 def test_real_models_train_and_evaluate(tmp_path, kind, options, loss):
     pytest.importorskip("lt_core.models.volumetric")
-    cfg = TrainConfig(name=kind, model=kind, backbone="tiny", v2v="tiny", model_options=options, batch_size=1,
-                      max_steps=1, device="cpu", progress=False, out_dir=str(tmp_path / "run"), loss=loss,
-                      lr_backbone=1e-3, lr_heads=1e-3)
+    cfg = TrainConfig(
+        name=kind,
+        model=kind,
+        backbone="tiny",
+        v2v="tiny",
+        model_options=options,
+        batch_size=1,
+        max_steps=1,
+        device="cpu",
+        progress=False,
+        out_dir=str(tmp_path / "run"),
+        loss=loss,
+        lr_backbone=1e-3,
+        lr_heads=1e-3,
+    )
     tr = Trainer(cfg, train_dataset=_rig_dataset(2), val_dataset=_rig_dataset(1))
     result = tr.fit()
     assert result["step"] == 1 and {"mpjpe_abs", "mpjpe_rel"} <= set(result["val"])
@@ -460,9 +523,8 @@ def test_real_models_train_and_evaluate(tmp_path, kind, options, loss):
 
 
 def test_2d_pretraining_losses_vanish_at_the_ground_truth():
-    from lt_core.train.factory import heatmap_2d_loss, heatmap_targets, keypoints_2d_loss
-
     from lt_core.train.batching import collate
+    from lt_core.train.factory import heatmap_2d_loss, heatmap_targets, keypoints_2d_loss
 
     batch = collate([_rig_dataset(2, views=2, size=64)[i] for i in range(2)])
     X = batch["joints_3d"][:, None].expand(-1, 2, -1, -1)

@@ -80,16 +80,35 @@ def test_cli_npz_and_methods(tmp_path: Path, reference):
 
 def test_rig_json_calibration_gives_the_same_result(tmp_path: Path):
     rig = save_rig_json(tmp_path / "rig.json", load_toml_calibration(TOML))
-    assert main(["--calibration", str(rig), "--detections", str(POSE), "--out", str(tmp_path / "a.npz"),
-                 "--frames", "0:10", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--calibration",
+                str(rig),
+                "--detections",
+                str(POSE),
+                "--out",
+                str(tmp_path / "a.npz"),
+                "--frames",
+                "0:10",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert _run("--out", str(tmp_path / "b.npz"), "--frames", "0:10") == 0
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert np.abs(a["joints_mm"] - b["joints_mm"]).max() < 1e-6
 
 
-@pytest.mark.parametrize("suffix, message", [
-    (".yml", "name the file intri.yml"), (".yaml", "name the file intri.yml"),
-    (".xml", "unknown calibration format '.xml'")])
+@pytest.mark.parametrize(
+    "suffix, message",
+    [
+        (".yml", "name the file intri.yml"),
+        (".yaml", "name the file intri.yml"),
+        (".xml", "unknown calibration format '.xml'"),
+    ],
+)
 def test_unsupported_calibration_formats(tmp_path: Path, capsys, suffix, message):
     calib = tmp_path / f"calib{suffix}"
     calib.write_text("%YAML:1.0\n")
@@ -103,11 +122,25 @@ def test_unsupported_calibration_formats(tmp_path: Path, capsys, suffix, message
 def test_bad_output_suffix_and_missing_inputs(tmp_path: Path, capsys):
     assert _run("--out", str(tmp_path / "x.csv")) == 2
     assert "unknown output format '.csv'; use .trc or .npz" in capsys.readouterr().err
-    assert main(["--calibration", str(tmp_path / "nope.toml"), "--detections", str(POSE), "--out",
-                 str(tmp_path / "x.trc"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "--calibration",
+                str(tmp_path / "nope.toml"),
+                "--detections",
+                str(POSE),
+                "--out",
+                str(tmp_path / "x.trc"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "calibration file not found" in capsys.readouterr().err
-    assert main(["--calibration", str(TOML), "--detections", str(tmp_path), "--out", str(tmp_path / "x.trc"),
-                 "--quiet"]) == 2
+    assert (
+        main(["--calibration", str(TOML), "--detections", str(tmp_path), "--out", str(tmp_path / "x.trc"), "--quiet"])
+        == 2
+    )
     assert "no sub-folder with OpenPose *.json files" in capsys.readouterr().err
 
 
@@ -119,24 +152,31 @@ def _copy_pose(tmp_path: Path, names: dict[str, str]) -> Path:
 
 
 def test_mismatched_camera_names_are_refused(tmp_path: Path, capsys):
-    renamed = _copy_pose(tmp_path, {"cam01_json": "left", "cam02_json": "right", "cam03_json": "top",
-                                    "cam04_json": "back"})
-    assert main(["--calibration", str(TOML), "--detections", str(renamed), "--out", str(tmp_path / "x.trc"),
-                 "--quiet"]) == 2
+    renamed = _copy_pose(
+        tmp_path, {"cam01_json": "left", "cam02_json": "right", "cam03_json": "top", "cam04_json": "back"}
+    )
+    assert (
+        main(["--calibration", str(TOML), "--detections", str(renamed), "--out", str(tmp_path / "x.trc"), "--quiet"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no detection folder for cameras ['cam_01', 'cam_02', 'cam_03', 'cam_04']" in err
     assert "detection folders ['back', 'left', 'right', 'top']" in err
-    three = _copy_pose(tmp_path / "b", {"cam01_json": "cam01_json", "cam02_json": "cam02_json",
-                                        "cam03_json": "cam03_json"})
-    assert main(["--calibration", str(TOML), "--detections", str(three), "--out", str(tmp_path / "x.trc"),
-                 "--quiet"]) == 2
+    three = _copy_pose(
+        tmp_path / "b", {"cam01_json": "cam01_json", "cam02_json": "cam02_json", "cam03_json": "cam03_json"}
+    )
+    assert (
+        main(["--calibration", str(TOML), "--detections", str(three), "--out", str(tmp_path / "x.trc"), "--quiet"]) == 2
+    )
     assert "no detection folder for cameras ['cam_04']" in capsys.readouterr().err
 
 
 def test_match_camera_folders_by_name_then_number():
     names = ["cam_01", "cam_02"]
-    assert [p.name for p in match_camera_folders(names, [Path("cam_02_json"), Path("cam_01")])] == \
-        ["cam_01", "cam_02_json"]
+    assert [p.name for p in match_camera_folders(names, [Path("cam_02_json"), Path("cam_01")])] == [
+        "cam_01",
+        "cam_02_json",
+    ]
     assert [p.name for p in match_camera_folders(names, [Path("video2"), Path("video1")])] == ["video1", "video2"]
     with pytest.raises(ReconstructionError, match="several detection folders carry the number"):
         match_camera_folders(names, [Path("a1"), Path("b1"), Path("c2")])
@@ -156,8 +196,22 @@ def test_frame_count_mismatch_is_refused_then_reported(tmp_path: Path, capsys):
     assert torch.isnan(det.points[5, 1]).all() and (det.confidences[5, 1] == 0).all()
     X, used, _ = triangulate_sequence(det)
     assert not used[5, 1].any() and used[4, 1].any() and torch.isfinite(X[5]).all()
-    assert main(["--calibration", str(TOML), "--detections", str(root), "--frames", "0:10",
-                 "--allow-missing-frames", "--out", str(tmp_path / "y.npz")]) == 0
+    assert (
+        main(
+            [
+                "--calibration",
+                str(TOML),
+                "--detections",
+                str(root),
+                "--frames",
+                "0:10",
+                "--allow-missing-frames",
+                "--out",
+                str(tmp_path / "y.npz"),
+            ]
+        )
+        == 0
+    )
     assert "warning: cam02_json lacks 1 frames ([5])" in capsys.readouterr().err
 
 
@@ -179,9 +233,26 @@ def test_write_trc_round_trip_and_checks(tmp_path: Path):
 
 
 def test_module_runs_from_the_command_line(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "lt_core.triangulate", "--calibration", str(TOML), "--detections",
-                           str(POSE), "--out", str(tmp_path / "x.yml.trc"), "--frames", "0:3", "--quiet"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lt_core.triangulate",
+            "--calibration",
+            str(TOML),
+            "--detections",
+            str(POSE),
+            "--out",
+            str(tmp_path / "x.yml.trc"),
+            "--frames",
+            "0:3",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and (tmp_path / "x.yml.trc").is_file()
 
@@ -193,10 +264,38 @@ def test_easymocap_calibration_drives_the_command(tmp_path: Path):
     cams = load_toml_calibration(TOML)
     intri, extri = easymocap_files(tmp_path, cams)
     assert load_calibration(intri).names == cams.names
-    assert main(["--calibration", str(intri), "--detections", str(POSE), "--out", str(tmp_path / "e.npz"),
-                 "--frames", "0:5", "--quiet"]) == 0
-    assert main(["--calibration", str(TOML), "--detections", str(POSE), "--out", str(tmp_path / "t.npz"),
-                 "--frames", "0:5", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--calibration",
+                str(intri),
+                "--detections",
+                str(POSE),
+                "--out",
+                str(tmp_path / "e.npz"),
+                "--frames",
+                "0:5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "--calibration",
+                str(TOML),
+                "--detections",
+                str(POSE),
+                "--out",
+                str(tmp_path / "t.npz"),
+                "--frames",
+                "0:5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     a, b = np.load(tmp_path / "e.npz"), np.load(tmp_path / "t.npz")
     assert np.abs(a["joints_mm"] - b["joints_mm"]).max() < 0.01  # mm; the YAML holds fewer digits than the TOML
     extri.unlink()

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import random_points, ring_rig
 from torch.autograd import gradcheck
 
 from lt_core.ops.ransac import triangulate_best_subset, triangulate_ransac
@@ -11,8 +12,6 @@ from lt_core.ops.triangulation import (
     triangulate,
     triangulate_reference,
 )
-
-from conftest import random_points, ring_rig
 
 
 def _setup(C, B=3, J=5, seed=0, noise=0.0):
@@ -90,7 +89,9 @@ def test_missing_views_may_be_nan_when_weight_is_zero():
 def test_gradcheck_points_weights_projections():
     P, X, uv = _setup(3, B=1, J=2, noise=1.0)
     uv = uv.clone().requires_grad_(True)
-    w = (torch.rand(1, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.5).requires_grad_(True)
+    w = (torch.rand(1, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.5).requires_grad_(
+        True
+    )
     P = P.clone().requires_grad_(True)
     assert gradcheck(lambda a, b, c: triangulate(a, c, b), (uv, w, P), eps=1e-6, atol=1e-5)
 
@@ -112,7 +113,12 @@ def test_gradients_finite_when_views_coincide_or_weights_tiny():
     # tiny weights on all but two views
     P4, X4, uv4 = _setup(4, B=1, J=3)
     uv4 = uv4.clone().requires_grad_(True)
-    w4 = torch.tensor([1.0, 1e-12, 1e-12, 1.0], dtype=torch.float64)[None, :, None].expand(1, 4, 3).clone().requires_grad_(True)
+    w4 = (
+        torch.tensor([1.0, 1e-12, 1e-12, 1.0], dtype=torch.float64)[None, :, None]
+        .expand(1, 4, 3)
+        .clone()
+        .requires_grad_(True)
+    )
     Y4 = triangulate(uv4, P4, w4)
     Y4.sum().backward()
     assert torch.isfinite(uv4.grad).all() and torch.isfinite(w4.grad).all()

@@ -39,8 +39,12 @@ def make_rig(B: int, C: int, size: int) -> Camera:
         cams = []
         for c in range(C):
             a = 2 * math.pi * c / C + 0.4 * b
-            cam = Camera.look_at((3500 * math.cos(a), 3500 * math.sin(a), 1300.0), (0.0, 0.0, 900.0),
-                                 focal=1000.0, image_size=(1000, 1000))
+            cam = Camera.look_at(
+                (3500 * math.cos(a), 3500 * math.sin(a), 1300.0),
+                (0.0, 0.0, 900.0),
+                focal=1000.0,
+                image_size=(1000, 1000),
+            )
             cams.append(cam.crop_and_resize(box, (size, size)))
         rigs.append(stack_cameras(cams))
     return stack_cameras(rigs)
@@ -58,8 +62,9 @@ class StubBackbone(nn.Module):
     ``log_beta`` then sees exactly a Gaussian of width ``sigma`` (an unbiased sub-pixel estimate).
     """
 
-    def __init__(self, uv: torch.Tensor, hm_size: int, sigma: float = 1.0, alg: bool = False,
-                 log_beta: float | None = None) -> None:
+    def __init__(
+        self, uv: torch.Tensor, hm_size: int, sigma: float = 1.0, alg: bool = False, log_beta: float | None = None
+    ) -> None:
         super().__init__()
         self.uv = uv  # (N, J, 2) heatmap pixels
         self.hm_size = hm_size
@@ -246,8 +251,13 @@ def test_volumetric_overfits_a_tiny_batch():
     B, C = 1, 2
     images, cams = torch.rand(B, C, 3, 64, 64), make_rig(B, C, 64)
     target = random_joints(B)[:, :4]
-    net = VolumetricTriangulationNet(BackboneConfig.tiny(num_joints=4), V2VConfig.tiny(out_channels=4),
-                                     volume_size=16, cuboid_side=1000.0, rotate_train=False)
+    net = VolumetricTriangulationNet(
+        BackboneConfig.tiny(num_joints=4),
+        V2VConfig.tiny(out_channels=4),
+        volume_size=16,
+        cuboid_side=1000.0,
+        rotate_train=False,
+    )
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     batch = {"joints_3d": target, "joints_valid": torch.ones(B, 4, dtype=torch.bool)}
     losses = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import random_points, ring_rig
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,6 @@ from lt_core.camera import Camera, CameraError
 from lt_core.ops.ransac import triangulate_best_subset, triangulate_ransac
 from lt_core.ops.soft_argmax import hard_argmax_2d, soft_argmax_2d, soft_argmax_3d
 from lt_core.ops.triangulation import TriangulationError, UnderdeterminedWarning, project_points, triangulate
-from conftest import random_points, ring_rig
 
 
 def _problem(C=4, B=2, J=5, noise=1.0, seed=0):

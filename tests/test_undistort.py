@@ -25,8 +25,7 @@ def _case(n: int):
     meta = json.loads(str(ref["meta"]))
     subject, action, cam, frame = meta["cases"][n]
     labels = load_h36m_labels(H36M / "extra" / "human36m-multiview-labels-GTbboxes.npy")
-    camera = h36m_cameras_from_labels(labels, labels["subject_names"].index(subject))[
-        labels["camera_names"].index(cam)]
+    camera = h36m_cameras_from_labels(labels, labels["subject_names"].index(subject))[labels["camera_names"].index(cam)]
     path = H36M / "processed" / subject / action / "imageSequence" / cam / f"img_{frame + 1:06d}.jpg"
     image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1)
     return ref, meta, camera, image, path
@@ -41,7 +40,7 @@ def test_undistortion_matches_the_released_script(n):
     out = undistort_image(image, camera, source).permute(1, 2, 0).numpy()[..., ::-1]  # BGR, as OpenCV wrote it
     worst, far = 0, 0
     for r, c in meta["patches_row_col"]:
-        d = np.abs(out[r:r + 64, c:c + 64].astype(int) - ref[f"case{n}_patch_{r}_{c}"].astype(int))
+        d = np.abs(out[r : r + 64, c : c + 64].astype(int) - ref[f"case{n}_patch_{r}_{c}"].astype(int))
         worst, far = max(worst, int(d.max())), far + int((d > 1).sum())
     # equal up to the JPEG decoders (PIL's and OpenCV's may differ by a grey level on some builds)
     assert worst <= 2 and far < 0.001 * 20 * 64 * 64 * 3
@@ -49,8 +48,13 @@ def test_undistortion_matches_the_released_script(n):
 
 def test_undistortion_moves_points_to_the_pinhole_projection():
     """A bright dot drawn at a distorted projection lands, after undistortion, at the pinhole projection."""
-    camera = Camera(torch.tensor([[800.0, 0, 320], [0, 800.0, 240], [0, 0, 1]]), torch.eye(3), torch.zeros(3),
-                    torch.tensor([-0.25, 0.12, 0.001, -0.002, 0.0]), distortion_model="h36m")
+    camera = Camera(
+        torch.tensor([[800.0, 0, 320], [0, 800.0, 240], [0, 0, 1]]),
+        torch.eye(3),
+        torch.zeros(3),
+        torch.tensor([-0.25, 0.12, 0.001, -0.002, 0.0]),
+        distortion_model="h36m",
+    )
     X = torch.tensor([[-600.0, -450.0, 2000.0]])  # towards the top-left corner, where the lens moves points most
     uv_d, uv_p = camera.project(X)[0], camera.project(X, distort=False)[0]
     assert (uv_d - uv_p).norm() > 5 and (uv_p > 20).all()  # pixels, inside the image
@@ -74,11 +78,17 @@ def test_remap_checks_shapes_and_keeps_dtype():
 
 def test_human36m_undistorts_on_the_fly():
     _, _, camera, image, path = _case(0)
-    ds = Human36MDataset(H36M, split="val", image_size=96, exclude_damaged=False, undistorted="on_the_fly",
-                         convention="official")
+    ds = Human36MDataset(
+        H36M, split="val", image_size=96, exclude_damaged=False, undistorted="on_the_fly", convention="official"
+    )
     assert not ds.subject_cameras("S9").has_distortion
-    index = next(i for i in range(len(ds)) if ds[i]["meta"]["subject"] == "S9" and ds[i]["meta"]["frame"] == 5
-                 and ds[i]["meta"]["action"] == "Directions-2")
+    index = next(
+        i
+        for i in range(len(ds))
+        if ds[i]["meta"]["subject"] == "S9"
+        and ds[i]["meta"]["frame"] == 5
+        and ds[i]["meta"]["action"] == "Directions-2"
+    )
     s = ds[index]
     k = ds.camera_names.index("54138969")
     box = s["meta"]["bbox_ltrb"][k].tolist()

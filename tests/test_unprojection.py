@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lt_core.camera import Camera, stack_cameras
-from lt_core.ops.soft_argmax import soft_argmax_3d
 from lt_core.ops._gather import GatherTaps, _transpose_into, _transposer
+from lt_core.ops.soft_argmax import soft_argmax_3d
 from lt_core.ops.unprojection import (
     AGGREGATIONS,
     BACKENDS,
@@ -28,8 +28,12 @@ def make_rig(B: int, C: int, size: int = 16, dtype: torch.dtype = torch.float64,
         cams = []
         for c in range(C):
             a = 2 * math.pi * c / C + 0.3 * b
-            cam = Camera.look_at((3000 * math.cos(a), 3000 * math.sin(a), 1300.0 + 100 * c), (0.0, 0.0, 900.0),
-                                 focal=900.0, image_size=(1000, 1000))
+            cam = Camera.look_at(
+                (3000 * math.cos(a), 3000 * math.sin(a), 1300.0 + 100 * c),
+                (0.0, 0.0, 900.0),
+                focal=900.0,
+                image_size=(1000, 1000),
+            )
             if dist:
                 cam.dist = torch.tensor([-0.05, 0.01, 1e-3, -1e-3, 0.0], dtype=cam.dtype)
             cams.append(cam.resize(size / 1000.0))
@@ -59,8 +63,9 @@ def hard_problem(B=2, Fc=3, D=7, dtype=torch.float64, seed=1):
             a = 2 * math.pi * c / 3 + 0.4 * b
             eye = (2600 * math.cos(a), 2600 * math.sin(a), 1200.0 + 80 * c)
             cams.append(Camera.look_at(eye, (0.0, 0.0, 900.0), focal=900.0, image_size=(1000, 750)).resize(scale))
-        inner = Camera.look_at((300.0 * (b + 1), -200.0, 950.0), (3000.0, 800.0 * b, 1000.0), focal=500.0,
-                               image_size=(1000, 750))
+        inner = Camera.look_at(
+            (300.0 * (b + 1), -200.0, 950.0), (3000.0, 800.0 * b, 1000.0), focal=500.0, image_size=(1000, 750)
+        )
         cams.append(inner.resize(scale))
         rigs.append(stack_cameras(cams))
     cams = stack_cameras(rigs).to(dtype=dtype)
@@ -94,8 +99,9 @@ def test_grid_rotation_about_vertical_axis():
     axis0 = grid[0, 1, 0, 0] - grid[0, 0, 0, 0]
     torch.testing.assert_close(axis0, torch.tensor([0.0, 250.0, 0.0], dtype=torch.float64))
     torch.testing.assert_close(grid[0, 2, 2, 2], centre[0])
-    torch.testing.assert_close(grid[0, 0, 0, 1] - grid[0, 0, 0, 0], torch.tensor([0.0, 0.0, 250.0],
-                                                                                 dtype=torch.float64))
+    torch.testing.assert_close(
+        grid[0, 0, 0, 1] - grid[0, 0, 0, 0], torch.tensor([0.0, 0.0, 250.0], dtype=torch.float64)
+    )
     torch.testing.assert_close(grid[1], make_cuboid_grid(centre[1:], 1000.0, 5)[0])
 
 
@@ -134,8 +140,9 @@ def test_backends_match_loop_reference(aggregation):
     for views_valid in (None, valid):
         slow = unproject_features_loop(features, cams, grid, aggregation, conf, views_valid)
         for backend in SAMPLERS:
-            fast, vis = unproject_features(features, cams, grid, aggregation, conf, views_valid,
-                                           return_visibility=True, backend=backend)
+            fast, vis = unproject_features(
+                features, cams, grid, aggregation, conf, views_valid, return_visibility=True, backend=backend
+            )
             assert fast.shape == (2, 4, 8, 8, 8) and fast.dtype == torch.float64
             torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
             # the problem exercises partially seen voxels and the missing view
@@ -152,8 +159,9 @@ def test_backends_match_with_views_out_of_the_map_and_a_camera_inside_the_cube(a
         slow = unproject_features_loop(features, cams, grid, aggregation, conf, views_valid)
         outs, masks = [], []
         for backend in SAMPLERS:
-            out, vis = unproject_features(features, cams, grid, aggregation, conf, views_valid,
-                                          return_visibility=True, backend=backend)
+            out, vis = unproject_features(
+                features, cams, grid, aggregation, conf, views_valid, return_visibility=True, backend=backend
+            )
             torch.testing.assert_close(out, slow, atol=1e-10, rtol=1e-10)
             outs.append(out)
             masks.append(vis)
@@ -166,12 +174,14 @@ def test_backends_match_with_views_out_of_the_map_and_a_camera_inside_the_cube(a
         unseen = ~vis.any(1)
         assert unseen.any() and (outs[0].permute(1, 0, 2, 3, 4)[:, unseen] == 0).all()
         # "auto" is the fused backend on the CPU
-        assert torch.equal(unproject_features(features, cams, grid, aggregation, conf, views_valid),
-                           outs[SAMPLERS.index(DEFAULT_CPU)])
+        assert torch.equal(
+            unproject_features(features, cams, grid, aggregation, conf, views_valid), outs[SAMPLERS.index(DEFAULT_CPU)]
+        )
         # float32: loose agreement with the float64 reference for every implementation
         f32 = (features.float(), cams.to(dtype=torch.float32), grid.float(), conf.float())
         for out in [unproject_features(*f32[:3], aggregation, f32[3], views_valid, backend=b) for b in SAMPLERS] + [
-                unproject_features_loop(*f32[:3], aggregation, f32[3], views_valid)]:
+            unproject_features_loop(*f32[:3], aggregation, f32[3], views_valid)
+        ]:
             assert out.dtype == torch.float32
             torch.testing.assert_close(out.double(), slow, atol=1e-4, rtol=1e-4)
 
@@ -180,8 +190,9 @@ def test_backends_match_with_views_out_of_the_map_and_a_camera_inside_the_cube(a
 @pytest.mark.parametrize("backend", SAMPLERS)
 def test_float32_chunked_projection_matrices_and_distortion(aggregation, backend):
     features, cams, grid, conf = problem(dtype=torch.float32)
-    ref = unproject_features(features.double(), cams.to(dtype=torch.float64), grid.double(), aggregation,
-                             conf.double(), backend=backend)
+    ref = unproject_features(
+        features.double(), cams.to(dtype=torch.float64), grid.double(), aggregation, conf.double(), backend=backend
+    )
     full = unproject_features(features, cams, grid, aggregation, conf, backend=backend)
     assert full.dtype == torch.float32
     torch.testing.assert_close(full.double(), ref, atol=1e-4, rtol=1e-4)
@@ -191,8 +202,9 @@ def test_float32_chunked_projection_matrices_and_distortion(aggregation, backend
     via_matrices = unproject_features(features, cams.projection, grid, aggregation, conf, backend=backend)
     torch.testing.assert_close(via_matrices, full, atol=1e-4, rtol=1e-4)
     # float32 features with float64 geometry: projected in float64, sampled in float32
-    mixed = unproject_features(features, cams.to(dtype=torch.float64), grid.double(), aggregation, conf,
-                               backend=backend)
+    mixed = unproject_features(
+        features, cams.to(dtype=torch.float64), grid.double(), aggregation, conf, backend=backend
+    )
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed.double(), ref, atol=1e-5, rtol=1e-5)
     # lens distortion goes through the general projection path; both implementations agree
@@ -201,7 +213,10 @@ def test_float32_chunked_projection_matrices_and_distortion(aggregation, backend
     for views_valid in (None, valid):
         torch.testing.assert_close(
             unproject_features(f64, dcams, g64, aggregation, c64, views_valid, chunk_voxels=100, backend=backend),
-            unproject_features_loop(f64, dcams, g64, aggregation, c64, views_valid), atol=1e-10, rtol=1e-10)
+            unproject_features_loop(f64, dcams, g64, aggregation, c64, views_valid),
+            atol=1e-10,
+            rtol=1e-10,
+        )
 
 
 @pytest.mark.parametrize("backend", SAMPLERS)
@@ -230,8 +245,9 @@ def test_with_and_without_autograd_agree_and_gradients_match_across_backends():
             c = conf.clone().requires_grad_(True)
             out = unproject_features(f, cams, grid, aggregation, c, backend=backend, chunk_voxels=40)
             with torch.no_grad():
-                torch.testing.assert_close(out, unproject_features(features, cams, grid, aggregation, conf,
-                                                                   backend=backend, chunk_voxels=40))
+                torch.testing.assert_close(
+                    out, unproject_features(features, cams, grid, aggregation, conf, backend=backend, chunk_voxels=40)
+                )
             (out * weights).sum().backward()
             grads.append((f.grad, c.grad))
         for other in grads[1:]:
@@ -271,7 +287,7 @@ def test_gather_rows_are_exact_beyond_float32_integers():
     W2 = w + 2
     for i, (u, v) in enumerate([(4190.25, 4195.75), (3.5, 4170.5)]):
         top_left = 2 + (math.floor(v) + 1) * W2 + math.floor(u) + 1
-        assert top_left > 2 ** 24
+        assert top_left > 2**24
         assert rows[i].tolist() == [top_left, top_left + 1, top_left + W2, top_left + W2 + 1]
         a, b = u - math.floor(u), v - math.floor(v)
         torch.testing.assert_close(wts[i], torch.tensor([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b]))
@@ -282,8 +298,9 @@ def test_gather_taps_of_degenerate_projections_are_hidden():
     """Points on the camera plane (z = 0, with 0/0 = NaN or +-inf pixels) and behind it read the sentinel rows."""
     h = w = 8
     P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]])  # u = x/z, v = y/z
-    pts = torch.tensor([[[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [-1.0, -1.0, -1.0], [2.5, 3.5, 1.0], [7.5, 7.5, 1.0],
-                         [7.6, 3.0, 1.0]]])
+    pts = torch.tensor(
+        [[[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [-1.0, -1.0, -1.0], [2.5, 3.5, 1.0], [7.5, 7.5, 1.0], [7.6, 3.0, 1.0]]]
+    )
     taps = GatherTaps(P, pts, None, h, w, torch.float32, 6)
     rows, wts, visible = taps(0, 0, 6, False)
     assert visible[0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]
@@ -321,8 +338,7 @@ def test_softmax_of_large_features_matches_the_loop(backend):
     for dtype, scale in ((torch.float64, 1.0), (torch.float64, 300.0), (torch.float32, 1.0), (torch.float32, 40.0)):
         f = (features * scale).to(dtype)
         ref = unproject_features_loop(f.double(), cams, grid, "softmax", views_valid=valid)
-        out = unproject_features(f, cams.to(dtype=dtype), grid.to(dtype), "softmax", views_valid=valid,
-                                 backend=backend)
+        out = unproject_features(f, cams.to(dtype=dtype), grid.to(dtype), "softmax", views_valid=valid, backend=backend)
         tol = 1e-10 if dtype == torch.float64 else 1e-4
         torch.testing.assert_close(out.double(), ref, atol=tol * scale, rtol=tol)
     assert (features * 300.0).abs().max() * math.log2(math.e) > 1000  # the float64 max-shifted path ran
@@ -358,8 +374,9 @@ def gaussian_blob(centre_uv: torch.Tensor, size: int, sigma: float = 1.0) -> tor
 def test_blob_at_projection_lands_in_the_right_voxel(aggregation):
     size, D = 48, 16
     cams = make_rig(1, 4, size)
-    grid = make_cuboid_grid(torch.tensor([[0.0, 0.0, 900.0]], dtype=torch.float64), side=1500.0, D=D,
-                            rotation_z=torch.tensor([0.3]))
+    grid = make_cuboid_grid(
+        torch.tensor([[0.0, 0.0, 900.0]], dtype=torch.float64), side=1500.0, D=D, rotation_z=torch.tensor([0.3])
+    )
     target = (5, 9, 6)
     X = grid[0, target[0], target[1], target[2]]
     uv, _ = project_grid(cams, X.reshape(1, 1, 3))  # (1, C, 1, 2)
@@ -383,8 +400,12 @@ def test_single_view_samples_the_bilinear_value_at_the_projection():
         u0, v0 = math.floor(u), math.floor(v)
         a, b = u - u0, v - v0
         m = features[0, 0]
-        expect = ((1 - a) * (1 - b) * m[:, v0, u0] + a * (1 - b) * m[:, v0, u0 + 1]
-                  + (1 - a) * b * m[:, v0 + 1, u0] + a * b * m[:, v0 + 1, u0 + 1])
+        expect = (
+            (1 - a) * (1 - b) * m[:, v0, u0]
+            + a * (1 - b) * m[:, v0, u0 + 1]
+            + (1 - a) * b * m[:, v0 + 1, u0]
+            + a * b * m[:, v0 + 1, u0 + 1]
+        )
         torch.testing.assert_close(vol[0].reshape(2, -1)[:, n], expect)
 
 
@@ -419,10 +440,12 @@ def test_aggregation_semantics_on_constant_maps():
     valid = torch.tensor([[True, True, False]])
     keep = values[:2]
     assert torch.allclose(unproject_features(features, cams, grid, "sum", views_valid=valid), keep.sum())
-    assert torch.allclose(unproject_features(features, cams, grid, "conf", conf, valid),
-                          (keep * conf[0, :2]).sum() / conf[0, :2].sum())
-    assert torch.allclose(unproject_features(features, cams, grid, "softmax", views_valid=valid),
-                          (torch.softmax(keep, 0) * keep).sum())
+    assert torch.allclose(
+        unproject_features(features, cams, grid, "conf", conf, valid), (keep * conf[0, :2]).sum() / conf[0, :2].sum()
+    )
+    assert torch.allclose(
+        unproject_features(features, cams, grid, "softmax", views_valid=valid), (torch.softmax(keep, 0) * keep).sum()
+    )
 
 
 def test_voxels_no_view_sees_are_zero_not_nan():
@@ -438,6 +461,7 @@ def test_voxels_no_view_sees_are_zero_not_nan():
 def test_gradcheck_wrt_features(aggregation, backend):
     features, cams, grid, conf = problem(B=1, C=2, Fc=2, size=5, D=3, side=1500.0)
     features.requires_grad_(True)
+
     def fn(f):
         return unproject_features(f, cams, grid, aggregation, conf, backend=backend)
 
@@ -489,8 +513,15 @@ def test_fused_channel_and_voxel_counts_off_the_vector_width(Fc, D):
         ref = unproject_features_loop(features, cams, grid, aggregation, conf, valid)
         out = unproject_features(features, cams, grid, aggregation, conf, valid, backend="fused")
         torch.testing.assert_close(out, ref, atol=1e-10, rtol=1e-10)
-        out32 = unproject_features(features.float(), cams.to(dtype=torch.float32), grid.float(), aggregation,
-                                   conf.float(), valid, backend="fused")
+        out32 = unproject_features(
+            features.float(),
+            cams.to(dtype=torch.float32),
+            grid.float(),
+            aggregation,
+            conf.float(),
+            valid,
+            backend="fused",
+        )
         torch.testing.assert_close(out32.double(), ref, atol=1e-4, rtol=1e-4)
 
 
@@ -508,8 +539,9 @@ def test_fused_threads_and_tasks_give_the_same_volume_and_gradients():
             for aggregation in AGGREGATIONS:
                 f = features.clone().requires_grad_(True)
                 c = conf.clone().requires_grad_(True)
-                out, vis = unproject_features(f, cams, grid, aggregation, c, return_visibility=True,
-                                              chunk_voxels=chunk, backend="fused")
+                out, vis = unproject_features(
+                    f, cams, grid, aggregation, c, return_visibility=True, chunk_voxels=chunk, backend="fused"
+                )
                 (out * weights).sum().backward()
                 per_aggregation.append((out.detach(), vis, f.grad, c.grad))
             results.append(per_aggregation)
@@ -526,10 +558,22 @@ def test_fused_threads_and_tasks_give_the_same_volume_and_gradients():
 def test_fused_degenerate_projections_are_hidden_and_volume_is_contiguous():
     """Points on the camera plane (z = 0: 0/0 or x/0 pixels), behind it, or just outside the map read nothing."""
     h = w = 8
-    P = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]],
-                     dtype=torch.float64)  # u = x/z, v = y/z
-    pts = torch.tensor([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [-1.0, -1.0, -1.0], [2.5, 3.5, 1.0], [7.5, 7.5, 1.0],
-                        [7.6, 3.0, 1.0], [-0.5, -0.5, 1.0], [-0.6, 0.0, 1.0]], dtype=torch.float64)
+    P = torch.tensor(
+        [[[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]], dtype=torch.float64
+    )  # u = x/z, v = y/z
+    pts = torch.tensor(
+        [
+            [0.0, 0.0, 0.0],
+            [5.0, 5.0, 0.0],
+            [-1.0, -1.0, -1.0],
+            [2.5, 3.5, 1.0],
+            [7.5, 7.5, 1.0],
+            [7.6, 3.0, 1.0],
+            [-0.5, -0.5, 1.0],
+            [-0.6, 0.0, 1.0],
+        ],
+        dtype=torch.float64,
+    )
     grid = pts.reshape(1, 2, 2, 2, 3)
     features = torch.randn(1, 1, 3, h, w, dtype=torch.float64)
     out, vis = unproject_features(features, P, grid, "sum", return_visibility=True, backend="fused")
@@ -555,7 +599,8 @@ def test_fused_kernels_record_the_intrinsics_they_were_compiled_with():
     simd = Path(_fused_kernels.__file__).with_name("_simd.py").read_bytes()
     digest = hashlib.sha256(simd).hexdigest()
     assert digest.startswith(_fused_kernels.SIMD_SOURCE_SHA256) and len(_fused_kernels.SIMD_SOURCE_SHA256) >= 16, (
-        f"lt_core/ops/_simd.py changed: set SIMD_SOURCE_SHA256 = {digest[:16]!r} in _fused_kernels.py")
+        f"lt_core/ops/_simd.py changed: set SIMD_SOURCE_SHA256 = {digest[:16]!r} in _fused_kernels.py"
+    )
 
 
 def test_fused_backend_errors_and_fallback_without_numba(monkeypatch):

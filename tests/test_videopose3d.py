@@ -5,17 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from h36m_fixtures import H36M_S1_CAM1, write_videopose3d
 
 from lt_core.data.h36m_sequences import H36M32_TO_17
 from lt_core.data.human36m import Human36MFormatError
-from lt_core.data.videopose3d import (load_videopose3d, load_videopose3d_2d, load_videopose3d_3d,
-                                      videopose3d_cameras)
+from lt_core.data.videopose3d import load_videopose3d, load_videopose3d_2d, load_videopose3d_3d, videopose3d_cameras
 from lt_core.detector_baseline import evaluate_methods_table, triangulate_sequences
 from lt_core.metrics import is_damaged
 from lt_core.ops.camera_triangulation import triangulate_cameras
 from lt_core.skeleton import H36M17
-
-from h36m_fixtures import H36M_S1_CAM1, write_videopose3d
 
 LAYOUT = {"S9": {"Greeting": 8, "SittingDown 1": 6, "Walking 1": 7}, "S11": {"Photo": 9}}
 DETECTORS = {"cpn_ft_h36m_dbb": "h36m", "sh_pt_mpii": "mpii", "detectron_pt_coco": "coco", "gt": "h36m-nolayout"}
@@ -23,24 +21,42 @@ DETECTORS = {"cpn_ft_h36m_dbb": "h36m", "sh_pt_mpii": "mpii", "detectron_pt_coco
 # Human3.6M's metadata for the other three cameras of S1 (R world to camera, T centre mm, f, c, k, p)
 S1_METADATA = [
     H36M_S1_CAM1,
-    {"R": [[0.9281683400814921, 0.3721538354721445, 0.002248380248018696],
-           [0.08166409428175585, -0.1977722953267526, -0.976840363061605],
-           [-0.3630902204349604, 0.9068559102440475, -0.21395758897485287]],
-     "T": [1761.27853428116, -5078.00659454077, 1606.2649598335], "f": [1149.67569986785, 1147.59161666764],
-     "c": [508.848621645943, 508.064917088557], "k": [-0.194213629607385, 0.240408539138292, 0.00681997559022603],
-     "p": [-0.0027408943961907, -0.001619026613787]},
-    {"R": [[-0.9141549520542256, -0.40277802228118775, -0.045722952682337906],
-           [-0.04562341383935874, 0.21430849526487267, -0.9756999400261069],
-           [0.4027893093720077, -0.889854894701693, -0.214287280609606]],
-     "T": [-1846.7776610084, 5215.04650469073, 1491.97246576518], "f": [1149.14071676148, 1148.7989685676],
-     "c": [519.815837182153, 501.402658888552], "k": [-0.208338188251856, 0.255488007488945, -0.00246049749891915],
-     "p": [-0.000759999321030303, 0.00148438698385668]},
-    {"R": [[0.9141562410494211, -0.40060705854636447, 0.061905989962380774],
-           [-0.05641000739510571, -0.2769531972942539, -0.9592261660183036],
-           [0.40141783470104664, 0.8733904688919611, -0.2757767409202658]],
-     "T": [-1794.78972871109, -3722.69891503676, 1574.89272604599], "f": [1145.51133842318, 1144.77392807652],
-     "c": [514.968197319863, 501.882018537695], "k": [-0.198384093827848, 0.218323676298049, -0.00894780704152122],
-     "p": [-0.00181336200488089, -0.000587205583421232]},
+    {
+        "R": [
+            [0.9281683400814921, 0.3721538354721445, 0.002248380248018696],
+            [0.08166409428175585, -0.1977722953267526, -0.976840363061605],
+            [-0.3630902204349604, 0.9068559102440475, -0.21395758897485287],
+        ],
+        "T": [1761.27853428116, -5078.00659454077, 1606.2649598335],
+        "f": [1149.67569986785, 1147.59161666764],
+        "c": [508.848621645943, 508.064917088557],
+        "k": [-0.194213629607385, 0.240408539138292, 0.00681997559022603],
+        "p": [-0.0027408943961907, -0.001619026613787],
+    },
+    {
+        "R": [
+            [-0.9141549520542256, -0.40277802228118775, -0.045722952682337906],
+            [-0.04562341383935874, 0.21430849526487267, -0.9756999400261069],
+            [0.4027893093720077, -0.889854894701693, -0.214287280609606],
+        ],
+        "T": [-1846.7776610084, 5215.04650469073, 1491.97246576518],
+        "f": [1149.14071676148, 1148.7989685676],
+        "c": [519.815837182153, 501.402658888552],
+        "k": [-0.208338188251856, 0.255488007488945, -0.00246049749891915],
+        "p": [-0.000759999321030303, 0.00148438698385668],
+    },
+    {
+        "R": [
+            [0.9141562410494211, -0.40060705854636447, 0.061905989962380774],
+            [-0.05641000739510571, -0.2769531972942539, -0.9592261660183036],
+            [0.40141783470104664, 0.8733904688919611, -0.2757767409202658],
+        ],
+        "T": [-1794.78972871109, -3722.69891503676, 1574.89272604599],
+        "f": [1145.51133842318, 1144.77392807652],
+        "c": [514.968197319863, 501.882018537695],
+        "k": [-0.198384093827848, 0.218323676298049, -0.00894780704152122],
+        "p": [-0.00181336200488089, -0.000587205583421232],
+    },
 ]
 
 
@@ -62,8 +78,9 @@ def test_shipped_calibration_matches_the_human36m_metadata():
         np.testing.assert_allclose(cams.center[c].numpy(), m["T"], atol=1e-3)
         np.testing.assert_allclose(cams.K[c, [0, 1], [0, 1]].numpy(), m["f"], atol=1e-3)
         np.testing.assert_allclose(cams.K[c, :2, 2].numpy(), m["c"], atol=1e-4)
-        np.testing.assert_allclose(cams.dist[c].numpy(), [m["k"][0], m["k"][1], m["p"][0], m["p"][1], m["k"][2]],
-                                   rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            cams.dist[c].numpy(), [m["k"][0], m["k"][1], m["p"][0], m["p"][1], m["k"][2]], rtol=1e-6, atol=1e-9
+        )
     for s in ("S5", "S6", "S7", "S8", "S9", "S11"):
         assert torch.linalg.det(videopose3d_cameras(s).R).sub(1).abs().max() < 1e-6
     with pytest.raises(KeyError, match="S2"):
@@ -81,18 +98,24 @@ def test_3d_file_metres_to_mm_and_32_to_17(files):
 @pytest.mark.parametrize("detector", sorted(DETECTORS))
 def test_every_layout_lands_on_the_projected_joints(files, detector):
     folder, _ = files
-    seqs = load_videopose3d(folder / "data_3d_h36m.npz", folder / f"data_2d_h36m_{detector}.npz",
-                            subjects=["S9"], actions=["Greeting"])
+    seqs = load_videopose3d(
+        folder / "data_3d_h36m.npz", folder / f"data_2d_h36m_{detector}.npz", subjects=["S9"], actions=["Greeting"]
+    )
     seq = seqs[0]
     assert seq.detector == detector and seq.camera_names == ["54138969", "55011271", "58860488", "60457274"]
-    exists = {"h36m": range(17), "h36m-nolayout": range(17), "mpii": range(16),
-              "coco": [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15]}[DETECTORS[detector]]
+    exists = {
+        "h36m": range(17),
+        "h36m-nolayout": range(17),
+        "mpii": range(16),
+        "coco": [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15],
+    }[DETECTORS[detector]]
     absent = [j for j in range(17) if j not in exists]
     assert seq.valid_2d[:, :, list(exists)].all() and not seq.valid_2d[:, :, absent].any()
     uv = seq.cameras.project(torch.as_tensor(seq.joints_3d)[:, None]).numpy()
     np.testing.assert_allclose(seq.points_2d[:, :, list(exists)], uv[:, :, list(exists)], atol=2e-3)
-    X = triangulate_cameras(torch.as_tensor(seq.points_2d), seq.cameras, torch.as_tensor(seq.valid_2d).double(),
-                            on_insufficient="nan")
+    X = triangulate_cameras(
+        torch.as_tensor(seq.points_2d), seq.cameras, torch.as_tensor(seq.valid_2d).double(), on_insufficient="nan"
+    )
     err = (X[:, list(exists)] - torch.as_tensor(seq.joints_3d[:, list(exists)])).norm(dim=-1)
     assert err.max() < 0.1  # mm, float32 pixels in the file
 

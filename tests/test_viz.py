@@ -13,8 +13,9 @@ import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import plotly.io as pio  # noqa: E402
 import pytest  # noqa: E402
-from plotly.offline import get_plotlyjs  # noqa: E402
 import torch  # noqa: E402
+from conftest import ring_rig  # noqa: E402
+from plotly.offline import get_plotlyjs  # noqa: E402
 
 from lt_core import viz  # noqa: E402
 from lt_core.camera import Camera  # noqa: E402
@@ -22,17 +23,32 @@ from lt_core.notebook_utils import NotebookResults, check_size, default_size, ma
 from lt_core.skeleton import BODY25B, H36M17  # noqa: E402
 from lt_core.viz.offline import OfflineNotebookRenderer  # noqa: E402
 
-from conftest import ring_rig  # noqa: E402
-
 
 def standing_pose() -> torch.Tensor:
     """A plausible (17, 3) Human3.6M pose in mm (not from data; only for drawing tests)."""
     g = torch.Generator().manual_seed(1)
-    base = torch.tensor([
-        [-150, 0, 80], [-150, 0, 500], [-120, 0, 930], [120, 0, 930], [150, 0, 500], [150, 0, 80],
-        [0, 0, 930], [0, 0, 1150], [0, 0, 1400], [0, 0, 1700], [-300, 0, 900], [-300, 0, 1150],
-        [-200, 0, 1400], [200, 0, 1400], [300, 0, 1150], [300, 0, 900], [0, 0, 1550],
-    ], dtype=torch.float64)
+    base = torch.tensor(
+        [
+            [-150, 0, 80],
+            [-150, 0, 500],
+            [-120, 0, 930],
+            [120, 0, 930],
+            [150, 0, 500],
+            [150, 0, 80],
+            [0, 0, 930],
+            [0, 0, 1150],
+            [0, 0, 1400],
+            [0, 0, 1700],
+            [-300, 0, 900],
+            [-300, 0, 1150],
+            [-200, 0, 1400],
+            [200, 0, 1400],
+            [300, 0, 1150],
+            [300, 0, 900],
+            [0, 0, 1550],
+        ],
+        dtype=torch.float64,
+    )
     return base + torch.randn(17, 3, generator=g, dtype=torch.float64) * 5
 
 
@@ -95,8 +111,9 @@ def test_skeleton_traces_skip_missing_joints_and_check_shape():
 
 def test_scene_figure_trace_layout():
     cams = ring_rig(4)
-    fig = viz.scene_figure(cams, {"truth": standing_pose(), "estimate": standing_pose() + 20}, title="rig",
-                           pose_dash={"estimate": "dash"})
+    fig = viz.scene_figure(
+        cams, {"truth": standing_pose(), "estimate": standing_pose() + 20}, title="rig", pose_dash={"estimate": "dash"}
+    )
     assert isinstance(fig, go.Figure)
     names = [t.name for t in fig.data]
     assert names[0] == "floor"
@@ -245,7 +262,10 @@ def test_markdown_table_and_sizes(monkeypatch):
     import pandas as pd
 
     assert markdown_table(pd.DataFrame({"x": [1.0], "ok": [True]}), ".1f").splitlines() == [
-        "| x | ok |", "|---|---|", "| 1.0 | yes |"]
+        "| x | ok |",
+        "|---|---|",
+        "| 1.0 | yes |",
+    ]
     monkeypatch.setenv("LT_NOTEBOOK_SIZE", "smoke")
     assert default_size() == "smoke"
     with pytest.raises(ValueError):

@@ -9,14 +9,14 @@ the bone's start; leaf bones get an extra ``<bone>_end`` joint at their tip. Uni
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from .textio import read_text
-from .kinematics import Motion, MotionFormatError, foreign_errors, motion_error, euler_to_matrix
+from lt_core.data.kinematics import Motion, MotionFormatError, euler_to_matrix, foreign_errors, motion_error
+from lt_core.data.textio import read_text
 
 __all__ = ["read_asf_amc", "parse_asf", "parse_amc", "AsfSkeleton", "AsfBone"]
 
@@ -116,8 +116,11 @@ def parse_asf(text: str, source: str = "<text>") -> AsfSkeleton:
     """
     lines = text.splitlines()
     if not any(line.split("#", 1)[0].strip().startswith(":") for line in lines):
-        raise MotionFormatError("not an ASF skeleton: no ':' section (':root', ':bonedata', ...); the file is empty "
-                                "or holds something else", source)
+        raise MotionFormatError(
+            "not an ASF skeleton: no ':' section (':root', ':bonedata', ...); the file is empty "
+            "or holds something else",
+            source,
+        )
     section = ""
     units = {"length": 1.0, "angle": "deg", "mass": 1.0}
     root: dict[str, tuple[list[str], int]] = {}
@@ -136,8 +139,7 @@ def parse_asf(text: str, source: str = "<text>") -> AsfSkeleton:
             if current is not None:
                 raise MotionFormatError(f"bone {current.get('name', '?')!r} has no 'end'", source, current["line"])
             section = parts[0][1:].lower()
-            if section not in ("version", "name", "units", "documentation", "root", "bonedata", "hierarchy",
-                               "skin"):
+            if section not in ("version", "name", "units", "documentation", "root", "bonedata", "hierarchy", "skin"):
                 raise MotionFormatError(f"unknown ASF section {parts[0]!r}", source, ln)
             continue
         if section == "units":
@@ -251,8 +253,9 @@ def parse_asf(text: str, source: str = "<text>") -> AsfSkeleton:
     orphans = [b for b in bones if b not in parent]
     if orphans:
         raise MotionFormatError(f"bones not attached in :hierarchy: {orphans}", source)
-    skel = AsfSkeleton(bones, parent, root_order, root_axis, root_position, root_orientation,
-                       units["length"], units["angle"], source)
+    skel = AsfSkeleton(
+        bones, parent, root_order, root_axis, root_position, root_orientation, units["length"], units["angle"], source
+    )
     reachable = skel.joint_order()
     if len(reachable) != len(bones):
         loop = sorted(set(bones) - set(reachable))
@@ -324,7 +327,8 @@ def parse_amc(
             raise MotionFormatError(f"joint {head!r} twice in frame {frame_numbers[-1]}", source, idx + 1)
         if len(parts) - 1 != n_dof[head]:
             raise MotionFormatError(
-                f"joint {head!r} has {len(parts) - 1} values, the ASF declares {n_dof[head]} dof", source, idx + 1)
+                f"joint {head!r} has {len(parts) - 1} values, the ASF declares {n_dof[head]} dof", source, idx + 1
+            )
         rows[head].append(parts[1:])
         row_lines[head].append(idx + 1)
         seen.add(head)
@@ -367,13 +371,18 @@ def read_asf_amc(
     with foreign_errors(asf_path):
         skel = parse_asf(read_text(asf_path, motion_error(asf_path), "ASF skeleton"), source=str(asf_path))
     with foreign_errors(amc_path):
-        values, _, amc_angle = parse_amc(read_text(amc_path, motion_error(amc_path), "AMC motion"), skel,
-                                         source=str(amc_path))
+        values, _, amc_angle = parse_amc(
+            read_text(amc_path, motion_error(amc_path), "AMC motion"), skel, source=str(amc_path)
+        )
     return _asf_motion(skel, values, fps, unit_mm, amc_angle, str(amc_path))
 
 
 def _asf_motion(
-    skel: AsfSkeleton, values: dict[str, np.ndarray], fps: float, unit_mm: float | None, amc_angle: str | None,
+    skel: AsfSkeleton,
+    values: dict[str, np.ndarray],
+    fps: float,
+    unit_mm: float | None,
+    amc_angle: str | None,
     source: str,
 ) -> Motion:
     """Build the joint tree and per-frame local transforms of an ASF/AMC pair."""

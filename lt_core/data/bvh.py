@@ -8,14 +8,21 @@ More conventions in :mod:`lt_core.data.motion`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
-from .textio import read_text
-from .kinematics import (CMU_MM_PER_UNIT, Motion, MotionFormatError, euler_to_matrix, foreign_errors, motion_error,
-                         snap_fps)
+from lt_core.data.kinematics import (
+    CMU_MM_PER_UNIT,
+    Motion,
+    MotionFormatError,
+    euler_to_matrix,
+    foreign_errors,
+    motion_error,
+    snap_fps,
+)
+from lt_core.data.textio import read_text
 
 __all__ = ["read_bvh", "parse_bvh"]
 
@@ -120,7 +127,10 @@ def parse_bvh(text: str, source: str = "<text>", unit_mm: float = CMU_MM_PER_UNI
                     if ch.lower() not in _BVH_CHANNELS:
                         raise MotionFormatError(
                             f"joint {name!r}: CHANNELS {count} lists {len(chans)} valid channel(s), then {ch!r} "
-                            f"(expected one of Xposition..Zrotation)", source, ch_ln)
+                            f"(expected one of Xposition..Zrotation)",
+                            source,
+                            ch_ln,
+                        )
                     chans.append(ch.lower())
                 if len(set(chans)) != len(chans):
                     raise MotionFormatError(f"joint {name!r} repeats a channel: {chans}", source, count_ln)
@@ -182,7 +192,8 @@ def parse_bvh(text: str, source: str = "<text>", unit_mm: float = CMU_MM_PER_UNI
             continue
         if len(parts) != n_chan:
             raise MotionFormatError(
-                f"frame {len(rows)} has {len(parts)} values, the hierarchy declares {n_chan} channels", source, k + 1)
+                f"frame {len(rows)} has {len(parts)} values, the hierarchy declares {n_chan} channels", source, k + 1
+            )
         rows.append(parts)
         row_lines.append(k + 1)
     if len(rows) != frames:

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..camera import Camera, CameraError, stack_cameras
-from ..rotation import matrix_to_rodrigues, rodrigues_to_matrix
-from .textio import load_json, load_toml, names_file
+from lt_core.camera import Camera, CameraError, stack_cameras
+from lt_core.data.textio import load_json, load_toml, names_file
+from lt_core.rotation import matrix_to_rodrigues, rodrigues_to_matrix
 
 __all__ = [
     "CalibrationError",
@@ -57,7 +58,10 @@ H36M_CAMERA_NAMES: tuple[str, ...] = ("54138969", "55011271", "58860488", "60457
 """Human3.6M camera names in the order of the paper's labels and of ``cameras.h5`` (camera1..camera4)."""
 
 H36M_IMAGE_SIZES: dict[str, tuple[int, int]] = {
-    "54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000), "60457274": (1000, 1002),
+    "54138969": (1000, 1002),
+    "55011271": (1000, 1000),
+    "58860488": (1000, 1000),
+    "60457274": (1000, 1002),
 }
 """Full-frame (W, H) of each Human3.6M camera."""
 
@@ -83,8 +87,9 @@ def _require_file(path: PathLike) -> Path:
     return p
 
 
-def _array(value: Any, shape: tuple[int, ...], where: str, field: str,
-           sizes: Sequence[int] | None = None) -> np.ndarray:
+def _array(
+    value: Any, shape: tuple[int, ...], where: str, field: str, sizes: Sequence[int] | None = None
+) -> np.ndarray:
     """Convert ``value`` into a float64 array of ``shape`` (or of one of ``sizes`` when 1-D), or raise."""
     try:
         a = np.asarray(value, dtype=np.float64)
@@ -114,11 +119,15 @@ def _field(record: Mapping[str, Any], key: str, where: str) -> Any:
 
 def _make_camera(K, R, t_mm, dist, size, name: str, where: str, model: str = "opencv") -> Camera:
     try:
-        cam = Camera(K=torch.as_tensor(K, dtype=torch.float64), R=torch.as_tensor(R, dtype=torch.float64),
-                     t=torch.as_tensor(t_mm, dtype=torch.float64).reshape(3),
-                     dist=torch.as_tensor(dist, dtype=torch.float64).reshape(-1),
-                     image_size=None if size is None else torch.as_tensor(size, dtype=torch.float64).reshape(2),
-                     names=[name], distortion_model=model)
+        cam = Camera(
+            K=torch.as_tensor(K, dtype=torch.float64),
+            R=torch.as_tensor(R, dtype=torch.float64),
+            t=torch.as_tensor(t_mm, dtype=torch.float64).reshape(3),
+            dist=torch.as_tensor(dist, dtype=torch.float64).reshape(-1),
+            image_size=None if size is None else torch.as_tensor(size, dtype=torch.float64).reshape(2),
+            names=[name],
+            distortion_model=model,
+        )
         cam.validate(atol=1e-3)
     except CameraError as e:
         raise CalibrationError(f"{where}: {e}") from None
@@ -146,8 +155,10 @@ def _select(names: list[str], wanted: Sequence[str] | None, source: Path | str) 
 def _opencv_only(camera: Camera, fmt: str) -> None:
     """Formats that store OpenCV coefficients cannot hold another lens model: refuse instead of writing wrong data."""
     if camera.distortion_model != "opencv" and camera.has_distortion:
-        raise ValueError(f"the {fmt} format stores OpenCV distortion; these cameras use the "
-                         f"{camera.distortion_model!r} model, which it cannot represent")
+        raise ValueError(
+            f"the {fmt} format stores OpenCV distortion; these cameras use the "
+            f"{camera.distortion_model!r} model, which it cannot represent"
+        )
 
 
 def _numpy_camera(camera: Camera) -> list[dict[str, Any]]:
@@ -159,21 +170,30 @@ def _numpy_camera(camera: Camera) -> list[dict[str, Any]]:
     names = cam.names if cam.names is not None and len(cam.names) == n else [f"cam_{i + 1:02d}" for i in range(n)]
     out = []
     for i in range(n):
-        out.append({
-            "name": names[i],
-            "K": cam.K[i].detach().cpu().double().numpy(),
-            "R": cam.R[i].detach().cpu().double().numpy(),
-            "t": cam.t[i].detach().cpu().double().numpy(),
-            "dist": cam.dist[i].detach().cpu().double().numpy(),
-            "image_size": None if cam.image_size is None else cam.image_size[i].detach().cpu().double().numpy(),
-        })
+        out.append(
+            {
+                "name": names[i],
+                "K": cam.K[i].detach().cpu().double().numpy(),
+                "R": cam.R[i].detach().cpu().double().numpy(),
+                "t": cam.t[i].detach().cpu().double().numpy(),
+                "dist": cam.dist[i].detach().cpu().double().numpy(),
+                "image_size": None if cam.image_size is None else cam.image_size[i].detach().cpu().double().numpy(),
+            }
+        )
     return out
 
 
 def _unsqueeze(camera: Camera) -> Camera:
-    return Camera(camera.K[None], camera.R[None], camera.t[None], camera.dist[None],
-                  None if camera.image_size is None else camera.image_size[None], camera.names,
-                  convention=camera.convention, distortion_model=camera.distortion_model)
+    return Camera(
+        camera.K[None],
+        camera.R[None],
+        camera.t[None],
+        camera.dist[None],
+        None if camera.image_size is None else camera.image_size[None],
+        camera.names,
+        convention=camera.convention,
+        distortion_model=camera.distortion_model,
+    )
 
 
 def rotate_world(camera: Camera, Q: Tensor) -> Camera:
@@ -196,8 +216,10 @@ def import_h5py(purpose: str):
     try:
         import h5py  # noqa: PLC0415 (optional dependency)
     except ImportError as e:
-        raise ImportError(f"{purpose} needs the optional package h5py: pip install 'lt-triangulation[h36m]' "
-                          "(or pip install h5py); the preprocessed labels need no extra package") from e
+        raise ImportError(
+            f"{purpose} needs the optional package h5py: pip install 'lt-triangulation[h36m]' "
+            "(or pip install h5py); the preprocessed labels need no extra package"
+        ) from e
     return h5py
 
 
@@ -244,9 +266,18 @@ def h36m_cameras_from_labels(labels: Mapping[str, Any], subject: str | int) -> C
     for c, name in enumerate(names):
         rec = arr[s, c]
         w = f"{where}, subject {subjects[s]}, camera {name}"
-        cams.append(_make_camera(_array(rec["K"], (3, 3), w, "K"), _array(rec["R"], (3, 3), w, "R"),
-                                 _array(rec["t"], (3,), w, "t"), _array(rec["dist"], (5,), w, "dist", sizes=(4, 5)),
-                                 H36M_IMAGE_SIZES.get(name), name, w, model="h36m"))
+        cams.append(
+            _make_camera(
+                _array(rec["K"], (3, 3), w, "K"),
+                _array(rec["R"], (3, 3), w, "R"),
+                _array(rec["t"], (3,), w, "t"),
+                _array(rec["dist"], (5,), w, "dist", sizes=(4, 5)),
+                H36M_IMAGE_SIZES.get(name),
+                name,
+                w,
+                model="h36m",
+            )
+        )
     return _stack(cams, where)
 
 
@@ -310,8 +341,11 @@ def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 
                     raise CalibrationError(f"{p}: {group} lacks fields {missing}")
                 try:
                     raw = {key: g[key][()] for key in ("R", "T", "f", "c", "k", "p")}
-                    name = "".join(chr(int(x)) for x in np.asarray(g["Name"][()]).reshape(-1)) if "Name" in g \
+                    name = (
+                        "".join(chr(int(x)) for x in np.asarray(g["Name"][()]).reshape(-1))
+                        if "Name" in g
                         else H36M_CAMERA_NAMES[ci - 1]
+                    )
                 except OSError as e:
                     raise CalibrationError(f"{p}: cannot read {group} (truncated or corrupt file?): {e}") from None
                 cams.append(h36m_camera_from_raw(**raw, name=name))
@@ -321,8 +355,13 @@ def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 
 
 # ------------------------------------------------------------------------------------------------------ Panoptic
 @names_file(CalibrationError)
-def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None, camera_type: str | None = "hd",
-                              count: int | None = None, z_up: bool = False) -> Camera:
+def load_panoptic_calibration(
+    path: PathLike,
+    names: Sequence[str] | None = None,
+    camera_type: str | None = "hd",
+    count: int | None = None,
+    z_up: bool = False,
+) -> Camera:
     """Read a CMU Panoptic ``calibration_<seq>.json``.
 
     Args:
@@ -360,10 +399,17 @@ def load_panoptic_calibration(path: PathLike, names: Sequence[str] | None = None
     for i in idx:
         r, w = records[i], f"{p}, camera {all_names[i]}"
         size = _array(r["resolution"], (2,), w, "resolution") if "resolution" in r else None
-        cams.append(_make_camera(_array(_field(r, "K", w), (3, 3), w, "K"), _array(_field(r, "R", w), (3, 3), w, "R"),
-                                 10.0 * _array(_field(r, "t", w), (3,), w, "t"),
-                                 _array(r.get("distCoef", [0.0] * 5), (5,), w, "distCoef", sizes=(4, 5)),
-                                 size, all_names[i], w))
+        cams.append(
+            _make_camera(
+                _array(_field(r, "K", w), (3, 3), w, "K"),
+                _array(_field(r, "R", w), (3, 3), w, "R"),
+                10.0 * _array(_field(r, "t", w), (3,), w, "t"),
+                _array(r.get("distCoef", [0.0] * 5), (5,), w, "distCoef", sizes=(4, 5)),
+                size,
+                all_names[i],
+                w,
+            )
+        )
     cam = _stack(cams, p)
     return rotate_world(cam, PANOPTIC_TO_ZUP) if z_up else cam
 
@@ -391,11 +437,16 @@ def save_panoptic_calibration(path: PathLike, camera: Camera, camera_type: str =
         rec: dict[str, Any] = {"name": name, "type": camera_type}
         if c["image_size"] is not None:
             rec["resolution"] = [int(round(v)) for v in c["image_size"]]
-        rec.update({
-            "panel": int(panel) if panel.isdigit() else 0, "node": int(node) if node.isdigit() else 0,
-            "K": c["K"].tolist(), "distCoef": c["dist"].tolist(), "R": c["R"].tolist(),
-            "t": (c["t"] / 10.0).reshape(3, 1).tolist(),
-        })
+        rec.update(
+            {
+                "panel": int(panel) if panel.isdigit() else 0,
+                "node": int(node) if node.isdigit() else 0,
+                "K": c["K"].tolist(),
+                "distCoef": c["dist"].tolist(),
+                "R": c["R"].tolist(),
+                "t": (c["t"] / 10.0).reshape(3, 1).tolist(),
+            }
+        )
         out.append(rec)
     p = Path(path)
     p.write_text(json.dumps({"calibDataSource": "lt_core", "cameras": out}, indent=1))
@@ -434,8 +485,10 @@ def load_toml_calibration(path: PathLike, names: Sequence[str] | None = None) ->
         name = str(table.get("name", key))
         w = f"{p}, camera {name!r} ([{key}])"
         if table.get("fisheye", False):
-            raise NotImplementedError(f"{w}: fisheye = true; the fisheye lens model is not supported "
-                                      "(convert the calibration to the OpenCV pinhole + k1,k2,p1,p2 model)")
+            raise NotImplementedError(
+                f"{w}: fisheye = true; the fisheye lens model is not supported "
+                "(convert the calibration to the OpenCV pinhole + k1,k2,p1,p2 model)"
+            )
         K = _array(_field(table, "matrix", w), (3, 3), w, "matrix")
         dist = _array(table.get("distortions", [0.0] * 4), (5,), w, "distortions", sizes=(4, 5))
         rvec = _array(_field(table, "rotation", w), (3,), w, "rotation")
@@ -473,8 +526,10 @@ def save_toml_calibration(path: PathLike, camera: Camera) -> Path:
     lines = []
     for i, c in enumerate(_numpy_camera(camera)):
         if abs(c["dist"][4]) > 0:
-            raise ValueError(f"camera {c['name']!r}: k3 = {c['dist'][4]} cannot be written to the TOML format "
-                             "(it stores k1, k2, p1, p2 only)")
+            raise ValueError(
+                f"camera {c['name']!r}: k3 = {c['dist'][4]} cannot be written to the TOML format "
+                "(it stores k1, k2, p1, p2 only)"
+            )
         rvec = matrix_to_rodrigues(torch.as_tensor(c["R"])).numpy()
         key = c["name"] if c["name"].replace("_", "").isalnum() else f"cam_{i + 1:02d}"
         lines.append(f"[{key}]")
@@ -514,11 +569,24 @@ def save_rig_json(path: PathLike, camera: Camera, description: str = "") -> Path
     """
     cams = []
     for c in _numpy_camera(camera):
-        cams.append({"name": c["name"], "K": c["K"].tolist(), "R": c["R"].tolist(), "t": c["t"].tolist(),
-                     "dist": c["dist"].tolist(),
-                     "image_size": None if c["image_size"] is None else c["image_size"].tolist()})
-    doc = {"format": _RIG_FORMAT, "version": 1, "units": "mm", "convention": "X_cam = R X + t",
-           "description": description, "cameras": cams}
+        cams.append(
+            {
+                "name": c["name"],
+                "K": c["K"].tolist(),
+                "R": c["R"].tolist(),
+                "t": c["t"].tolist(),
+                "dist": c["dist"].tolist(),
+                "image_size": None if c["image_size"] is None else c["image_size"].tolist(),
+            }
+        )
+    doc = {
+        "format": _RIG_FORMAT,
+        "version": 1,
+        "units": "mm",
+        "convention": "X_cam = R X + t",
+        "description": description,
+        "cameras": cams,
+    }
     if camera.distortion_model != "opencv":
         doc["distortion_model"] = camera.distortion_model
     p = Path(path)
@@ -547,9 +615,16 @@ def load_rig_json(path: PathLike) -> Camera:
         name = str(_field(r, "name", f"{p}, camera #{i}"))
         w = f"{p}, camera {name!r}"
         size = r.get("image_size")
-        cams.append(_make_camera(_array(_field(r, "K", w), (3, 3), w, "K"), _array(_field(r, "R", w), (3, 3), w, "R"),
-                                 _array(_field(r, "t", w), (3,), w, "t"),
-                                 _array(r.get("dist", [0.0] * 5), (5,), w, "dist", sizes=(4, 5)),
-                                 None if size is None else _array(size, (2,), w, "image_size"), name, w,
-                                 model=str(doc.get("distortion_model", "opencv"))))
+        cams.append(
+            _make_camera(
+                _array(_field(r, "K", w), (3, 3), w, "K"),
+                _array(_field(r, "R", w), (3, 3), w, "R"),
+                _array(_field(r, "t", w), (3,), w, "t"),
+                _array(r.get("dist", [0.0] * 5), (5,), w, "dist", sizes=(4, 5)),
+                None if size is None else _array(size, (2,), w, "image_size"),
+                name,
+                w,
+                model=str(doc.get("distortion_model", "opencv")),
+            )
+        )
     return _stack(cams, p)

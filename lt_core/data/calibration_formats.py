@@ -26,17 +26,18 @@ model) are refused. Pose2Sim's TOML (same fields, metres, file order) is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..camera import Camera
-from ..rotation import rodrigues_to_matrix
-from .calibration import CalibrationError, _array, _field, _make_camera, _require_file, _select, _stack
-from .opencv_yaml import read_opencv_yaml
-from .textio import load_toml, names_file
+from lt_core.camera import Camera
+from lt_core.data.calibration import CalibrationError, _array, _field, _make_camera, _require_file, _select, _stack
+from lt_core.data.opencv_yaml import read_opencv_yaml
+from lt_core.data.textio import load_toml, names_file
+from lt_core.rotation import rodrigues_to_matrix
 
 __all__ = ["UNITS_TO_MM", "load_easymocap_cameras", "load_anipose_calibration"]
 
@@ -67,8 +68,9 @@ def _names(doc: dict[str, Any], path: Path) -> list[str]:
 
 
 @names_file(CalibrationError)
-def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str] | None = None,
-                           units: str = "m") -> Camera:
+def load_easymocap_cameras(
+    intri: PathLike, extri: PathLike, names: Sequence[str] | None = None, units: str = "m"
+) -> Camera:
     """Read EasyMocap's ``intri.yml`` and ``extri.yml``.
 
     Args:
@@ -96,8 +98,9 @@ def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str
         K = _array(_field(di, f"K_{name}", wi), (3, 3), wi, f"K_{name}")
         key = f"dist_{name}" if f"dist_{name}" in di else f"D_{name}"
         if key not in di:
-            raise CalibrationError(f"{wi}: missing field 'dist_{name}' (or 'D_{name}'); write zeros for a lens "
-                                   "without distortion")
+            raise CalibrationError(
+                f"{wi}: missing field 'dist_{name}' (or 'D_{name}'); write zeros for a lens without distortion"
+            )
         dist = _array(di[key], (5,), wi, key, sizes=(4, 5))
         size = None
         if f"H_{name}" in di and f"W_{name}" in di:
@@ -109,8 +112,10 @@ def load_easymocap_cameras(intri: PathLike, extri: PathLike, names: Sequence[str
         if f"Rot_{name}" in de:
             Rot = _array(de[f"Rot_{name}"], (3, 3), we, f"Rot_{name}")
             if np.abs(Rot - R).max() > 1e-4:
-                raise CalibrationError(f"{we}: fields 'R_{name}' (Rodrigues) and 'Rot_{name}' (matrix) describe "
-                                       f"different rotations (max difference {np.abs(Rot - R).max():.3g})")
+                raise CalibrationError(
+                    f"{we}: fields 'R_{name}' (Rodrigues) and 'Rot_{name}' (matrix) describe "
+                    f"different rotations (max difference {np.abs(Rot - R).max():.3g})"
+                )
         t = scale * _array(_field(de, f"T_{name}", we), (3,), we, f"T_{name}")
         cams.append(_make_camera(K, R, t, dist, size, name, wi))
     return _stack(cams, pi)

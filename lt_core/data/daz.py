@@ -39,20 +39,43 @@ and these 7 frames of a Daz/Poser skeleton (8 frames: 67 ms at 120 Hz, 133 ms at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 
-from .motion import Motion, MotionFormatError
+from lt_core.data.motion import Motion, MotionFormatError
 
-__all__ = ["DAZ_JOINTS", "HEAD_TOP_MM", "HEAD_TOP_NAME", "BLEND_FRAMES", "is_daz_skeleton", "check_daz_skeleton",
-           "add_head_top"]
+__all__ = [
+    "DAZ_JOINTS",
+    "HEAD_TOP_MM",
+    "HEAD_TOP_NAME",
+    "BLEND_FRAMES",
+    "is_daz_skeleton",
+    "check_daz_skeleton",
+    "add_head_top",
+]
 
 DAZ_JOINTS: tuple[str, ...] = (
-    "hip", "abdomen", "chest", "neck", "head", "leftEye", "rightEye",
-    "rShldr", "rForeArm", "rHand", "lShldr", "lForeArm", "lHand",
-    "rThigh", "rShin", "rFoot", "lThigh", "lShin", "lFoot",
+    "hip",
+    "abdomen",
+    "chest",
+    "neck",
+    "head",
+    "leftEye",
+    "rightEye",
+    "rShldr",
+    "rForeArm",
+    "rHand",
+    "lShldr",
+    "lForeArm",
+    "lHand",
+    "rThigh",
+    "rShin",
+    "rFoot",
+    "lThigh",
+    "lShin",
+    "lFoot",
 )
 """Joints of a Daz/Poser skeleton that the Human3.6M-17 mapping uses."""
 
@@ -88,7 +111,9 @@ def check_daz_skeleton(motion: Motion) -> None:
     if missing:
         raise MotionFormatError(
             f"Daz/Poser skeleton (root 'hip') cannot be mapped to Human3.6M-17: missing joints {missing}; "
-            f"joints are {motion.names}", motion.source)
+            f"joints are {motion.names}",
+            motion.source,
+        )
 
 
 def add_head_top(motion: Motion, height_mm: float = HEAD_TOP_MM) -> Motion:
@@ -113,9 +138,11 @@ def add_head_top(motion: Motion, height_mm: float = HEAD_TOP_MM) -> Motion:
     up = "xyz".index(motion.up_axis.lower())
     rest = motion.rest_positions()
     if rest[head, up] <= rest[0, up]:
-        raise MotionFormatError(f"the rest pose is not upright along {motion.up_axis!r} (head at "
-                                f"{rest[head, up]:.4g}, root at {rest[0, up]:.4g}): cannot place the head top",
-                                motion.source)
+        raise MotionFormatError(
+            f"the rest pose is not upright along {motion.up_axis!r} (head at "
+            f"{rest[head, up]:.4g}, root at {rest[0, up]:.4g}): cannot place the head top",
+            motion.source,
+        )
     offset = np.zeros(3)
     offset[up] = height_mm / motion.unit_mm
     t = motion.n_frames

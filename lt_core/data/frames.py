@@ -25,9 +25,9 @@ and feet on the person in every frame. The hit rate peaks at the true offset.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,17 @@ __all__ = [
 PathLike = str | Path
 FRAMES_FORMAT = "lt-frames"
 MOVING_JOINTS: tuple[str, ...] = (
-    "LElbow", "RElbow", "LWrist", "RWrist", "LKnee", "RKnee", "LAnkle", "RAnkle", "LBigToe", "RBigToe", "LHeel",
+    "LElbow",
+    "RElbow",
+    "LWrist",
+    "RWrist",
+    "LKnee",
+    "RKnee",
+    "LAnkle",
+    "RAnkle",
+    "LBigToe",
+    "RBigToe",
+    "LHeel",
     "RHeel",
 )
 """Keypoints (BODY_25B names) that move most: the ones that tell frame offsets apart."""
@@ -131,8 +141,10 @@ class FrameSet:
         c = self.camera_index(camera)
         v = self.video_frame(detection_frame)
         if v not in self.video_frames[c]:
-            raise KeyError(f"{self.root / self.folders[c]}: video frame {v} (detection frame {detection_frame}) is "
-                           f"not stored; stored video frames: {self.video_frames[c]}")
+            raise KeyError(
+                f"{self.root / self.folders[c]}: video frame {v} (detection frame {detection_frame}) is "
+                f"not stored; stored video frames: {self.video_frames[c]}"
+            )
         return _read_jpeg(self.root / self.folders[c] / frame_file(v))
 
     def video_image(self, camera: str | int, video_frame: int) -> np.ndarray:
@@ -149,18 +161,41 @@ class FrameSet:
         """Video/calibration pixels (..., 2) -> stored-image pixels (..., 2)."""
         return to_image_pixels(uv, self.scale)
 
-    def offset_scores(self, points: np.ndarray, confidences: np.ndarray, frames: Sequence[int],
-                      offsets: Sequence[int] = range(-3, 4), joints: Sequence[int] | None = None, **kwargs):
+    def offset_scores(
+        self,
+        points: np.ndarray,
+        confidences: np.ndarray,
+        frames: Sequence[int],
+        offsets: Sequence[int] = range(-3, 4),
+        joints: Sequence[int] | None = None,
+        **kwargs,
+    ):
         """:func:`offset_scores` on the stored frames (see there for the arguments and the result)."""
-        return offset_scores(lambda c, v: self.video_image(c, v), self.background, self.video_frames, points,
-                             confidences, frames, self.scale, offsets, joints, self.names, **kwargs)
+        return offset_scores(
+            lambda c, v: self.video_image(c, v),
+            self.background,
+            self.video_frames,
+            points,
+            confidences,
+            frames,
+            self.scale,
+            offsets,
+            joints,
+            self.names,
+            **kwargs,
+        )
 
 
-def write_manifest(root: PathLike, cameras: Sequence[dict], scale: float, offset: int | None,
-                   **info) -> Path:
+def write_manifest(root: PathLike, cameras: Sequence[dict], scale: float, offset: int | None, **info) -> Path:
     """Write ``frames.json`` (see the module docstring); ``info`` adds free fields (source, decoder, scores)."""
-    doc = {"format": FRAMES_FORMAT, "version": 1, "scale": float(scale), "offset": offset, **info,
-           "cameras": list(cameras)}
+    doc = {
+        "format": FRAMES_FORMAT,
+        "version": 1,
+        "scale": float(scale),
+        "offset": offset,
+        **info,
+        "cameras": list(cameras),
+    }
     path = Path(root) / "frames.json"
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path
@@ -232,16 +267,26 @@ def foreground_mask(image: np.ndarray, background: np.ndarray, threshold: float 
         out = np.zeros_like(mask)
         for dy in range(2 * grow + 1):
             for dx in range(2 * grow + 1):
-                out |= padded[dy:dy + h, dx:dx + w]
+                out |= padded[dy : dy + h, dx : dx + w]
         mask = out
     return mask
 
 
-def offset_scores(image_of: Callable[[int, int], np.ndarray], background_of: Callable[[int], np.ndarray],
-                  video_frames: Sequence[Sequence[int]], points: np.ndarray, confidences: np.ndarray,
-                  frames: Sequence[int], scale: float, offsets: Sequence[int] = range(-3, 4),
-                  joints: Sequence[int] | None = None, names: Sequence[str] | None = None,
-                  min_confidence: float = 0.3, threshold: float = 40.0, grow: int = 1):
+def offset_scores(
+    image_of: Callable[[int, int], np.ndarray],
+    background_of: Callable[[int], np.ndarray],
+    video_frames: Sequence[Sequence[int]],
+    points: np.ndarray,
+    confidences: np.ndarray,
+    frames: Sequence[int],
+    scale: float,
+    offsets: Sequence[int] = range(-3, 4),
+    joints: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
+    min_confidence: float = 0.3,
+    threshold: float = 40.0,
+    grow: int = 1,
+):
     """How often the detected keypoints fall on the moving person, for each candidate frame offset.
 
     Args:
@@ -269,8 +314,10 @@ def offset_scores(image_of: Callable[[int, int], np.ndarray], background_of: Cal
     conf = np.asarray(confidences, dtype=np.float64)
     T, C, J, _ = pts.shape
     if conf.shape != (T, C, J) or len(frames) != T or len(video_frames) != C:
-        raise ValueError(f"points {pts.shape}, confidences {conf.shape}, {len(frames)} frames and "
-                         f"{len(video_frames)} cameras do not agree")
+        raise ValueError(
+            f"points {pts.shape}, confidences {conf.shape}, {len(frames)} frames and "
+            f"{len(video_frames)} cameras do not agree"
+        )
     use = np.zeros(J, bool)
     use[list(range(J)) if joints is None else list(joints)] = True
     row_of = {int(f): i for i, f in enumerate(frames)}
@@ -296,6 +343,12 @@ def offset_scores(image_of: Callable[[int, int], np.ndarray], background_of: Cal
         for k in offsets:
             parts = [h for (cc, kk), hs in hits.items() if kk == k and (c is None or cc == c) for h in hs]
             arr = np.concatenate(parts) if parts else np.zeros(0, bool)
-            rows_out.append({"camera": "all" if c is None else names[c], "offset": int(k),
-                             "hit_rate": float(arr.mean()) if arr.size else float("nan"), "keypoints": int(arr.size)})
+            rows_out.append(
+                {
+                    "camera": "all" if c is None else names[c],
+                    "offset": int(k),
+                    "hit_rate": float(arr.mean()) if arr.size else float("nan"),
+                    "keypoints": int(arr.size),
+                }
+            )
     return pd.DataFrame(rows_out)

@@ -20,19 +20,32 @@ Reading needs the optional package ``h5py`` (``pip install 'lt-triangulation[h36
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 
-from ..camera import Camera
-from .calibration import CalibrationError, load_h36m_cameras_h5, open_h5
-from .h36m_sequences import (H36M32_TO_17, H36MSequence, H36MSequences, align_views, map_joints_2d, select_actions,
-                             subject_name)
-from .human36m import Human36MFormatError
+from lt_core.camera import Camera
+from lt_core.data.calibration import CalibrationError, load_h36m_cameras_h5, open_h5
+from lt_core.data.h36m_sequences import (
+    H36M32_TO_17,
+    H36MSequence,
+    H36MSequences,
+    align_views,
+    map_joints_2d,
+    select_actions,
+    subject_name,
+)
+from lt_core.data.human36m import Human36MFormatError
 
-__all__ = ["KNOWN_MISSING_VIEWS", "read_positions_3d", "read_detections_h5", "list_baseline_actions",
-           "load_h36m_baseline"]
+__all__ = [
+    "KNOWN_MISSING_VIEWS",
+    "read_positions_3d",
+    "read_detections_h5",
+    "list_baseline_actions",
+    "load_h36m_baseline",
+]
 
 PathLike = str | Path
 
@@ -95,10 +108,14 @@ def _detection_file(folder: Path, action: str, camera: str) -> Path | None:
     return None
 
 
-def load_h36m_baseline(root: PathLike, subjects: Sequence[str | int] = ("S9", "S11"),
-                       actions: Sequence[str] | None = None, detections: str = "StackedHourglass",
-                       cameras: PathLike | Mapping[str, Camera] | None = None,
-                       missing_views: Literal["raise", "report"] = "raise") -> H36MSequences:
+def load_h36m_baseline(
+    root: PathLike,
+    subjects: Sequence[str | int] = ("S9", "S11"),
+    actions: Sequence[str] | None = None,
+    detections: str = "StackedHourglass",
+    cameras: PathLike | Mapping[str, Camera] | None = None,
+    missing_views: Literal["raise", "report"] = "raise",
+) -> H36MSequences:
     """Load 3D poses and 2D detections of Human3.6M in 3d-pose-baseline's layout.
 
     Args:
@@ -156,14 +173,17 @@ def load_h36m_baseline(root: PathLike, subjects: Sequence[str | int] = ("S9", "S
                     if f is None:
                         expected = det_folder / f"{action.replace(' ', '_')}.{cam}.h5"
                         if missing_views == "raise" and (subject, action) not in KNOWN_MISSING_VIEWS:
-                            raise FileNotFoundError(f"{where}: no detections of camera {cam}: {expected} is missing "
-                                                    "(missing_views='report' marks such views missing instead)")
+                            raise FileNotFoundError(
+                                f"{where}: no detections of camera {cam}: {expected} is missing "
+                                "(missing_views='report' marks such views missing instead)"
+                            )
                         views.append(None)
                         continue
                     mapped, exists = map_joints_2d(read_detections_h5(f), "mpii", str(f))
                     views.append(mapped)
                 pts, covered, T = align_views(views, joints.shape[0], names, where, report)
             valid = covered[..., None] & exists[None, None, :] & np.isfinite(pts).all(-1)
-            out.append(H36MSequence(subject, action, rig, joints, pts, valid, None,
-                                    "gt" if detections == "gt" else detections))
+            out.append(
+                H36MSequence(subject, action, rig, joints, pts, valid, None, "gt" if detections == "gt" else detections)
+            )
     return H36MSequences(out, report, f"3d-pose-baseline layout ({detections}) in {root.name}")

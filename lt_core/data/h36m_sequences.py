@@ -22,20 +22,29 @@ detections as extra keys, for code that works frame by frame.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..camera import Camera
-from ..metrics import action_group
-from .human36m import Human36MFormatError
+from lt_core.camera import Camera
+from lt_core.data.human36m import Human36MFormatError
+from lt_core.metrics import action_group
 
 __all__ = [
-    "H36M32_TO_17", "LAYOUT_TO_H36M17", "Human36MFormatError", "H36MSequence", "H36MSequences",
-    "H36MSequenceDataset", "map_joints_2d", "align_views", "subject_name", "select_actions",
+    "H36M32_TO_17",
+    "LAYOUT_TO_H36M17",
+    "Human36MFormatError",
+    "H36MSequence",
+    "H36MSequences",
+    "H36MSequenceDataset",
+    "map_joints_2d",
+    "align_views",
+    "subject_name",
+    "select_actions",
 ]
 
 
@@ -95,8 +104,9 @@ def map_joints_2d(points: np.ndarray, layout: str, where: str) -> tuple[np.ndarr
         raise Human36MFormatError(f"{where}: unknown 2D joint layout {layout!r}; known: {sorted(LAYOUT_TO_H36M17)}")
     n = _LAYOUT_SIZES[layout]
     if points.ndim < 2 or points.shape[-2] != n or points.shape[-1] not in (2, 3):
-        raise Human36MFormatError(f"{where}: layout {layout!r} needs (..., {n}, 2 or 3) detections, "
-                                  f"got shape {points.shape}")
+        raise Human36MFormatError(
+            f"{where}: layout {layout!r} needs (..., {n}, 2 or 3) detections, got shape {points.shape}"
+        )
     src = np.array(LAYOUT_TO_H36M17[layout])
     exists = src >= 0
     out = np.full(points.shape[:-2] + (17, points.shape[-1]), np.nan)
@@ -131,13 +141,18 @@ class H36MSequence:
     def __post_init__(self) -> None:
         T, C = self.points_2d.shape[:2]
         if self.points_2d.shape != (T, C, 17, 2) or self.valid_2d.shape != (T, C, 17):
-            raise ValueError(f"{self.subject} {self.action}: points_2d must be (T, C, 17, 2) and valid_2d (T, C, 17), "
-                             f"got {self.points_2d.shape} and {self.valid_2d.shape}")
+            raise ValueError(
+                f"{self.subject} {self.action}: points_2d must be (T, C, 17, 2) and valid_2d (T, C, 17), "
+                f"got {self.points_2d.shape} and {self.valid_2d.shape}"
+            )
         if tuple(self.cameras.batch_shape) != (C,):
-            raise ValueError(f"{self.subject} {self.action}: {C} views but cameras of batch shape "
-                             f"{tuple(self.cameras.batch_shape)}")
+            raise ValueError(
+                f"{self.subject} {self.action}: {C} views but cameras of batch shape {tuple(self.cameras.batch_shape)}"
+            )
         if self.joints_3d is not None and self.joints_3d.shape != (T, 17, 3):
-            raise ValueError(f"{self.subject} {self.action}: joints_3d must be ({T}, 17, 3), got {self.joints_3d.shape}")
+            raise ValueError(
+                f"{self.subject} {self.action}: joints_3d must be ({T}, 17, 3), got {self.joints_3d.shape}"
+            )
 
     @property
     def n_frames(self) -> int:
@@ -186,14 +201,17 @@ class H36MSequences:
     def summary(self) -> str:
         """One paragraph: how many sequences, frames, views, and the partial-data report."""
         subjects = sorted({s.subject for s in self.sequences}, key=lambda x: int(x[1:]) if x[1:].isdigit() else 0)
-        lines = [f"{len(self.sequences)} sequences ({', '.join(subjects)}), {self.n_frames} frames"
-                 + (f", from {self.source}" if self.source else "")]
+        lines = [
+            f"{len(self.sequences)} sequences ({', '.join(subjects)}), {self.n_frames} frames"
+            + (f", from {self.source}" if self.source else "")
+        ]
         lines += [f"  partial: {r}" for r in self.report] or ["  no partial sequences"]
         return "\n".join(lines)
 
 
-def align_views(views: Sequence[np.ndarray | None], n_frames: int | None, names: Sequence[str], where: str,
-                report: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+def align_views(
+    views: Sequence[np.ndarray | None], n_frames: int | None, names: Sequence[str], where: str, report: list[str]
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Stack per-camera detections of different lengths onto the frames of the 3D poses.
 
     Args:
@@ -220,11 +238,15 @@ def align_views(views: Sequence[np.ndarray | None], n_frames: int | None, names:
         out[:n, c] = v[:n]
         covered[:n, c] = True
         if v.shape[0] > T:
-            report.append(f"{where}: camera {names[c]} has {v.shape[0]} 2D frames for {T} 3D frames; the last "
-                          f"{v.shape[0] - T} 2D frames (no ground truth) are not used")
+            report.append(
+                f"{where}: camera {names[c]} has {v.shape[0]} 2D frames for {T} 3D frames; the last "
+                f"{v.shape[0] - T} 2D frames (no ground truth) are not used"
+            )
         elif v.shape[0] < T:
-            report.append(f"{where}: camera {names[c]} has {v.shape[0]} 2D frames for {T} 3D frames; the view is "
-                          f"marked missing in the last {T - v.shape[0]} frames")
+            report.append(
+                f"{where}: camera {names[c]} has {v.shape[0]} 2D frames for {T} 3D frames; the view is "
+                f"marked missing in the last {T - v.shape[0]} frames"
+            )
     return out, covered, T
 
 
@@ -258,14 +280,22 @@ class H36MSequenceDataset(Dataset):
         valid = torch.as_tensor(s.valid_2d[f])
         sample: dict[str, Any] = {
             "cameras": s.cameras,
-            "joints_3d": torch.zeros(17, 3, dtype=torch.float64) if s.joints_3d is None
+            "joints_3d": torch.zeros(17, 3, dtype=torch.float64)
+            if s.joints_3d is None
             else torch.as_tensor(s.joints_3d[f], dtype=torch.float64),
             "joints_valid": torch.full((17,), s.joints_3d is not None),
             "views_valid": valid.any(-1),
             "points_2d": torch.as_tensor(s.points_2d[f]),
             "points_2d_valid": valid,
-            "meta": {"dataset": self.dataset_name, "subject": s.subject, "action": s.action, "frame": int(f),
-                     "index": int(index), "camera_names": s.camera_names, "detector": s.detector},
+            "meta": {
+                "dataset": self.dataset_name,
+                "subject": s.subject,
+                "action": s.action,
+                "frame": int(f),
+                "index": int(index),
+                "camera_names": s.camera_names,
+                "detector": s.detector,
+            },
         }
         if s.scores is not None:
             sample["scores_2d"] = torch.as_tensor(s.scores[f])

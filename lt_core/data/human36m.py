@@ -25,22 +25,22 @@ The labels are a pickled dict: ``subject_names``, ``camera_names``, ``action_nam
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..camera import Camera
-from ..conventions import check_convention, scale_box
-from .calibration import h36m_cameras_from_labels
-from .resize_area import resize_area
-from .undistort import undistort_image, undistortion_map
-
-from .sample import collate_samples  # the one collate of the sample format; re-exported here
+from lt_core.camera import Camera
+from lt_core.conventions import check_convention, scale_box
+from lt_core.data.calibration import h36m_cameras_from_labels
+from lt_core.data.resize_area import resize_area
+from lt_core.data.sample import collate_samples  # the one collate of the sample format; re-exported here
+from lt_core.data.undistort import undistort_image, undistortion_map
 
 __all__ = [
     "H36M_TRAIN_SUBJECTS",
@@ -58,8 +58,9 @@ PathLike = str | Path
 
 H36M_TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
 H36M_VAL_SUBJECTS: tuple[str, ...] = ("S9", "S11")
-H36M_DAMAGED_SCENES: frozenset[tuple[str, str]] = frozenset({("S9", "Greeting-2"), ("S9", "SittingDown-2"),
-                                                             ("S9", "Waiting-1")})
+H36M_DAMAGED_SCENES: frozenset[tuple[str, str]] = frozenset(
+    {("S9", "Greeting-2"), ("S9", "SittingDown-2"), ("S9", "Waiting-1")}
+)
 """Scenes excluded from the paper's absolute-MPJPE table (their ground truth is misaligned)."""
 
 _LABEL_KEYS = ("subject_names", "camera_names", "action_names", "cameras", "table")
@@ -99,15 +100,20 @@ def load_h36m_labels(path: PathLike) -> dict[str, Any]:
         raise Human36MFormatError(f"{p}: field 'table' lacks columns {lacking}")
     n_cams = len(labels["camera_names"])
     if table.dtype["keypoints"].shape != (17, 3):
-        raise Human36MFormatError(f"{p}: table column 'keypoints' must be (17, 3), "
-                                  f"got {table.dtype['keypoints'].shape}")
+        raise Human36MFormatError(
+            f"{p}: table column 'keypoints' must be (17, 3), got {table.dtype['keypoints'].shape}"
+        )
     if table.dtype["bbox_by_camera_tlbr"].shape != (n_cams, 4):
-        raise Human36MFormatError(f"{p}: table column 'bbox_by_camera_tlbr' must be ({n_cams}, 4), got "
-                                  f"{table.dtype['bbox_by_camera_tlbr'].shape}")
+        raise Human36MFormatError(
+            f"{p}: table column 'bbox_by_camera_tlbr' must be ({n_cams}, 4), got "
+            f"{table.dtype['bbox_by_camera_tlbr'].shape}"
+        )
     cams = labels["cameras"]
     if getattr(cams, "shape", None) != (len(labels["subject_names"]), n_cams):
-        raise Human36MFormatError(f"{p}: field 'cameras' must have shape (n_subjects, n_cameras) = "
-                                  f"({len(labels['subject_names'])}, {n_cams}), got {getattr(cams, 'shape', None)}")
+        raise Human36MFormatError(
+            f"{p}: field 'cameras' must have shape (n_subjects, n_cameras) = "
+            f"({len(labels['subject_names'])}, {n_cams}), got {getattr(cams, 'shape', None)}"
+        )
     for key in ("subject_names", "camera_names", "action_names"):
         labels[key] = [str(x) for x in labels[key]]
     return labels
@@ -139,8 +145,13 @@ def square_bbox(ltrb: Sequence[int], scale: float = 1.0, convention: str = "cent
     return scale_box((left, top, right, bottom), scale, convention)
 
 
-def load_image_crop(path: PathLike, box_ltrb: Sequence[int], size: tuple[int, int],
-                    undistort: Callable[[Tensor], Tensor] | None = None, resample: str = "bilinear") -> Tensor:
+def load_image_crop(
+    path: PathLike,
+    box_ltrb: Sequence[int],
+    size: tuple[int, int],
+    undistort: Callable[[Tensor], Tensor] | None = None,
+    resample: str = "bilinear",
+) -> Tensor:
     """Read an image, crop a box (zero padding outside the image) and resize it.
 
     Pixel centres map as ``u -> (u - left + 0.5) * s - 0.5``, matching :meth:`Camera.crop_and_resize` in the
@@ -232,20 +243,33 @@ class Human36MDataset(Dataset):
 
     dataset_name = "human36m"
 
-    def __init__(self, root: PathLike, labels_path: PathLike | None = None, split: str = "train",
-                 subjects: Sequence[str] | None = None, image_size: int | tuple[int, int] = 384,
-                 load_images: bool = True,
-                 undistorted: bool | str = False, exclude_damaged: bool = False, frame_step: int = 1,
-                 bbox_scale: float = 1.0, cameras: Sequence[str] | None = None,
-                 actions: Sequence[str] | None = None, convention: str = "centres",
-                 resample: str | None = None) -> None:
+    def __init__(
+        self,
+        root: PathLike,
+        labels_path: PathLike | None = None,
+        split: str = "train",
+        subjects: Sequence[str] | None = None,
+        image_size: int | tuple[int, int] = 384,
+        load_images: bool = True,
+        undistorted: bool | str = False,
+        exclude_damaged: bool = False,
+        frame_step: int = 1,
+        bbox_scale: float = 1.0,
+        cameras: Sequence[str] | None = None,
+        actions: Sequence[str] | None = None,
+        convention: str = "centres",
+        resample: str | None = None,
+    ) -> None:
         self.convention = check_convention(convention)
         self.resample = resample if resample is not None else ("area" if self.convention == "official" else "bilinear")
         if self.resample not in ("bilinear", "area"):
             raise ValueError(f"resample must be 'bilinear', 'area' or None, got {resample!r}")
         self.root = Path(root)
-        self.labels_path = Path(labels_path) if labels_path is not None else \
-            self.root / "extra" / "human36m-multiview-labels-GTbboxes.npy"
+        self.labels_path = (
+            Path(labels_path)
+            if labels_path is not None
+            else self.root / "extra" / "human36m-multiview-labels-GTbboxes.npy"
+        )
         self.labels = load_h36m_labels(self.labels_path)
         self.out_size = _out_size(image_size)
         self.load_images = load_images
@@ -329,14 +353,22 @@ class Human36MDataset(Dataset):
         for k, ci in enumerate(self.camera_indices):
             top, left, bottom, right = (int(v) for v in row["bbox_by_camera_tlbr"][ci])
             ok = (bottom - top) > 0 and (right - left) > 0
-            box = (square_bbox((left, top, right, bottom), self.bbox_scale, self.convention) if ok
-                   else _placeholder_box(full[k]))
+            box = (
+                square_bbox((left, top, right, bottom), self.bbox_scale, self.convention)
+                if ok
+                else _placeholder_box(full[k])
+            )
             boxes.append(box)
             valid.append(ok)
             if self.load_images:
                 undistort = self._undistorter(s, ci) if self.undistort_mode == "on_the_fly" else None
-                images.append(load_image_crop(self.image_path(subject, action, self.camera_names[k], f), box, size,
-                                              undistort, self.resample) if ok else torch.zeros(3, *size[::-1]))
+                images.append(
+                    load_image_crop(
+                        self.image_path(subject, action, self.camera_names[k], f), box, size, undistort, self.resample
+                    )
+                    if ok
+                    else torch.zeros(3, *size[::-1])
+                )
         box_t = torch.tensor(boxes, dtype=torch.float64)
         if self.convention == "official":  # the released dataset's float32 arithmetic (labels hold float32)
             cams = full.to(torch.float32).crop_and_resize(box_t.float(), size)
@@ -348,8 +380,15 @@ class Human36MDataset(Dataset):
             "joints_3d": torch.as_tensor(np.asarray(row["keypoints"], dtype=np.float32)),
             "joints_valid": torch.ones(17, dtype=torch.bool),
             "views_valid": torch.tensor(valid, dtype=torch.bool),
-            "meta": {"dataset": self.dataset_name, "subject": subject, "action": action, "frame": f,
-                     "index": int(index), "camera_names": list(self.camera_names), "bbox_ltrb": box_t.long()},
+            "meta": {
+                "dataset": self.dataset_name,
+                "subject": subject,
+                "action": action,
+                "frame": f,
+                "index": int(index),
+                "camera_names": list(self.camera_names),
+                "bbox_ltrb": box_t.long(),
+            },
         }
         if self.load_images:
             sample["images"] = torch.stack(images)

@@ -11,16 +11,26 @@ for all ``T`` frames at once (a Python loop runs over joints only).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-
-__all__ = ["CMU_MM_PER_UNIT", "Y_UP_TO_WORLD", "MotionFormatError", "Motion", "axis_rotation", "euler_to_matrix",
-           "forward_kinematics", "to_world_mm", "motion_error", "foreign_errors", "snap_fps"]
+__all__ = [
+    "CMU_MM_PER_UNIT",
+    "Y_UP_TO_WORLD",
+    "MotionFormatError",
+    "Motion",
+    "axis_rotation",
+    "euler_to_matrix",
+    "forward_kinematics",
+    "to_world_mm",
+    "motion_error",
+    "foreign_errors",
+    "snap_fps",
+]
 
 CMU_MM_PER_UNIT: float = 25.4 / 0.45
 """Millimetres per CMU mocap unit (1 unit = 1/0.45 inch = 56.444 mm)."""
@@ -49,7 +59,7 @@ class MotionFormatError(ValueError):
 def motion_error(path: str | Path) -> Callable[[str], MotionFormatError]:
     """An error factory for :func:`lt_core.data.textio.read_text` that files the message under ``path``."""
     prefix = f"{Path(path)}: "
-    return lambda msg: MotionFormatError(msg[len(prefix):] if msg.startswith(prefix) else msg, path)
+    return lambda msg: MotionFormatError(msg[len(prefix) :] if msg.startswith(prefix) else msg, path)
 
 
 @contextmanager
@@ -136,8 +146,10 @@ def forward_kinematics(
     rot = np.asarray(rotations, dtype=np.float64)
     trans = np.asarray(translations, dtype=np.float64)
     if rot.ndim != 4 or rot.shape[1:] != (len(parents), 3, 3) or trans.shape != rot.shape[:2] + (3,):
-        raise ValueError(f"need rotations (T, {len(parents)}, 3, 3) and translations (T, {len(parents)}, 3), "
-                         f"got {rot.shape} and {trans.shape}")
+        raise ValueError(
+            f"need rotations (T, {len(parents)}, 3, 3) and translations (T, {len(parents)}, 3), "
+            f"got {rot.shape} and {trans.shape}"
+        )
     glob_r = np.empty_like(rot)
     glob_p = np.empty_like(trans)
     for j, p in enumerate(parents):
@@ -289,8 +301,10 @@ class Motion:
         )
 
     def __repr__(self) -> str:
-        return (f"Motion({self.format}: {Path(self.source).name}, {self.n_joints} joints, {self.n_frames} frames "
-                f"@ {self.fps:g} Hz, {self.unit_mm:.4g} mm/unit)")
+        return (
+            f"Motion({self.format}: {Path(self.source).name}, {self.n_joints} joints, {self.n_frames} frames "
+            f"@ {self.fps:g} Hz, {self.unit_mm:.4g} mm/unit)"
+        )
 
 
 def snap_fps(fps: float) -> float:

@@ -27,16 +27,29 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from .motion import MotionFormatError
+from lt_core.data.motion import MotionFormatError
 
-__all__ = ["OUT_FPS", "FLOOR_QUANTILE", "ARCHIVE", "FAMILIES", "daz_dir", "list_daz_clips", "find_daz_clip",
-           "build_clip", "build_archive", "read_archive", "read_manifest", "load_daz_clip", "clip_quality",
-           "pick_held_out"]
+__all__ = [
+    "OUT_FPS",
+    "FLOOR_QUANTILE",
+    "ARCHIVE",
+    "FAMILIES",
+    "daz_dir",
+    "list_daz_clips",
+    "find_daz_clip",
+    "build_clip",
+    "build_archive",
+    "read_archive",
+    "read_manifest",
+    "load_daz_clip",
+    "clip_quality",
+    "pick_held_out",
+]
 
 OUT_FPS: float = 30.0
 """Frame rate of the shipped joints (Hz)."""
@@ -59,7 +72,7 @@ _ARCHIVE_CACHE: dict[str, dict[str, np.ndarray]] = {}
 
 def daz_dir() -> Path:
     """``data/mocap_cmu_daz`` of the project (follows ``$LT_DATA_DIR``, see :func:`lt_core.paths.data_dir`)."""
-    from ..paths import data_dir
+    from lt_core.paths import data_dir
 
     return data_dir() / "mocap_cmu_daz"
 
@@ -90,16 +103,24 @@ def list_daz_clips(table: str | Path | None = None) -> list[dict]:
         raise MotionFormatError(f"clip table lacks columns {missing}", path)
     for (line, _), row in zip(lines[1:], reader):
         if row["family"] not in FAMILIES:
-            raise MotionFormatError(f"clip {row['id']!r}: family must be one of {FAMILIES}, got {row['family']!r}",
-                                    path, line)
+            raise MotionFormatError(
+                f"clip {row['id']!r}: family must be one of {FAMILIES}, got {row['family']!r}", path, line
+            )
         try:
             header_fps, fps = float(row["header_fps"]), float(row["fps"])
         except ValueError:
             raise MotionFormatError(f"clip {row['id']!r}: header_fps and fps must be numbers", path, line) from None
         if any(r["id"] == row["id"] for r in rows):
             raise MotionFormatError(f"duplicate clip id {row['id']!r}", path, line)
-        rows.append({**{k: row[k] for k in _COLUMNS}, "header_fps": header_fps, "fps": fps,
-                     "partner": row["partner"] or None, "description": f"{row['id']} {row['description']}"})
+        rows.append(
+            {
+                **{k: row[k] for k in _COLUMNS},
+                "header_fps": header_fps,
+                "fps": fps,
+                "partner": row["partner"] or None,
+                "description": f"{row['id']} {row['description']}",
+            }
+        )
     return rows
 
 
@@ -133,16 +154,16 @@ def build_clip(bvh: str | Path, row: dict) -> tuple[np.ndarray, dict]:
         MotionFormatError: the header's rate or the detected unit is not the one the table states, the file has no
             rest frame, or a coordinate does not fit int16 (file named).
     """
-    from .retarget import load_clip
+    from lt_core.data.retarget import load_clip
 
     bvh = Path(bvh)
     joints, meta = load_clip(bvh, fps=OUT_FPS, source_fps=row["fps"], floor_quantile=FLOOR_QUANTILE)
     if abs(meta["header_fps"] - row["header_fps"]) > 1e-6:
-        raise MotionFormatError(f"header says {meta['header_fps']:g} Hz, the clip table {row['header_fps']:g} Hz",
-                                bvh)
+        raise MotionFormatError(f"header says {meta['header_fps']:g} Hz, the clip table {row['header_fps']:g} Hz", bvh)
     if meta["unit"] != row["unit"]:
-        raise MotionFormatError(f"the body size says the unit is {meta['unit']!r}, the clip table says "
-                                f"{row['unit']!r}", bvh)
+        raise MotionFormatError(
+            f"the body size says the unit is {meta['unit']!r}, the clip table says {row['unit']!r}", bvh
+        )
     if not meta["dropped_rest_frame"]:
         raise MotionFormatError("no rest-pose frame found at the start (every Daz/Poser source file has one)", bvh)
     mm = np.round(joints.astype(np.float64))
@@ -177,8 +198,9 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.write_bytes(buf.getvalue())
 
 
-def build_archive(source: str | Path, out_dir: str | Path | None = None, clips: Iterable[str] | None = None,
-                  progress: bool = False) -> tuple[Path, Path]:
+def build_archive(
+    source: str | Path, out_dir: str | Path | None = None, clips: Iterable[str] | None = None, progress: bool = False
+) -> tuple[Path, Path]:
     """Rebuild the shipped joints and their manifest from the source BVH folder.
 
     Args:
@@ -204,8 +226,11 @@ def build_archive(source: str | Path, out_dir: str | Path | None = None, clips: 
             raise ValueError(f"clips {unknown} are not in {out / 'clips.tsv'}")
         rows = [r for r in rows if r["id"] in wanted]
     arrays: dict[str, np.ndarray] = {}
-    manifest: dict = {"format": "Human3.6M-17 joints, int16 mm, world Z up, floor at z = 0",
-                      "fps": OUT_FPS, "clips": {}}
+    manifest: dict = {
+        "format": "Human3.6M-17 joints, int16 mm, world Z up, floor at z = 0",
+        "fps": OUT_FPS,
+        "clips": {},
+    }
     for row in tqdm(rows, desc="retarget", disable=not progress):
         src = Path(source) / row["file"]
         if not src.is_file():
@@ -253,7 +278,7 @@ def load_daz_clip(clip_id: str, fps: float | None = None) -> tuple[np.ndarray, d
     Raises:
         KeyError: unknown id.
     """
-    from .retarget import H36M_JOINTS, resample
+    from lt_core.data.retarget import H36M_JOINTS, resample
 
     row = find_daz_clip(clip_id)
     if row is None:
@@ -266,11 +291,22 @@ def load_daz_clip(clip_id: str, fps: float | None = None) -> tuple[np.ndarray, d
     if fps is not None and abs(fps - OUT_FPS) > 1e-9:
         joints = resample(joints, OUT_FPS, fps).astype(np.float32)
         out_fps = float(fps)
-    meta = {"source": str(daz_dir() / ARCHIVE) + f":{clip_id}", "format": "npz", "source_fps": OUT_FPS,
-            "capture_fps": row["fps"], "fps": out_fps, "n_frames": int(joints.shape[0]),
-            "source_n_frames": int(stored[clip_id].shape[0]), "joint_names": list(H36M_JOINTS),
-            "family": row["family"], "subject": row["subject"], "partner": row["partner"],
-            "description": row["description"], "unit_mm": 1.0, "dropped_rest_frame": False}
+    meta = {
+        "source": str(daz_dir() / ARCHIVE) + f":{clip_id}",
+        "format": "npz",
+        "source_fps": OUT_FPS,
+        "capture_fps": row["fps"],
+        "fps": out_fps,
+        "n_frames": int(joints.shape[0]),
+        "source_n_frames": int(stored[clip_id].shape[0]),
+        "joint_names": list(H36M_JOINTS),
+        "family": row["family"],
+        "subject": row["subject"],
+        "partner": row["partner"],
+        "description": row["description"],
+        "unit_mm": 1.0,
+        "dropped_rest_frame": False,
+    }
     return joints, meta
 
 
@@ -299,11 +335,16 @@ def clip_quality(joints: np.ndarray, fps: float = OUT_FPS) -> dict:
     hips = centred[:, 3] - centred[:, 2]
     yaw = np.arctan2(hips[:, 1], hips[:, 0])
     c, s = np.cos(-yaw)[:, None], np.sin(-yaw)[:, None]
-    aligned = np.stack([c * centred[..., 0] - s * centred[..., 1], s * centred[..., 0] + c * centred[..., 1],
-                        centred[..., 2]], axis=-1)
-    return {"jumps": jumps, "ankles_below_floor": int((j[:, [0, 5], 2].min(axis=1) < 0).sum()),
-            "head_upside_down": int((cos < -0.5).sum()), "spread_mm": round(float(aligned.std(axis=0).mean()), 1),
-            "seconds": round(len(j) / fps, 1)}
+    aligned = np.stack(
+        [c * centred[..., 0] - s * centred[..., 1], s * centred[..., 0] + c * centred[..., 1], centred[..., 2]], axis=-1
+    )
+    return {
+        "jumps": jumps,
+        "ankles_below_floor": int((j[:, [0, 5], 2].min(axis=1) < 0).sum()),
+        "head_upside_down": int((cos < -0.5).sum()),
+        "spread_mm": round(float(aligned.std(axis=0).mean()), 1),
+        "seconds": round(len(j) / fps, 1),
+    }
 
 
 def pick_held_out() -> dict[str, tuple[str, ...]]:
@@ -317,8 +358,11 @@ def pick_held_out() -> dict[str, tuple[str, ...]]:
     """
     rows = {r["id"]: r for r in list_daz_clips()}
     quality = {cid: clip_quality(load_daz_clip(cid)[0]) for cid in rows}
-    clean = {cid for cid, q in quality.items()
-             if q["jumps"] == 0 and q["ankles_below_floor"] == 0 and q["head_upside_down"] == 0}
+    clean = {
+        cid
+        for cid, q in quality.items()
+        if q["jumps"] == 0 and q["ankles_below_floor"] == 0 and q["head_upside_down"] == 0
+    }
     picked: dict[str, tuple[str, ...]] = {}
     for family in FAMILIES:
         groups = {tuple(sorted({cid, rows[cid]["partner"] or cid})) for cid in rows if rows[cid]["family"] == family}

@@ -32,10 +32,18 @@ Units: positions come out in the file's units. ``Motion.unit_mm`` says how many 
 millimetres in the project's Z-up world frame: ``(x, y, z)_world = (x, -z, y)_file`` for Y-up files.
 """
 
-from .asf_amc import AsfBone, AsfSkeleton, parse_amc, parse_asf, read_asf_amc
-from .bvh import parse_bvh, read_bvh
-from .kinematics import (CMU_MM_PER_UNIT, Y_UP_TO_WORLD, Motion, MotionFormatError, axis_rotation, euler_to_matrix,
-                         forward_kinematics, to_world_mm)
+from lt_core.data.asf_amc import AsfBone, AsfSkeleton, parse_amc, parse_asf, read_asf_amc
+from lt_core.data.bvh import parse_bvh, read_bvh
+from lt_core.data.kinematics import (
+    CMU_MM_PER_UNIT,
+    Y_UP_TO_WORLD,
+    Motion,
+    MotionFormatError,
+    axis_rotation,
+    euler_to_matrix,
+    forward_kinematics,
+    to_world_mm,
+)
 
 __all__ = [
     "CMU_MM_PER_UNIT",

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import CalibrationError
-from .textio import names_file, read_text
+from lt_core.data.calibration import CalibrationError
+from lt_core.data.textio import names_file, read_text
 
 __all__ = ["read_opencv_yaml"]
 
@@ -100,8 +100,10 @@ class _Reader:
                 continue
             if not started:
                 if not _HEADER.match(body.strip()):
-                    raise CalibrationError(f"{path}: line {n}: not an OpenCV FileStorage YAML file (it must start "
-                                           f"with '%YAML:1.0', found {body.strip()[:40]!r})")
+                    raise CalibrationError(
+                        f"{path}: line {n}: not an OpenCV FileStorage YAML file (it must start "
+                        f"with '%YAML:1.0', found {body.strip()[:40]!r})"
+                    )
                 started = True
                 continue
             if pending is not None:  # continuation of a flow sequence
@@ -159,8 +161,9 @@ class _Reader:
         while i < len(self.lines) and self.lines[i][1] == indent and not self.lines[i][2].startswith("-"):
             m = _KEY.match(self.lines[i][2])
             if m is None:
-                raise self.error(i, f"expected 'key: value' in {where or 'the top level'}, found "
-                                    f"{self.lines[i][2][:40]!r}")
+                raise self.error(
+                    i, f"expected 'key: value' in {where or 'the top level'}, found {self.lines[i][2][:40]!r}"
+                )
             key = str(_scalar(m.group("key")))
             rest = (m.group("rest") or "").strip()
             sub = f"{where}.{key}" if where else key
@@ -207,8 +210,11 @@ class _Reader:
         except (TypeError, ValueError):
             raise self.error(i, f"{where}: field 'data' is not numeric") from None
         if arr.size != math.prod(shape):
-            raise self.error(i, f"{where}: {'x'.join(map(str, shape))} matrix needs {math.prod(shape)} values in "
-                                f"'data', found {arr.size}")
+            raise self.error(
+                i,
+                f"{where}: {'x'.join(map(str, shape))} matrix needs {math.prod(shape)} values in "
+                f"'data', found {arr.size}",
+            )
         return arr.reshape(shape)
 
 

@@ -24,19 +24,20 @@ inside the image and (with images) the image file exists.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..camera import Camera
-from ..conventions import check_convention
-from ..skeleton import convert_joints
-from .calibration import PANOPTIC_TO_ZUP, load_panoptic_calibration
-from .textio import load_json, names_file
-from .human36m import _out_size, _placeholder_box, load_image_crop, square_bbox
+from lt_core.camera import Camera
+from lt_core.conventions import check_convention
+from lt_core.data.calibration import PANOPTIC_TO_ZUP, load_panoptic_calibration
+from lt_core.data.human36m import _out_size, _placeholder_box, load_image_crop, square_bbox
+from lt_core.data.textio import load_json, names_file
+from lt_core.skeleton import convert_joints
 
 __all__ = ["PanopticFormatError", "read_panoptic_bodies", "panoptic_to_zup", "PanopticDataset"]
 
@@ -112,10 +113,20 @@ class PanopticDataset(Dataset):
 
     dataset_name = "panoptic"
 
-    def __init__(self, root: PathLike, sequences: str | Sequence[str], cameras: Sequence[str] | int = 4,
-                 image_size: int | tuple[int, int] = 384, load_images: bool = True, person: int | None = None,
-                 skeleton: str = "h36m17", min_confidence: float = 0.0, bbox_scale: float = 1.2,
-                 frame_step: int = 1, convention: str = "centres") -> None:
+    def __init__(
+        self,
+        root: PathLike,
+        sequences: str | Sequence[str],
+        cameras: Sequence[str] | int = 4,
+        image_size: int | tuple[int, int] = 384,
+        load_images: bool = True,
+        person: int | None = None,
+        skeleton: str = "h36m17",
+        min_confidence: float = 0.0,
+        bbox_scale: float = 1.2,
+        frame_step: int = 1,
+        convention: str = "centres",
+    ) -> None:
         self.convention = check_convention(convention)
         self.root = Path(root)
         if not self.root.is_dir():
@@ -187,8 +198,9 @@ class PanopticDataset(Dataset):
                 uv = cam.project(pts)
                 ok = bool((cam.depth(pts) > 0).all())
                 (u0, v0), (u1, v1) = uv.min(0).values.tolist(), uv.max(0).values.tolist()
-                box = square_bbox((math.floor(u0), math.floor(v0), math.ceil(u1) + 1, math.ceil(v1) + 1),
-                                  self.bbox_scale)
+                box = square_bbox(
+                    (math.floor(u0), math.floor(v0), math.ceil(u1) + 1, math.ceil(v1) + 1), self.bbox_scale
+                )
                 if cam.image_size is not None:
                     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
                     w, h = (float(v) for v in cam.image_size)
@@ -211,9 +223,17 @@ class PanopticDataset(Dataset):
             "joints_3d": joints.to(torch.float32),
             "joints_valid": valid,
             "views_valid": torch.tensor(views_valid, dtype=torch.bool),
-            "meta": {"dataset": self.dataset_name, "subject": str(pid), "action": seq, "sequence": seq,
-                     "frame": frame, "person_id": pid, "index": int(index), "camera_names": list(names),
-                     "bbox_ltrb": box_t.long()},
+            "meta": {
+                "dataset": self.dataset_name,
+                "subject": str(pid),
+                "action": seq,
+                "sequence": seq,
+                "frame": frame,
+                "person_id": pid,
+                "index": int(index),
+                "camera_names": list(names),
+                "bbox_ltrb": box_t.long(),
+            },
         }
         if self.load_images:
             sample["images"] = torch.stack(images)

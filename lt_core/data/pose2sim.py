@@ -24,20 +24,28 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..camera import Camera
-from ..ops.triangulation import triangulate
-from ..skeleton import BODY25B
-from .calibration import load_toml_calibration
-from .pose2sim_formats import (TRC_TO_ZUP, Pose2SimFormatError, TRCData, openpose_frame_files, read_openpose_folders,
-                               read_openpose_json, read_trc, write_trc)
+from lt_core.camera import Camera
+from lt_core.data.calibration import load_toml_calibration
+from lt_core.data.pose2sim_formats import (
+    TRC_TO_ZUP,
+    Pose2SimFormatError,
+    TRCData,
+    openpose_frame_files,
+    read_openpose_folders,
+    read_openpose_json,
+    read_trc,
+    write_trc,
+)
+from lt_core.ops.triangulation import triangulate
+from lt_core.skeleton import BODY25B
 
 __all__ = [
     "Pose2SimFormatError",
@@ -64,6 +72,7 @@ def _bbox_area(kp: np.ndarray) -> np.ndarray:
     big = np.where(valid[..., None], kp[..., :2], np.nan)
     with np.errstate(all="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             span = np.nanmax(big, -2) - np.nanmin(big, -2)
@@ -95,8 +104,9 @@ def _triangulate_np(kp: np.ndarray, cameras: Camera, und: np.ndarray | None = No
     return X.numpy(), err.numpy()
 
 
-def _best_combination(kp_t: np.ndarray, und_t: np.ndarray, counts_t: np.ndarray, cameras: Camera,
-                      max_combinations: int) -> tuple[np.ndarray, float]:
+def _best_combination(
+    kp_t: np.ndarray, und_t: np.ndarray, counts_t: np.ndarray, cameras: Camera, max_combinations: int
+) -> tuple[np.ndarray, float]:
     """Exhaustive search over one person per camera of one frame.
 
     Args:
@@ -121,9 +131,14 @@ def _best_combination(kp_t: np.ndarray, und_t: np.ndarray, counts_t: np.ndarray,
     return np.array(combos[best]), float(score[best])
 
 
-def select_subject(people: np.ndarray, counts: np.ndarray, cameras: Camera | None = None,
-                   method: str = "reprojection", reinit_px: float = 40.0,
-                   max_combinations: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def select_subject(
+    people: np.ndarray,
+    counts: np.ndarray,
+    cameras: Camera | None = None,
+    method: str = "reprojection",
+    reinit_px: float = 40.0,
+    max_combinations: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
     """Pick the subject among the people detected in each frame and camera.
 
     Args:
@@ -168,8 +183,12 @@ def select_subject(people: np.ndarray, counts: np.ndarray, cameras: Camera | Non
                 ok = np.isfinite(prev).all(-1)
                 proj = cameras.project(torch.as_tensor(np.where(ok[:, None], prev, 0.0))).numpy()  # (C, J, 2)
                 for c in range(C):
-                    dists = [np.median(np.linalg.norm(people[t, c, p, m, :2] - proj[c, m], axis=-1))
-                             if (m := (people[t, c, p, :, 2] > 0) & ok).any() else np.inf for p in range(counts[t, c])]
+                    dists = [
+                        np.median(np.linalg.norm(people[t, c, p, m, :2] - proj[c, m], axis=-1))
+                        if (m := (people[t, c, p, :, 2] > 0) & ok).any()
+                        else np.inf
+                        for p in range(counts[t, c])
+                    ]
                     if dists and np.isfinite(min(dists)):
                         choice[c] = int(np.argmin(dists))
                 kp, uv = gather(t, choice)
@@ -222,8 +241,14 @@ class Pose2SimDetections:
     joint_names: tuple[str, ...] = field(default=BODY25B.joints)
 
     @classmethod
-    def load(cls, root: PathLike, calibration: PathLike | None = None, pose_dir: PathLike | None = None,
-             selection: str = "reprojection", frames: Sequence[int] | None = None) -> "Pose2SimDetections":
+    def load(
+        cls,
+        root: PathLike,
+        calibration: PathLike | None = None,
+        pose_dir: PathLike | None = None,
+        selection: str = "reprojection",
+        frames: Sequence[int] | None = None,
+    ) -> Pose2SimDetections:
         """Load a Pose2Sim trial folder.
 
         Args:
@@ -243,8 +268,9 @@ class Pose2SimDetections:
         if calibration is None:
             tomls = sorted((root / "calibration").glob("*.toml"))
             if len(tomls) != 1:
-                raise FileNotFoundError(f"expected exactly one calibration TOML in {root / 'calibration'}, found "
-                                        f"{[t.name for t in tomls]}")
+                raise FileNotFoundError(
+                    f"expected exactly one calibration TOML in {root / 'calibration'}, found {[t.name for t in tomls]}"
+                )
             calibration = tomls[0]
         cameras = load_toml_calibration(calibration)
         pose_dir = Path(pose_dir) if pose_dir is not None else root / "pose"
@@ -262,16 +288,18 @@ class Pose2SimDetections:
         conf = kp[..., 2].clip(min=0)
         pts = np.where((conf > 0)[..., None], kp[..., :2], np.nan)
         size = cameras.image_size[0].round().long().tolist() if cameras.image_size is not None else None
-        return cls(torch.as_tensor(pts), torch.as_tensor(conf), cameras, tuple(size) if size else None, frame_list,
-                   index)
+        return cls(
+            torch.as_tensor(pts), torch.as_tensor(conf), cameras, tuple(size) if size else None, frame_list, index
+        )
 
     @property
     def undistorted_points(self) -> Tensor:
         """(T, C, J, 2) pixels of an ideal pinhole camera with the same ``K`` (NaN where missing)."""
         return self.cameras.undistort_points(self.points) if self.cameras.has_distortion else self.points
 
-    def triangulate(self, min_confidence: float = 0.0, outlier_px: float | None = None,
-                    min_views: int = 2, rounds: int = 2) -> Tensor:
+    def triangulate(
+        self, min_confidence: float = 0.0, outlier_px: float | None = None, min_views: int = 2, rounds: int = 2
+    ) -> Tensor:
         """Confidence-weighted DLT of every frame and joint on undistorted points.
 
         Args:
@@ -285,8 +313,9 @@ class Pose2SimDetections:
         Returns:
             (T, J, 3) world mm; NaN where fewer than 2 views have a usable detection.
         """
-        w = torch.where(self.confidences >= max(min_confidence, 1e-12), self.confidences,
-                        torch.zeros_like(self.confidences))
+        w = torch.where(
+            self.confidences >= max(min_confidence, 1e-12), self.confidences, torch.zeros_like(self.confidences)
+        )
         P = self.cameras.projection.expand(self.points.shape[0], *self.cameras.projection.shape)
         und = self.undistorted_points
         X = triangulate(und, P, w, on_insufficient="nan")
@@ -330,14 +359,19 @@ class Pose2SimCheck:
             ``pose2sim_median_reprojection_px``, ``frames``, ``joints``, ``frame_offset``, ...).
     """
 
-    per_joint: "object"
-    per_camera: "object"
+    per_joint: object
+    per_camera: object
     summary: dict
 
 
-def pose2sim_check(root: PathLike, trc: PathLike | None = None, selection: str = "reprojection",
-                   min_confidence: float = 0.0, outlier_px: float | None = None,
-                   detections: "Pose2SimDetections | None" = None) -> Pose2SimCheck:
+def pose2sim_check(
+    root: PathLike,
+    trc: PathLike | None = None,
+    selection: str = "reprojection",
+    min_confidence: float = 0.0,
+    outlier_px: float | None = None,
+    detections: Pose2SimDetections | None = None,
+) -> Pose2SimCheck:
     """Triangulate the Pose2Sim demo detections and compare with Pose2Sim's own reconstruction.
 
     Args:
@@ -377,28 +411,51 @@ def pose2sim_check(root: PathLike, trc: PathLike | None = None, selection: str =
     per_joint = []
     for k, name in enumerate(joints):
         d = dist[:, k][np.isfinite(dist[:, k])]
-        per_joint.append({"joint": name, "median_mm": float(np.median(d)) if d.size else np.nan,
-                          "mean_mm": float(np.mean(d)) if d.size else np.nan,
-                          "p90_mm": float(np.percentile(d, 90)) if d.size else np.nan, "frames": int(d.size)})
+        per_joint.append(
+            {
+                "joint": name,
+                "median_mm": float(np.median(d)) if d.size else np.nan,
+                "mean_mm": float(np.mean(d)) if d.size else np.nan,
+                "p90_mm": float(np.percentile(d, 90)) if d.size else np.nan,
+                "frames": int(d.size),
+            }
+        )
     # reprojection errors on the compared joints, ours and Pose2Sim's
     err_ours = det.reprojection_errors(torch.as_tensor(X)).numpy()[di][:, :, jd]  # (T, C, M)
     Xref = np.full_like(X[di], np.nan)
     Xref[:, jd] = theirs
-    sub = Pose2SimDetections(det.points[di], det.confidences[di], det.cameras, det.image_size,
-                             [det.frames[i] for i in di], det.person_index[di])
+    sub = Pose2SimDetections(
+        det.points[di],
+        det.confidences[di],
+        det.cameras,
+        det.image_size,
+        [det.frames[i] for i in di],
+        det.person_index[di],
+    )
     err_ref = sub.reprojection_errors(torch.as_tensor(Xref)).numpy()[:, :, jd]
     per_camera = []
     for c, name in enumerate(det.cameras.names):
         eo, er = err_ours[:, c], err_ref[:, c]
-        per_camera.append({"camera": name, "ours_median_px": float(np.nanmedian(eo)),
-                           "pose2sim_median_px": float(np.nanmedian(er)),
-                           "detections": int(np.isfinite(eo).sum())})
+        per_camera.append(
+            {
+                "camera": name,
+                "ours_median_px": float(np.nanmedian(eo)),
+                "pose2sim_median_px": float(np.nanmedian(er)),
+                "detections": int(np.isfinite(eo).sum()),
+            }
+        )
     finite = dist[np.isfinite(dist)]
     summary = {
-        "data": root.name, "reference": Path(trc).name, "selection": selection, "min_confidence": min_confidence,
+        "data": root.name,
+        "reference": Path(trc).name,
+        "selection": selection,
+        "min_confidence": min_confidence,
         "outlier_px": outlier_px,
-        "frames": int(len(di)), "cameras": len(det.cameras.names), "joints": len(joints),
-        "median_distance_mm": float(np.median(finite)), "mean_distance_mm": float(np.mean(finite)),
+        "frames": int(len(di)),
+        "cameras": len(det.cameras.names),
+        "joints": len(joints),
+        "median_distance_mm": float(np.median(finite)),
+        "mean_distance_mm": float(np.mean(finite)),
         "median_reprojection_px": float(np.nanmedian(err_ours)),
         "pose2sim_median_reprojection_px": float(np.nanmedian(err_ref)),
         "frame_offset": "TRC frame k = detection frame k - 1",

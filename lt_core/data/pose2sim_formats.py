@@ -13,17 +13,25 @@ Formats (facts checked on the files):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ..skeleton import BODY25B
-from .textio import load_json, names_file, read_text
+from lt_core.data.textio import load_json, names_file, read_text
+from lt_core.skeleton import BODY25B
 
-__all__ = ["Pose2SimFormatError", "TRC_TO_ZUP", "read_openpose_json", "openpose_frame_files", "read_openpose_folders",
-           "TRCData", "read_trc", "write_trc"]
+__all__ = [
+    "Pose2SimFormatError",
+    "TRC_TO_ZUP",
+    "read_openpose_json",
+    "openpose_frame_files",
+    "read_openpose_folders",
+    "TRCData",
+    "read_trc",
+    "write_trc",
+]
 
 PathLike = str | Path
 NUM_JOINTS = BODY25B.num_joints
@@ -65,7 +73,8 @@ def read_openpose_json(path: PathLike, num_joints: int = NUM_JOINTS) -> np.ndarr
         if a.size != 3 * num_joints:
             raise Pose2SimFormatError(
                 f"{p}: person {i} field 'pose_keypoints_2d' has {a.size} numbers, expected {3 * num_joints} "
-                f"({num_joints} keypoints x (x, y, c))")
+                f"({num_joints} keypoints x (x, y, c))"
+            )
         out[i] = a.reshape(num_joints, 3)
     return out
 
@@ -86,8 +95,9 @@ def openpose_frame_files(folder: PathLike) -> dict[int, Path]:
     return out
 
 
-def read_openpose_folders(folders: Sequence[PathLike], frames: Sequence[int] | None = None,
-                          num_joints: int = NUM_JOINTS) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def read_openpose_folders(
+    folders: Sequence[PathLike], frames: Sequence[int] | None = None, num_joints: int = NUM_JOINTS
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Read OpenPose detections of C cameras over T frames.
 
     Args:
@@ -104,8 +114,10 @@ def read_openpose_folders(folders: Sequence[PathLike], frames: Sequence[int] | N
     if frames is None:
         frames = sorted(set().union(*[set(f) for f in files]))
     frames = list(frames)
-    raw = [[read_openpose_json(fc[t], num_joints) if t in fc else np.zeros((0, num_joints, 3)) for fc in files]
-           for t in frames]
+    raw = [
+        [read_openpose_json(fc[t], num_joints) if t in fc else np.zeros((0, num_joints, 3)) for fc in files]
+        for t in frames
+    ]
     counts = np.array([[len(r) for r in row] for row in raw], dtype=np.int64).reshape(len(frames), len(files))
     pmax = max(1, int(counts.max()) if counts.size else 1)
     people = np.zeros((len(frames), len(files), pmax, num_joints, 3))
@@ -185,8 +197,9 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
             try:
                 vals.append(float(c) if c.strip() else np.nan)
             except ValueError:
-                raise Pose2SimFormatError(f"{p}: line {i}, column {k + 1}: {c.strip()[:30]!r} is not a number"
-                                          ) from None
+                raise Pose2SimFormatError(
+                    f"{p}: line {i}, column {k + 1}: {c.strip()[:30]!r} is not a number"
+                ) from None
         if len(vals) < 2 + 3 * n_markers:
             vals += [np.nan] * (2 + 3 * n_markers - len(vals))
         if np.isnan(vals[0]):
@@ -200,8 +213,10 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
         except ValueError:
             raise Pose2SimFormatError(f"{p}: field 'NumFrames' = {header['NumFrames']!r} is not an integer") from None
         if n_frames != len(rows):
-            raise Pose2SimFormatError(f"{p}: header says NumFrames = {n_frames} but the file holds {len(rows)} data "
-                                      "rows (truncated or edited file)")
+            raise Pose2SimFormatError(
+                f"{p}: header says NumFrames = {n_frames} but the file holds {len(rows)} data "
+                "rows (truncated or edited file)"
+            )
     data = np.asarray(rows)
     xyz = data[:, 2:].reshape(len(data), n_markers, 3) * scale
     if z_up:
@@ -209,8 +224,15 @@ def read_trc(path: PathLike, z_up: bool = True) -> TRCData:
     return TRCData(names, data[:, 0].astype(np.int64), data[:, 1], xyz, rate)
 
 
-def write_trc(path: PathLike, markers: np.ndarray, marker_names: Sequence[str], rate: float,
-              frames: Sequence[int] | None = None, z_up: bool = True, units: str = "m") -> Path:
+def write_trc(
+    path: PathLike,
+    markers: np.ndarray,
+    marker_names: Sequence[str],
+    rate: float,
+    frames: Sequence[int] | None = None,
+    z_up: bool = True,
+    units: str = "m",
+) -> Path:
     """Write markers as a TRC file in Pose2Sim's layout (readable by :func:`read_trc`, OpenSim and Pose2Sim).
 
     Args:
@@ -244,11 +266,13 @@ def write_trc(path: PathLike, markers: np.ndarray, marker_names: Sequence[str], 
         X = X @ TRC_TO_ZUP  # inverse rotation: X_trc = TRC_TO_ZUP^T X_ours
     X = X * scale
     p = Path(path)
-    lines = [f"PathFileType\t4\t(X/Y/Z)\t{p.name}",
-             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-             f"{rate:g}\t{rate:g}\t{T}\t{M}\t{units}\t{rate:g}\t{numbers[0] if numbers else 1}\t{T}",
-             "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
-             "\t\t" + "\t".join(f"{a}{k + 1}" for k in range(M) for a in "XYZ")]
+    lines = [
+        f"PathFileType\t4\t(X/Y/Z)\t{p.name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+        f"{rate:g}\t{rate:g}\t{T}\t{M}\t{units}\t{rate:g}\t{numbers[0] if numbers else 1}\t{T}",
+        "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
+        "\t\t" + "\t".join(f"{a}{k + 1}" for k in range(M) for a in "XYZ"),
+    ]
     for n, row in zip(numbers, X):
         cells = ["" if not np.isfinite(v) else repr(float(v)) for v in row.reshape(-1)]
         lines.append(f"{n}\t{n / rate!r}\t" + "\t".join(cells))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .motion import Motion, forward_kinematics
+from lt_core.data.motion import Motion, forward_kinematics
 
 __all__ = ["RestFrames", "rest_pose_distance", "detect_rest_frames"]
 
@@ -102,7 +102,9 @@ def detect_rest_frames(motion: Motion, tol: float = 0.03, jump: float = 10.0, ma
     if near == 0:
         return RestFrames(0, dist, float("nan"), f"frame 0 is {dist[0]:.1%} of the body height from the rest pose")
     if near >= motion.n_frames - 2:
-        return RestFrames(0, dist, float("nan"), "(nearly) every frame is near the rest pose: a still clip, nothing dropped")
+        return RestFrames(
+            0, dist, float("nan"), "(nearly) every frame is near the rest pose: a still clip, nothing dropped"
+        )
     pos = motion.forward_kinematics()
     steps = np.linalg.norm(np.diff(pos, axis=0), axis=-1).mean(axis=1)  # (T-1,) mean joint displacement
     typical = max(float(np.median(steps[near:])), 1e-12)
@@ -110,8 +112,17 @@ def detect_rest_frames(motion: Motion, tol: float = 0.03, jump: float = 10.0, ma
     for count in range(1, near + 1):
         ratio = float(steps[count - 1] / typical)
         if ratio > jump:
-            return RestFrames(count, dist, ratio, f"{count} leading rest-pose frame(s) ({dist[:count].max():.1%} of "
-                                                  f"the body height from it), then a jump of {ratio:.1f} x the median "
-                                                  "step")
-    return RestFrames(0, dist, float(steps[near - 1] / typical),
-                      f"frames 0-{near - 1} are near the rest pose but the motion leaves them smoothly: captured, kept")
+            return RestFrames(
+                count,
+                dist,
+                ratio,
+                f"{count} leading rest-pose frame(s) ({dist[:count].max():.1%} of "
+                f"the body height from it), then a jump of {ratio:.1f} x the median "
+                "step",
+            )
+    return RestFrames(
+        0,
+        dist,
+        float(steps[near - 1] / typical),
+        f"frames 0-{near - 1} are near the rest pose but the motion leaves them smoothly: captured, kept",
+    )

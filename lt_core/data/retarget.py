@@ -49,9 +49,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -78,14 +78,43 @@ __all__ = [
 ]
 
 H36M_JOINTS: tuple[str, ...] = (
-    "RAnkle", "RKnee", "RHip", "LHip", "LKnee", "LAnkle", "Pelvis", "Spine", "Thorax", "Head",
-    "RWrist", "RElbow", "RShoulder", "LShoulder", "LElbow", "LWrist", "Neck",
+    "RAnkle",
+    "RKnee",
+    "RHip",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "Pelvis",
+    "Spine",
+    "Thorax",
+    "Head",
+    "RWrist",
+    "RElbow",
+    "RShoulder",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "Neck",
 )
 """Human3.6M-17 joint names in index order (pelvis = 6; joint 16 ``"Neck"`` is the neck/nose point)."""
 
 H36M_BONES: tuple[tuple[int, int], ...] = (
-    (6, 2), (2, 1), (1, 0), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 16), (16, 9),
-    (8, 12), (12, 11), (11, 10), (8, 13), (13, 14), (14, 15),
+    (6, 2),
+    (2, 1),
+    (1, 0),
+    (6, 3),
+    (3, 4),
+    (4, 5),
+    (6, 7),
+    (7, 8),
+    (8, 16),
+    (16, 9),
+    (8, 12),
+    (12, 11),
+    (11, 10),
+    (8, 13),
+    (13, 14),
+    (14, 15),
 )
 """(parent, child) index pairs of the Human3.6M-17 skeleton."""
 
@@ -114,21 +143,64 @@ DEFAULT_MAPPING: dict[str, tuple[Alternative, ...]] = {
     **_limbs("right", "R"),
     **_limbs("left", "L"),
     "Pelvis": ("hips", "root", "pelvis", "hip"),
-    "Spine": (("upperback", "thorax"), ("spine", "spine1"), ("chest", "chest2"), ("abdomen", "chest"), "spine1",
-              "spine", "chest"),
+    "Spine": (
+        ("upperback", "thorax"),
+        ("spine", "spine1"),
+        ("chest", "chest2"),
+        ("abdomen", "chest"),
+        "spine1",
+        "spine",
+        "chest",
+    ),
     "Thorax": ("lowerneck", "neck"),
-    "Neck": (("upperneck", "head"), ("neck1", "head"), {"head": 0.5, "left_eye": 0.25, "right_eye": 0.25},
-             ("neck", "head")),
-    "Head": ("headend", "headtopend", "headtop",
-             {"head": 2.0, "upperneck": -1.0}, {"head": 2.0, "neck1": -1.0}, {"head": 2.0, "neck": -1.0}),
+    "Neck": (
+        ("upperneck", "head"),
+        ("neck1", "head"),
+        {"head": 0.5, "left_eye": 0.25, "right_eye": 0.25},
+        ("neck", "head"),
+    ),
+    "Head": (
+        "headend",
+        "headtopend",
+        "headtop",
+        {"head": 2.0, "upperneck": -1.0},
+        {"head": 2.0, "neck1": -1.0},
+        {"head": 2.0, "neck": -1.0},
+    ),
 }
 """For each Human3.6M joint, alternatives (normalised names) tried in order; see the module docstring."""
 
 # Base names that may follow a one-letter side prefix without a separator ("lfemur", "rhand").
 _SIDE_BASES = {
-    "hipjoint", "femur", "tibia", "foot", "toes", "toe", "clavicle", "humerus", "radius", "wrist", "hand",
-    "fingers", "thumb", "upleg", "arm", "forearm", "shoulder", "elbow", "knee", "ankle", "hip", "collar",
-    "thigh", "shin", "calf", "upperarm", "lowerarm", "upperleg", "lowerleg",
+    "hipjoint",
+    "femur",
+    "tibia",
+    "foot",
+    "toes",
+    "toe",
+    "clavicle",
+    "humerus",
+    "radius",
+    "wrist",
+    "hand",
+    "fingers",
+    "thumb",
+    "upleg",
+    "arm",
+    "forearm",
+    "shoulder",
+    "elbow",
+    "knee",
+    "ankle",
+    "hip",
+    "collar",
+    "thigh",
+    "shin",
+    "calf",
+    "upperarm",
+    "lowerarm",
+    "upperleg",
+    "lowerleg",
 }
 _SIDES = {"left": "left", "l": "left", "right": "right", "r": "right"}
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -247,7 +319,8 @@ def resolve_mapping(
         tried = {j: ([user[j]] if j in user else list(DEFAULT_MAPPING[j])) for j in missing}
         raise RetargetError(
             f"could not map Human3.6M joints {missing} (tried {tried}); source joints are {list(names)} "
-            f"(normalised: {[normalize_joint_name(n) for n in names]}). Pass mapping={{joint: name}} for them.")
+            f"(normalised: {[normalize_joint_name(n) for n in names]}). Pass mapping={{joint: name}} for them."
+        )
     return resolved
 
 
@@ -372,8 +445,11 @@ def find_asf(amc_path: str | Path) -> Path:
     found = sorted(amc.parent.glob("*.asf"))
     if len(found) == 1:
         return found[0]
-    raise MotionFormatError(f"no skeleton found beside it (tried {[c.name for c in candidates]}, "
-                            f"folder has {[f.name for f in found]}); pass asf_path", amc)
+    raise MotionFormatError(
+        f"no skeleton found beside it (tried {[c.name for c in candidates]}, "
+        f"folder has {[f.name for f in found]}); pass asf_path",
+        amc,
+    )
 
 
 def list_embedded_clips() -> list[dict]:
@@ -391,15 +467,17 @@ def list_embedded_clips() -> list[dict]:
     clips = []
     with index.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader((ln for ln in f if not ln.startswith("#")), delimiter="\t"):
-            clips.append({
-                "id": row["id"],
-                "subject": row["subject"],
-                "description": f"{row['id'].split('_bvh')[0]} {row['description']}",
-                "format": row["format"],
-                "path": root / row["path"],
-                "skeleton": root / row["skeleton"] if row["skeleton"] else None,
-                "fps": float(row["fps"]),
-            })
+            clips.append(
+                {
+                    "id": row["id"],
+                    "subject": row["subject"],
+                    "description": f"{row['id'].split('_bvh')[0]} {row['description']}",
+                    "format": row["format"],
+                    "path": root / row["path"],
+                    "skeleton": root / row["skeleton"] if row["skeleton"] else None,
+                    "fps": float(row["fps"]),
+                }
+            )
     return clips
 
 
@@ -478,8 +556,9 @@ def load_clip(
         if not p.is_file():
             raise MotionFormatError("file not found", p)
         skeleton = Path(asf_path) if asf_path is not None else find_asf(p)
-        motion = read_asf_amc(p, skeleton, fps=source_fps or 120.0,
-                              unit_mm=None if unit_mm is None else parse_unit(unit_mm))
+        motion = read_asf_amc(
+            p, skeleton, fps=source_fps or 120.0, unit_mm=None if unit_mm is None else parse_unit(unit_mm)
+        )
     elif ext == ".asf":
         raise MotionFormatError("an .asf holds only the skeleton; pass the .amc motion (and asf_path)", p)
     else:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from ..camera import Camera, stack_cameras
-from ..paths import data_dir
-from . import calibration
+from lt_core.camera import Camera, stack_cameras
+from lt_core.data import calibration
+from lt_core.paths import data_dir
 
 __all__ = ["human36m_like_rig", "dome_rig", "load_rig", "write_rig_files", "rig_path", "RIG_FILES", "CAPTURE_CENTER"]
 
@@ -35,8 +35,14 @@ CAPTURE_CENTER = (0.0, 0.0, 900.0)
 RIG_FILES = {"human36m": "human36m_like.json", "dome": "panoptic_like_dome.json"}
 """Rig name -> file name in ``data/rigs/``."""
 
-_ALIASES = {"human36m": "human36m", "human36m_like": "human36m", "h36m": "human36m", "dome": "dome",
-            "panoptic": "dome", "panoptic_like_dome": "dome"}
+_ALIASES = {
+    "human36m": "human36m",
+    "human36m_like": "human36m",
+    "h36m": "human36m",
+    "dome": "dome",
+    "panoptic": "dome",
+    "panoptic_like_dome": "dome",
+}
 
 # Human3.6M-like: camera centres (mm), aim offsets from the capture centre (mm), focal (fx, fy), principal (cx, cy)
 _H36M = (
@@ -81,9 +87,14 @@ def _ring_counts(n: int, elevations: tuple[float, ...]) -> list[int]:
     return counts
 
 
-def dome_rig(n: int = 31, radius: float = 2900.0, center_height: float = 1000.0,
-             elevations: tuple[float, ...] = (-10.0, 10.0, 30.0, 50.0), distortion: bool = False,
-             dtype: torch.dtype = torch.float64) -> Camera:
+def dome_rig(
+    n: int = 31,
+    radius: float = 2900.0,
+    center_height: float = 1000.0,
+    elevations: tuple[float, ...] = (-10.0, 10.0, 30.0, 50.0),
+    distortion: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> Camera:
     """HD cameras on rings of a dome, like CMU Panoptic's.
 
     Args:
@@ -107,8 +118,11 @@ def dome_rig(n: int = 31, radius: float = 2900.0, center_height: float = 1000.0,
         for j in range(count):
             az = 2 * math.pi * (j + 0.5 * (ring % 2) + 0.13 * ring) / max(count, 1)
             e = math.radians(el)
-            eye = (radius * math.cos(e) * math.cos(az), radius * math.cos(e) * math.sin(az),
-                   center_height + radius * math.sin(e))
+            eye = (
+                radius * math.cos(e) * math.cos(az),
+                radius * math.cos(e) * math.sin(az),
+                center_height + radius * math.sin(e),
+            )
             aim = (150.0 * math.sin(2.1 * i + 0.3), 150.0 * math.sin(1.7 * i + 1.1), 100.0 * math.sin(0.9 * i))
             target = tuple(c + a for c, a in zip(CAPTURE_CENTER, aim))
             focal = 1480.0 + 80.0 * math.sin(2.3 * i + 0.7)
@@ -144,10 +158,14 @@ def write_rig_files(directory: str | Path | None = None) -> list[Path]:
     d = Path(directory) if directory is not None else data_dir() / "rigs"
     d.mkdir(parents=True, exist_ok=True)
     return [
-        calibration.save_rig_json(d / RIG_FILES["human36m"], human36m_like_rig(),
-                                  "Human3.6M-like 4-camera room rig (lt_core.data.rigs.human36m_like_rig)"),
-        calibration.save_rig_json(d / RIG_FILES["dome"], dome_rig(),
-                                  "CMU-Panoptic-like 31-camera HD dome (lt_core.data.rigs.dome_rig)"),
+        calibration.save_rig_json(
+            d / RIG_FILES["human36m"],
+            human36m_like_rig(),
+            "Human3.6M-like 4-camera room rig (lt_core.data.rigs.human36m_like_rig)",
+        ),
+        calibration.save_rig_json(
+            d / RIG_FILES["dome"], dome_rig(), "CMU-Panoptic-like 31-camera HD dome (lt_core.data.rigs.dome_rig)"
+        ),
     ]
 
 

@@ -19,13 +19,14 @@ batch shape (B, C), ``meta`` (and any other non-tensor entry) becomes a list of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..camera import Camera, stack_cameras
+from lt_core.camera import Camera, stack_cameras
 
 __all__ = ["SAMPLE_KEYS", "REQUIRED_KEYS", "collate_samples", "check_sample"]
 
@@ -95,8 +96,9 @@ def check_sample(sample: Mapping[str, Any]) -> None:
         if cams.image_size is not None:
             w, h = (int(round(float(x))) for x in cams.image_size.reshape(-1, 2)[0])
             if (w, h) != (im.shape[3], im.shape[2]):
-                raise ValueError(f"cameras' image_size {(w, h)} differs from the images' (W, H) "
-                                 f"{(im.shape[3], im.shape[2])}")
+                raise ValueError(
+                    f"cameras' image_size {(w, h)} differs from the images' (W, H) {(im.shape[3], im.shape[2])}"
+                )
     for key in ("dataset", "subject", "action", "frame"):
         if key not in sample["meta"]:
             raise ValueError(f"sample['meta'] lacks {key!r}")

@@ -40,23 +40,34 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..camera import Camera
-from ..conventions import check_convention
-from ..render import BodyStyle, SceneStyle, crop_region, crop_to_person, render, seed_from
-from ..render.raycast import NEAR
-from .rigs import load_rig
-from .sample import collate_samples
+from lt_core.camera import Camera
+from lt_core.conventions import check_convention
+from lt_core.data.rigs import load_rig
+from lt_core.data.sample import collate_samples
+from lt_core.render import BodyStyle, SceneStyle, crop_region, crop_to_person, render, seed_from
+from lt_core.render.raycast import NEAR
 
-__all__ = ["TRAIN_CLIPS", "VAL_CLIPS", "DAZ_VAL_CLIPS", "DAZ_EXCLUDED_CLIPS", "CLIP_SETS", "clip_set",
-           "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints"]
+__all__ = [
+    "TRAIN_CLIPS",
+    "VAL_CLIPS",
+    "DAZ_VAL_CLIPS",
+    "DAZ_EXCLUDED_CLIPS",
+    "CLIP_SETS",
+    "clip_set",
+    "SyntheticMultiViewDataset",
+    "collate_samples",
+    "place_joints",
+    "load_joints",
+]
 
 TRAIN_CLIPS: tuple[str, ...] = ("01_01", "02_01", "11_01", "131_01", "131_02")
 VAL_CLIPS: tuple[str, ...] = ("131_03", "05_06")
@@ -85,7 +96,7 @@ def clip_set(name: str) -> tuple[str, ...]:
         return VAL_CLIPS
     if name == "all":
         return TRAIN_CLIPS + VAL_CLIPS
-    from .mocap_daz import list_daz_clips
+    from lt_core.data.mocap_daz import list_daz_clips
 
     daz = [c["id"] for c in list_daz_clips()]
     missing = sorted(set(DAZ_VAL_CLIPS + DAZ_EXCLUDED_CLIPS) - set(daz))
@@ -95,6 +106,7 @@ def clip_set(name: str) -> tuple[str, ...]:
     val = VAL_CLIPS + DAZ_VAL_CLIPS
     return {"train_ext": train, "val_ext": val, "all_ext": train + val}[name]
 
+
 _CLIP_CACHE: dict[tuple[str, float | None], tuple[np.ndarray, dict]] = {}
 
 
@@ -102,7 +114,7 @@ def load_joints(clip: str, fps: float | None) -> tuple[np.ndarray, dict]:
     """Joints (T, 17, 3) float32 mm and meta of an embedded clip, memoised per process."""
     key = (clip, fps)
     if key not in _CLIP_CACHE:
-        from .retarget import load_clip
+        from lt_core.data.retarget import load_clip
 
         _CLIP_CACHE[key] = load_clip(clip, fps=fps)
     return _CLIP_CACHE[key]
@@ -161,13 +173,29 @@ class SyntheticMultiViewDataset(Dataset):
             what the released code's crop and resize rules make of the same box, as for a real dataset.
     """
 
-    def __init__(self, split: str = "train", clips: Sequence[str] | None = None, rig: str | Path | Camera = "human36m",
-                 num_views: int | None = None, image_size: int | tuple[int, int] = 128, fps: float | None = 30.0,
-                 frame_stride: int = 1, max_frames_per_clip: int | None = None, random_views: bool | None = None,
-                 view_indices: Sequence[int] | None = None, subjects_per_clip: int = 2, placement: str = "random",
-                 placement_radius: float | None = None, margin: float = 0.2, supersample: int = 1, seed: int = 0,
-                 cache_dir: str | Path | None = None, load_images: bool = True,
-                 render_threads: int | None = 1, convention: str = "centres") -> None:
+    def __init__(
+        self,
+        split: str = "train",
+        clips: Sequence[str] | None = None,
+        rig: str | Path | Camera = "human36m",
+        num_views: int | None = None,
+        image_size: int | tuple[int, int] = 128,
+        fps: float | None = 30.0,
+        frame_stride: int = 1,
+        max_frames_per_clip: int | None = None,
+        random_views: bool | None = None,
+        view_indices: Sequence[int] | None = None,
+        subjects_per_clip: int = 2,
+        placement: str = "random",
+        placement_radius: float | None = None,
+        margin: float = 0.2,
+        supersample: int = 1,
+        seed: int = 0,
+        cache_dir: str | Path | None = None,
+        load_images: bool = True,
+        render_threads: int | None = 1,
+        convention: str = "centres",
+    ) -> None:
         self.convention = check_convention(convention)
         if clips is None:
             clips = clip_set(split)
@@ -176,8 +204,9 @@ class SyntheticMultiViewDataset(Dataset):
         self.split = split
         self.clips = list(clips)
         self.rig_name, self.rig = self._resolve_rig(rig)
-        self.dataset_name = {"human36m": "embedded-h36m-rig", "dome": "embedded-dome"}.get(self.rig_name,
-                                                                                          "embedded-custom-rig")
+        self.dataset_name = {"human36m": "embedded-h36m-rig", "dome": "embedded-dome"}.get(
+            self.rig_name, "embedded-custom-rig"
+        )
         if self.rig.image_size is None:
             raise ValueError("the rig's cameras need image_size (full-frame W, H)")
         C_all = self.rig.batch_shape[0]
@@ -190,12 +219,16 @@ class SyntheticMultiViewDataset(Dataset):
             self.view_indices = [int(i) for i in view_indices]
             self.random_views = False
         else:
-            self.view_indices = np.unique(np.round(np.linspace(0, C_all - 1, self.num_views)).astype(int)).tolist() \
-                if self.num_views < C_all else list(range(C_all))
+            self.view_indices = (
+                np.unique(np.round(np.linspace(0, C_all - 1, self.num_views)).astype(int)).tolist()
+                if self.num_views < C_all
+                else list(range(C_all))
+            )
         self.subjects_per_clip = max(1, int(subjects_per_clip))
         self.placement = placement
-        self.placement_radius = float(placement_radius if placement_radius is not None
-                                      else (500.0 if self.rig_name == "dome" else 1000.0))
+        self.placement_radius = float(
+            placement_radius if placement_radius is not None else (500.0 if self.rig_name == "dome" else 1000.0)
+        )
         self.margin, self.supersample, self.seed = float(margin), int(supersample), int(seed)
         self.fps, self.frame_stride = fps, max(1, int(frame_stride))
         self.load_images = load_images
@@ -234,13 +267,13 @@ class SyntheticMultiViewDataset(Dataset):
     def _embedded_info() -> dict[str, dict]:
         info: dict[str, dict] = {}
         try:
-            from .mocap_daz import list_daz_clips
+            from lt_core.data.mocap_daz import list_daz_clips
 
             info.update({c["id"]: c for c in list_daz_clips()})
         except (ImportError, FileNotFoundError):
             pass
         try:
-            from .retarget import list_embedded_clips
+            from lt_core.data.retarget import list_embedded_clips
 
             info.update({c["id"]: c for c in list_embedded_clips()})
         except (ImportError, FileNotFoundError):
@@ -253,10 +286,27 @@ class SyntheticMultiViewDataset(Dataset):
     def config_key(self) -> str:
         """Hash of everything that determines the samples (names the cache files)."""
         rig = self.rig
-        parts = [self.dataset_name, self.out_size, self.num_views, self.random_views, self.view_indices,
-                 self.subjects_per_clip, self.placement, self.placement_radius, self.margin, self.supersample,
-                 self.seed, self.fps, self.load_images, rig.K.sum().item(), rig.R.sum().item(), rig.t.sum().item(),
-                 rig.dist.sum().item(), "v1", tuple(self.clips)]
+        parts = [
+            self.dataset_name,
+            self.out_size,
+            self.num_views,
+            self.random_views,
+            self.view_indices,
+            self.subjects_per_clip,
+            self.placement,
+            self.placement_radius,
+            self.margin,
+            self.supersample,
+            self.seed,
+            self.fps,
+            self.load_images,
+            rig.K.sum().item(),
+            rig.R.sum().item(),
+            rig.t.sum().item(),
+            rig.dist.sum().item(),
+            "v1",
+            tuple(self.clips),
+        ]
         if self.convention != "centres":  # the returned cameras depend on it
             parts.append(self.convention)
         if rig.distortion_model != "opencv":
@@ -291,8 +341,16 @@ class SyntheticMultiViewDataset(Dataset):
             views = sorted(torch.randperm(C_all, generator=g)[: self.num_views].tolist())
         else:
             views = list(self.view_indices)
-        return {"joints": joints, "views": views, "body": body, "scene": scene, "subject": subject, "clip": clip,
-                "frame": frame, "noise_seed": seed_from(self.seed, clip, frame, "noise")}
+        return {
+            "joints": joints,
+            "views": views,
+            "body": body,
+            "scene": scene,
+            "subject": subject,
+            "clip": clip,
+            "frame": frame,
+            "noise_seed": seed_from(self.seed, clip, frame, "noise"),
+        }
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
@@ -323,35 +381,73 @@ class SyntheticMultiViewDataset(Dataset):
         inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1)
         views_valid = (depth > NEAR).all(-1) & (inside.float().mean(-1) >= 0.5)
         sample: dict[str, Any] = {}
-        meta = {"dataset": self.dataset_name, "subject": s["subject"],
-                "action": self._clip_info.get(s["clip"], {}).get("description", s["clip"]), "clip": s["clip"],
-                "frame": s["frame"], "index": int(index), "camera_names": names, "bbox_ltrb": boxes.float()}
+        meta = {
+            "dataset": self.dataset_name,
+            "subject": s["subject"],
+            "action": self._clip_info.get(s["clip"], {}).get("description", s["clip"]),
+            "clip": s["clip"],
+            "frame": s["frame"],
+            "index": int(index),
+            "camera_names": names,
+            "bbox_ltrb": boxes.float(),
+        }
         if self.load_images:
             region = crop_region(boxes, full.image_size, self.out_size)
-            out = render(joints, cams, body, s["scene"], self.out_size, supersample=self.supersample,
-                         valid_region=region, noise_seed=s["noise_seed"], num_threads=self.render_threads)
+            out = render(
+                joints,
+                cams,
+                body,
+                s["scene"],
+                self.out_size,
+                supersample=self.supersample,
+                valid_region=region,
+                noise_seed=s["noise_seed"],
+                num_threads=self.render_threads,
+            )
             sample["images"] = out.images
             meta["joints_visible"] = out.joints_visible
         if self.convention != "centres":  # the same box under the convention's crop and resize rules
             cams = full.with_convention(self.convention).crop_and_resize(boxes, self.out_size)
         cams = cams.to(torch.float32)
         cams.names = names
-        sample.update({"cameras": cams, "joints_3d": joints.float(), "joints_valid": torch.ones(17, dtype=torch.bool),
-                       "views_valid": views_valid, "meta": meta})
+        sample.update(
+            {
+                "cameras": cams,
+                "joints_3d": joints.float(),
+                "joints_valid": torch.ones(17, dtype=torch.bool),
+                "views_valid": views_valid,
+                "meta": meta,
+            }
+        )
         return sample
 
 
 def _to_cache(sample: dict[str, Any]) -> dict[str, Any]:
     c = sample["cameras"]
     out = {k: v for k, v in sample.items() if k != "cameras"}
-    out["cameras"] = {"K": c.K, "R": c.R, "t": c.t, "dist": c.dist, "image_size": c.image_size, "names": c.names,
-                      "convention": c.convention, "distortion_model": c.distortion_model}
+    out["cameras"] = {
+        "K": c.K,
+        "R": c.R,
+        "t": c.t,
+        "dist": c.dist,
+        "image_size": c.image_size,
+        "names": c.names,
+        "convention": c.convention,
+        "distortion_model": c.distortion_model,
+    }
     return out
 
 
 def _from_cache(d: dict[str, Any]) -> dict[str, Any]:
     c = d["cameras"]
-    d["cameras"] = Camera(c["K"], c["R"], c["t"], c["dist"], c["image_size"], c["names"],
-                          c.get("convention", "centres"), c.get("distortion_model", "opencv"))
+    d["cameras"] = Camera(
+        c["K"],
+        c["R"],
+        c["t"],
+        c["dist"],
+        c["image_size"],
+        c["names"],
+        c.get("convention", "centres"),
+        c.get("distortion_model", "opencv"),
+    )
     return d
-

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
-import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+
+import tomllib
 
 __all__ = ["read_text", "load_json", "load_toml", "names_file"]
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..camera import Camera
-from ..lens import distort_normalized
+from lt_core.camera import Camera
+from lt_core.lens import distort_normalized
 
 __all__ = ["undistortion_map", "remap_bicubic", "undistort_image"]
 
@@ -69,8 +69,9 @@ def remap_bicubic(image: Tensor, source: Tensor, subpixels: int = REMAP_SUBPIXEL
         pos = torch.round(pos * subpixels) / subpixels  # round half to even, as OpenCV's cvRound
     scale = pos.new_tensor([2.0 / max(w_in - 1, 1), 2.0 / max(h_in - 1, 1)])
     grid = (pos * scale - 1.0).to(torch.float32)[None]  # align_corners=True: -1 and 1 are the corner pixels' centres
-    out = F.grid_sample(image[None].to(torch.float32), grid, mode="bicubic", padding_mode="zeros",
-                        align_corners=True)[0]
+    out = F.grid_sample(image[None].to(torch.float32), grid, mode="bicubic", padding_mode="zeros", align_corners=True)[
+        0
+    ]
     if image.dtype == torch.uint8:
         return out.round().clamp(0, 255).to(torch.uint8)
     return out.to(image.dtype)

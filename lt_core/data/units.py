@@ -20,12 +20,12 @@ silently huge skeleton.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from .motion import CMU_MM_PER_UNIT, Motion, MotionFormatError
+from lt_core.data.motion import CMU_MM_PER_UNIT, Motion, MotionFormatError
 
 __all__ = [
     "UNITS_MM",
@@ -58,9 +58,21 @@ DETECTABLE_UNITS: tuple[str, ...] = ("mm", "cm", "in", "cmu", "m")
 :data:`ADULT_LEG_MM` (1.83), so at most one fits. Decimetres and feet can be stated but are not detected (a
 decimetre is 1.77 CMU units: a leg could fit both)."""
 
-_ALIASES = {"millimetre": "mm", "millimeter": "mm", "centimetre": "cm", "centimeter": "cm", "inch": "in",
-            "inches": "in", "metre": "m", "meter": "m", "decimetre": "dm", "decimeter": "dm", "foot": "ft",
-            "feet": "ft", "cmu_unit": "cmu"}
+_ALIASES = {
+    "millimetre": "mm",
+    "millimeter": "mm",
+    "centimetre": "cm",
+    "centimeter": "cm",
+    "inch": "in",
+    "inches": "in",
+    "metre": "m",
+    "meter": "m",
+    "decimetre": "dm",
+    "decimeter": "dm",
+    "foot": "ft",
+    "feet": "ft",
+    "cmu_unit": "cmu",
+}
 
 ADULT_LEG_MM: tuple[float, float] = (600.0, 1100.0)
 """Range of hip-knee-ankle leg lengths (mm) accepted when *detecting* a unit."""
@@ -163,7 +175,9 @@ def detect_unit(motion: Motion, leg_joints: Mapping[str, Sequence[int]]) -> Unit
         raise UnitError(
             f"cannot detect the length unit: the rest-pose leg (hip-knee-ankle) is {length:.4g} file units and "
             f"{found} an adult leg of {lo:.0f}-{hi:.0f} mm ({_candidates_text(length)}); state the unit "
-            f"(e.g. unit_mm='cm' or a number of mm per unit)", motion.source)
+            f"(e.g. unit_mm='cm' or a number of mm per unit)",
+            motion.source,
+        )
     return UnitDetection(fits[0], UNITS_MM[fits[0]], length, length * UNITS_MM[fits[0]], stated=False)
 
 
@@ -191,7 +205,9 @@ def check_unit(motion: Motion, leg_joints: Mapping[str, Sequence[int]], unit: st
         hint = f"; the body size points to {adult[0]!r}" if len(adult) == 1 else ""
         raise UnitError(
             f"the stated unit {unit!r} ({unit_mm:g} mm) makes the rest-pose leg {length * unit_mm:.0f} mm long "
-            f"(outside {lo:.0f}-{hi:.0f} mm){hint}", motion.source)
+            f"(outside {lo:.0f}-{hi:.0f} mm){hint}",
+            motion.source,
+        )
     return UnitDetection(unit_name(unit_mm), unit_mm, length, length * unit_mm, stated=True)
 
 
@@ -205,6 +221,7 @@ def leg_joints_from_mapping(resolved: Mapping[str, Mapping[int, float]]) -> dict
     Returns:
         ``{"R": (hip, knee, ankle), "L": (hip, knee, ankle)}``.
     """
+
     def main(joint: str) -> int:
         weights = resolved[joint]
         return max(weights, key=lambda i: weights[i])

@@ -8,12 +8,12 @@ in presentation order). Only ``scripts/extract_frames.py`` decodes; notebooks an
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from .frames import FrameSet, frame_file, load_frames, write_manifest
+from lt_core.data.frames import FrameSet, frame_file, load_frames, write_manifest
 
 __all__ = ["VideoError", "require_av", "decode_video", "downscale", "median_background", "extract_frames"]
 
@@ -29,8 +29,10 @@ def require_av():
     try:
         import av  # noqa: PLC0415 (optional dependency)
     except ImportError as e:
-        raise ImportError("decoding videos needs the optional package PyAV: pip install -e \".[video]\" "
-                          "(the notebooks and tests read the stored JPEG frames and need no decoder)") from e
+        raise ImportError(
+            'decoding videos needs the optional package PyAV: pip install -e ".[video]" '
+            "(the notebooks and tests read the stored JPEG frames and need no decoder)"
+        ) from e
     return av
 
 
@@ -89,8 +91,15 @@ def median_background(frames: np.ndarray) -> np.ndarray:
     return np.median(frames, axis=0).round().astype(np.uint8)
 
 
-def extract_frames(videos: Mapping[str, PathLike], out: PathLike, frames: Sequence[int], scale: float = 0.5,
-                   quality: int = 75, offset: int | None = None, **info) -> tuple[FrameSet, dict[str, np.ndarray]]:
+def extract_frames(
+    videos: Mapping[str, PathLike],
+    out: PathLike,
+    frames: Sequence[int],
+    scale: float = 0.5,
+    quality: int = 75,
+    offset: int | None = None,
+    **info,
+) -> tuple[FrameSet, dict[str, np.ndarray]]:
     """Decode videos and store some of their frames, downscaled, as JPEG, with backgrounds and a manifest.
 
     Args:
@@ -128,9 +137,18 @@ def extract_frames(videos: Mapping[str, PathLike], out: PathLike, frames: Sequen
             stream = container.streams.video[0]
             size = [int(stream.codec_context.width), int(stream.codec_context.height)]
             codec = stream.codec_context.name
-        records.append({"name": name, "folder": folder, "video": Path(path).name, "codec": codec,
-                        "video_frames": n, "video_size": size, "stored_size": [video.shape[2], video.shape[1]],
-                        "frames": [int(f) for f in frames]})
+        records.append(
+            {
+                "name": name,
+                "folder": folder,
+                "video": Path(path).name,
+                "codec": codec,
+                "video_frames": n,
+                "video_size": size,
+                "stored_size": [video.shape[2], video.shape[1]],
+                "frames": [int(f) for f in frames],
+            }
+        )
         decoded[name] = video
     write_manifest(out, records, scale, offset, decoder=f"PyAV {av.__version__}", jpeg_quality=quality, **info)
     return load_frames(out), decoded

@@ -23,22 +23,36 @@ Conversions: metres -> millimetres, 32 -> 17 joints, the 2D layout -> our 17 joi
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..camera import Camera, stack_cameras
-from ..paths import REPO_ROOT
-from .calibration import H36M_CAMERA_NAMES
-from .h36m_sequences import (H36M32_TO_17, LAYOUT_TO_H36M17, H36MSequence, H36MSequences, align_views, map_joints_2d,
-                             select_actions, subject_name)
-from .human36m import Human36MFormatError
-from .textio import load_json, names_file
+from lt_core.camera import Camera, stack_cameras
+from lt_core.data.calibration import H36M_CAMERA_NAMES
+from lt_core.data.h36m_sequences import (
+    H36M32_TO_17,
+    LAYOUT_TO_H36M17,
+    H36MSequence,
+    H36MSequences,
+    align_views,
+    map_joints_2d,
+    select_actions,
+    subject_name,
+)
+from lt_core.data.human36m import Human36MFormatError
+from lt_core.data.textio import load_json, names_file
+from lt_core.paths import REPO_ROOT
 
-__all__ = ["VIDEOPOSE3D_CAMERAS_PATH", "videopose3d_cameras", "load_videopose3d_3d", "load_videopose3d_2d",
-           "load_videopose3d"]
+__all__ = [
+    "VIDEOPOSE3D_CAMERAS_PATH",
+    "videopose3d_cameras",
+    "load_videopose3d_3d",
+    "load_videopose3d_2d",
+    "load_videopose3d",
+]
 
 PathLike = str | Path
 
@@ -48,9 +62,13 @@ VIDEOPOSE3D_CAMERAS_PATH = REPO_ROOT / "data" / "human36m_cameras" / "videopose3
 
 def _quaternion_matrix(q: np.ndarray) -> np.ndarray:
     w, x, y, z = q / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def videopose3d_cameras(subject: str | int, path: PathLike | None = None) -> Camera:
@@ -91,9 +109,17 @@ def _table_cameras(p: Path, doc: dict, extr: list) -> Camera:
         t = -R @ np.asarray(ext["translation"], dtype=np.float64)
         k, tan = intr["radial_distortion"], intr["tangential_distortion"]
         dist = torch.tensor([k[0], k[1], tan[1], tan[0], k[2]], dtype=torch.float64)
-        cams.append(Camera(K, torch.as_tensor(R), torch.as_tensor(t), dist,
-                           torch.tensor([intr["res_w"], intr["res_h"]], dtype=torch.float64), [intr["id"]],
-                           distortion_model="h36m"))
+        cams.append(
+            Camera(
+                K,
+                torch.as_tensor(R),
+                torch.as_tensor(t),
+                dist,
+                torch.tensor([intr["res_w"], intr["res_h"]], dtype=torch.float64),
+                [intr["id"]],
+                distortion_model="h36m",
+            )
+        )
     return stack_cameras(cams)
 
 
@@ -114,8 +140,9 @@ def _load_npz_dict(path: PathLike, key: str) -> tuple[dict, Any]:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, TypeError) as e:
         raise Human36MFormatError(f"{p}: cannot read field {key!r} (truncated or corrupt?): {e}") from None
     if not isinstance(value, dict):
-        raise Human36MFormatError(f"{p}: field {key!r} must be a dict {{subject: {{action: ...}}}}, "
-                                  f"got {type(value).__name__}")
+        raise Human36MFormatError(
+            f"{p}: field {key!r} must be a dict {{subject: {{action: ...}}}}, got {type(value).__name__}"
+        )
     return value, archive
 
 
@@ -125,7 +152,9 @@ def _require_subjects(data: dict, subjects: Sequence[str], path: PathLike) -> No
         raise Human36MFormatError(f"{path}: no subject {missing}; the file holds {sorted(data)}")
 
 
-def load_videopose3d_3d(path: PathLike, subjects: Sequence[str | int] | None = None) -> dict[str, dict[str, np.ndarray]]:
+def load_videopose3d_3d(
+    path: PathLike, subjects: Sequence[str | int] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """Read ``data_3d_h36m.npz``.
 
     Returns:
@@ -140,8 +169,9 @@ def load_videopose3d_3d(path: PathLike, subjects: Sequence[str | int] | None = N
         for action, pos in data[s].items():
             a = np.asarray(pos, dtype=np.float64)
             if a.ndim != 3 or a.shape[1:] != (32, 3):
-                raise Human36MFormatError(f"{path}: positions_3d[{s!r}][{action!r}] must be (T, 32, 3) metres, "
-                                          f"got {a.shape}")
+                raise Human36MFormatError(
+                    f"{path}: positions_3d[{s!r}][{action!r}] must be (T, 32, 3) metres, got {a.shape}"
+                )
             out[s][str(action)] = 1000.0 * a[:, list(H36M32_TO_17)]
     return out
 
@@ -156,12 +186,15 @@ def _layout(meta: Mapping[str, Any] | None, path: PathLike) -> str:
         return "h36m"
     if n == 16:
         return "mpii"
-    raise Human36MFormatError(f"{path}: metadata has no 'layout_name' and 'num_joints' = {n!r}; cannot tell the "
-                              "2D joint layout (expected 17 for Human3.6M or 16 for MPII)")
+    raise Human36MFormatError(
+        f"{path}: metadata has no 'layout_name' and 'num_joints' = {n!r}; cannot tell the "
+        "2D joint layout (expected 17 for Human3.6M or 16 for MPII)"
+    )
 
 
-def load_videopose3d_2d(path: PathLike, subjects: Sequence[str | int] | None = None
-                        ) -> tuple[dict[str, dict[str, list[np.ndarray | None]]], str]:
+def load_videopose3d_2d(
+    path: PathLike, subjects: Sequence[str | int] | None = None
+) -> tuple[dict[str, dict[str, list[np.ndarray | None]]], str]:
     """Read ``data_2d_h36m_<detector>.npz``.
 
     Returns:
@@ -179,19 +212,26 @@ def load_videopose3d_2d(path: PathLike, subjects: Sequence[str | int] | None = N
         for action, views in data[s].items():
             where = f"{path}: positions_2d[{s!r}][{action!r}]"
             if not isinstance(views, (list, tuple)) or len(views) != len(H36M_CAMERA_NAMES):
-                raise Human36MFormatError(f"{where} must be a list of {len(H36M_CAMERA_NAMES)} arrays (one per camera), "
-                                          f"got {type(views).__name__} of length {len(views) if hasattr(views, '__len__') else '?'}")
+                raise Human36MFormatError(
+                    f"{where} must be a list of {len(H36M_CAMERA_NAMES)} arrays (one per camera), "
+                    f"got {type(views).__name__} of length {len(views) if hasattr(views, '__len__') else '?'}"
+                )
             mapped = []
             for c, v in enumerate(views):
-                mapped.append(None if v is None else
-                              map_joints_2d(np.asarray(v, dtype=np.float64), layout, f"{where}[{c}]")[0])
+                mapped.append(
+                    None if v is None else map_joints_2d(np.asarray(v, dtype=np.float64), layout, f"{where}[{c}]")[0]
+                )
             out[s][str(action)] = mapped
     return out, layout
 
 
-def load_videopose3d(path_3d: PathLike, path_2d: PathLike, subjects: Sequence[str | int] = ("S9", "S11"),
-                     actions: Sequence[str] | None = None, cameras: Mapping[str, Camera] | None = None
-                     ) -> H36MSequences:
+def load_videopose3d(
+    path_3d: PathLike,
+    path_2d: PathLike,
+    subjects: Sequence[str | int] = ("S9", "S11"),
+    actions: Sequence[str] | None = None,
+    cameras: Mapping[str, Camera] | None = None,
+) -> H36MSequences:
     """Load 3D poses and 2D detections from VideoPose3D's two files.
 
     Args:
@@ -219,8 +259,10 @@ def load_videopose3d(path_3d: PathLike, path_2d: PathLike, subjects: Sequence[st
             raise ValueError(f"cameras of {s} must be a (4,) rig in VideoPose3D's order, got {len(names)} cameras")
         for action in select_actions(sorted(poses[s]), actions, f"{path_3d} ({s})"):
             if action not in dets[s]:
-                raise Human36MFormatError(f"{path_2d}: no detections for {s} {action!r} (present in {path_3d}); "
-                                          f"actions with detections: {sorted(dets[s])}")
+                raise Human36MFormatError(
+                    f"{path_2d}: no detections for {s} {action!r} (present in {path_3d}); "
+                    f"actions with detections: {sorted(dets[s])}"
+                )
             views = dets[s][action]
             joints = poses[s][action]
             pts, covered, _ = align_views(views, joints.shape[0], names, f"{s} {action}", report)
@@ -232,5 +274,6 @@ def load_videopose3d(path_3d: PathLike, path_2d: PathLike, subjects: Sequence[st
         extra = sorted(set(dets[s]) - set(poses[s]))
         if extra and actions is None:
             report.append(f"{s}: detections without 3D poses are not used: {extra}")
-    return H36MSequences(out, report, f"VideoPose3D files {Path(path_3d).name} + {Path(path_2d).name} "
-                                      f"(2D layout {layout!r})")
+    return H36MSequences(
+        out, report, f"VideoPose3D files {Path(path_3d).name} + {Path(path_2d).name} (2D layout {layout!r})"
+    )

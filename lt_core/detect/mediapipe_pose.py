@@ -16,22 +16,49 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from ..data.frames import FrameSet
-from ..skeleton import BODY25B
+from lt_core.data.frames import FrameSet
+from lt_core.skeleton import BODY25B
 
-__all__ = ["BLAZEPOSE_FOR_BODY25B", "require_mediapipe", "blazepose_to_body25b", "detect_body25b",
-           "write_openpose_json", "detect_frame_set"]
+__all__ = [
+    "BLAZEPOSE_FOR_BODY25B",
+    "require_mediapipe",
+    "blazepose_to_body25b",
+    "detect_body25b",
+    "write_openpose_json",
+    "detect_frame_set",
+]
 
 BLAZEPOSE_FOR_BODY25B: dict[str, tuple[int, ...]] = {
-    "Nose": (0,), "LEye": (2,), "REye": (5,), "LEar": (7,), "REar": (8,), "LShoulder": (11,), "RShoulder": (12,),
-    "LElbow": (13,), "RElbow": (14,), "LWrist": (15,), "RWrist": (16,), "LHip": (23,), "RHip": (24,),
-    "LKnee": (25,), "RKnee": (26,), "LAnkle": (27,), "RAnkle": (28,), "Neck": (11, 12), "Head": (),
-    "LBigToe": (31,), "LSmallToe": (), "LHeel": (29,), "RBigToe": (32,), "RSmallToe": (), "RHeel": (30,),
+    "Nose": (0,),
+    "LEye": (2,),
+    "REye": (5,),
+    "LEar": (7,),
+    "REar": (8,),
+    "LShoulder": (11,),
+    "RShoulder": (12,),
+    "LElbow": (13,),
+    "RElbow": (14,),
+    "LWrist": (15,),
+    "RWrist": (16,),
+    "LHip": (23,),
+    "RHip": (24,),
+    "LKnee": (25,),
+    "RKnee": (26,),
+    "LAnkle": (27,),
+    "RAnkle": (28,),
+    "Neck": (11, 12),
+    "Head": (),
+    "LBigToe": (31,),
+    "LSmallToe": (),
+    "LHeel": (29,),
+    "RBigToe": (32,),
+    "RSmallToe": (),
+    "RHeel": (30,),
 }
 """BODY_25B joint -> BlazePose landmark indices averaged for it (empty: no counterpart)."""
 
@@ -43,8 +70,10 @@ def require_mediapipe():
             warnings.simplefilter("ignore")
             import mediapipe  # noqa: PLC0415 (optional dependency)
     except ImportError as e:
-        raise ImportError("the MediaPipe detector needs the optional extra: pip install -e \".[pose]\" "
-                          "(mediapipe==0.10.14, whose wheel carries the pose models)") from e
+        raise ImportError(
+            'the MediaPipe detector needs the optional extra: pip install -e ".[pose]" '
+            "(mediapipe==0.10.14, whose wheel carries the pose models)"
+        ) from e
     return mediapipe
 
 
@@ -65,8 +94,9 @@ def blazepose_to_body25b(landmarks: np.ndarray) -> np.ndarray:
     return out
 
 
-def detect_body25b(images: Iterable[np.ndarray], model_complexity: int = 1,
-                   min_detection_confidence: float = 0.5) -> list[np.ndarray]:
+def detect_body25b(
+    images: Iterable[np.ndarray], model_complexity: int = 1, min_detection_confidence: float = 0.5
+) -> list[np.ndarray]:
     """Run MediaPipe Pose (static images) on RGB images.
 
     Args:
@@ -79,14 +109,16 @@ def detect_body25b(images: Iterable[np.ndarray], model_complexity: int = 1,
         integers), ``P`` = 1 when a person was found, else 0.
     """
     if model_complexity not in (0, 1):
-        raise ValueError("model_complexity must be 0 or 1: the heavy model (2) is not in the wheel and would be "
-                         "downloaded")
+        raise ValueError(
+            "model_complexity must be 0 or 1: the heavy model (2) is not in the wheel and would be downloaded"
+        )
     mp = require_mediapipe()
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=model_complexity,
-                                    min_detection_confidence=min_detection_confidence) as pose:
+        with mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=model_complexity, min_detection_confidence=min_detection_confidence
+        ) as pose:
             for image in images:
                 h, w = image.shape[:2]
                 res = pose.process(np.ascontiguousarray(image))
@@ -101,8 +133,10 @@ def detect_body25b(images: Iterable[np.ndarray], model_complexity: int = 1,
 def write_openpose_json(path: Path | str, people: np.ndarray) -> Path:
     """Write (P, 25, 3) keypoints as OpenPose JSON (read by :func:`lt_core.data.pose2sim.read_openpose_json`)."""
     kp = np.asarray(people, dtype=np.float64).reshape(-1, BODY25B.num_joints, 3)
-    doc = {"version": 1.3, "people": [
-        {"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in p.reshape(-1)]} for p in kp]}
+    doc = {
+        "version": 1.3,
+        "people": [{"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in p.reshape(-1)]} for p in kp],
+    }
     p = Path(path)
     p.write_text(json.dumps(doc))
     return p

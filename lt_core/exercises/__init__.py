@@ -22,16 +22,30 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Exercise", "ExerciseFailed", "NotAttempted", "CheckResult", "EXERCISES", "register", "check", "solution",
-           "show_solution", "solutions_file", "exercise_ids", "close", "call"]
+__all__ = [
+    "Exercise",
+    "ExerciseFailed",
+    "NotAttempted",
+    "CheckResult",
+    "EXERCISES",
+    "register",
+    "check",
+    "solution",
+    "show_solution",
+    "solutions_file",
+    "exercise_ids",
+    "close",
+    "call",
+]
 
 
 class ExerciseFailed(AssertionError):
@@ -109,8 +123,10 @@ def solutions_file(exercise_id: str) -> Path:
     folder = notebooks_dir() / "solutions"
     found = sorted(folder.glob(f"{exercise_id[:2]}_*.py"))
     if len(found) != 1:
-        raise FileNotFoundError(f"expected one solutions file {folder.name}/{exercise_id[:2]}_*.py for exercise "
-                                f"{exercise_id}, found {[p.name for p in found]}")
+        raise FileNotFoundError(
+            f"expected one solutions file {folder.name}/{exercise_id[:2]}_*.py for exercise "
+            f"{exercise_id}, found {[p.name for p in found]}"
+        )
     return found[0]
 
 
@@ -138,8 +154,10 @@ def show_solution(exercise_id: str) -> str:
         text = inspect.getsource(answer)
     except (TypeError, OSError):
         text = repr(answer)
-    print(f"# reference solution of exercise {exercise_id}, from notebooks/solutions/"
-          f"{solutions_file(exercise_id).name}\n{text}")
+    print(
+        f"# reference solution of exercise {exercise_id}, from notebooks/solutions/"
+        f"{solutions_file(exercise_id).name}\n{text}"
+    )
     return text
 
 
@@ -171,9 +189,11 @@ def check(exercise_id: str, answer: Any, **context: Any) -> CheckResult:
             where = f"notebooks/solutions/{solutions_file(exercise_id).name}"
         except FileNotFoundError:
             where = "notebooks/solutions/"
-        print(f"{head}: not answered yet. Replace `raise NotImplementedError` in the cell above with your code, "
-              f"run it, then run this check again. Stuck? The reference solution is in {where}; "
-              f"`show_solution(\"{ex.id}\")` prints it.")
+        print(
+            f"{head}: not answered yet. Replace `raise NotImplementedError` in the cell above with your code, "
+            f"run it, then run this check again. Stuck? The reference solution is in {where}; "
+            f'`show_solution("{ex.id}")` prints it.'
+        )
         return CheckResult(ex.id, False)
     except ExerciseFailed as err:
         raise ExerciseFailed(f"{head}: not right yet. {err}") from None
@@ -223,13 +243,25 @@ def close(got: Any, want: Any, what: str, atol: float = 1e-6, rtol: float = 1e-6
     bad = ~(np.abs(g - w) <= atol + rtol * np.abs(w))
     bad |= np.isnan(g) != np.isnan(w)
     if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, np.abs(np.nan_to_num(g - w, nan=np.inf)), -1.0))),
-                             g.shape) if g.ndim else ()
+        i = (
+            np.unravel_index(int(np.argmax(np.where(bad, np.abs(np.nan_to_num(g - w, nan=np.inf)), -1.0))), g.shape)
+            if g.ndim
+            else ()
+        )
         sfx = f" {unit}" if unit else ""
         at = f" at index {tuple(int(k) for k in i)}" if g.ndim else ""
-        raise ExerciseFailed(f"{what}: {int(bad.sum())} of {bad.size} values differ; expected {w[i]:.6g}{sfx}, "
-                             f"got {g[i]:.6g}{sfx}{at}")
+        raise ExerciseFailed(
+            f"{what}: {int(bad.sum())} of {bad.size} values differ; expected {w[i]:.6g}{sfx}, got {g[i]:.6g}{sfx}{at}"
+        )
 
 
-from . import camera, evaluation, heatmaps, training, triangulation, volumetric  # noqa: E402,F401  (registration)
-from . import own_cameras  # noqa: E402,F401  (registration, notebook 07)
+# the chapters register their exercises with the functions above, so they are imported last
+from lt_core.exercises import (  # noqa: E402
+    camera,
+    evaluation,
+    heatmaps,
+    own_cameras,
+    training,
+    triangulation,
+    volumetric,
+)

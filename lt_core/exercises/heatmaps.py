@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
+from lt_core.exercises import ExerciseFailed, call, close, register
 from lt_core.ops.soft_argmax import hard_argmax_2d, soft_argmax_2d
-
-from . import ExerciseFailed, call, close, register
 
 
 def _heatmaps(n: int, h: int, w: int, seed: int) -> torch.Tensor:
@@ -27,8 +27,14 @@ def _soft_argmax(answer: Callable[..., Any]) -> str:
     hm = _heatmaps(6, 24, 40, seed=0)  # h != w: swapping u and v shows
     for beta in (1.0, 30.0, 100.0):
         got = call(answer, hm.clone(), beta)
-        close(got, soft_argmax_2d(hm, beta=beta), f"6 random 24 x 40 heatmaps (h x w), beta = {beta:g}",
-              atol=1e-8, rtol=0, unit="px")
+        close(
+            got,
+            soft_argmax_2d(hm, beta=beta),
+            f"6 random 24 x 40 heatmaps (h x w), beta = {beta:g}",
+            atol=1e-8,
+            rtol=0,
+            unit="px",
+        )
     return "(u, v) match lt_core.ops.soft_argmax_2d on 24 x 40 maps for beta = 1, 30 and 100."
 
 

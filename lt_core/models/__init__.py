@@ -1,5 +1,6 @@
 """Network modules: PoseResNet backbone, V2V volume network, official checkpoint compatibility."""
 
+from lt_core.models.algebraic import AlgebraicTriangulationNet
 from lt_core.models.backbone import BackboneConfig, BackboneOutput, ConfidenceHead, PoseResNet, count_parameters
 from lt_core.models.official import (
     OfficialCheckpointError,
@@ -9,7 +10,6 @@ from lt_core.models.official import (
     synthetic_official_state_dict,
     unpreprocess_like_official,
 )
-from lt_core.models.v2v import V2VConfig, V2VModel
-from lt_core.models.algebraic import AlgebraicTriangulationNet
 from lt_core.models.ransac_net import RANSACTriangulationNet
+from lt_core.models.v2v import V2VConfig, V2VModel
 from lt_core.models.volumetric import VolumetricTriangulationNet

@@ -20,22 +20,31 @@ whose ``dist`` is zero.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from ..camera import Camera
-from ..checks import normalize_sum
-from ..conventions import check_convention, rules
-from ..ops.soft_argmax import soft_argmax_2d
-from ..ops.triangulation import triangulate
-from ..ops.grid import autocast_disabled
-from .backbone import BackboneConfig, PoseResNet
-from .common import check_camera_convention, check_multiview_inputs, heatmap_cameras, heatmap_to_image_pixels
+from lt_core.camera import Camera
+from lt_core.checks import normalize_sum
+from lt_core.conventions import check_convention, rules
+from lt_core.models.backbone import BackboneConfig, PoseResNet
+from lt_core.models.common import (
+    check_camera_convention,
+    check_multiview_inputs,
+    heatmap_cameras,
+    heatmap_to_image_pixels,
+)
+from lt_core.ops.grid import autocast_disabled
+from lt_core.ops.soft_argmax import soft_argmax_2d
+from lt_core.ops.triangulation import triangulate
 
-__all__ = ["AlgebraicTriangulationNet", "heatmap_to_image_pixels", "heatmap_cameras", "check_multiview_inputs",
-           "check_camera_convention"]  # the helpers live in lt_core.models.common
+__all__ = [
+    "AlgebraicTriangulationNet",
+    "heatmap_to_image_pixels",
+    "heatmap_cameras",
+    "check_multiview_inputs",
+    "check_camera_convention",
+]  # the helpers live in lt_core.models.common
 
 
 class AlgebraicTriangulationNet(nn.Module):
@@ -59,9 +68,15 @@ class AlgebraicTriangulationNet(nn.Module):
         backbone: :class:`PoseResNet`.
     """
 
-    def __init__(self, backbone_config: Optional[BackboneConfig] = None, use_confidences: bool = True,
-                 beta: float = 100.0, heatmap_softmax: bool = True, confidence_eps: float = 1e-5,
-                 convention: str = "centres") -> None:
+    def __init__(
+        self,
+        backbone_config: BackboneConfig | None = None,
+        use_confidences: bool = True,
+        beta: float = 100.0,
+        heatmap_softmax: bool = True,
+        confidence_eps: float = 1e-5,
+        convention: str = "centres",
+    ) -> None:
         super().__init__()
         self.convention = check_convention(convention)
         config = backbone_config if backbone_config is not None else BackboneConfig.paper()
@@ -78,8 +93,10 @@ class AlgebraicTriangulationNet(nn.Module):
         return self.backbone.config.num_joints
 
     def extra_repr(self) -> str:
-        return (f"use_confidences={self.use_confidences}, beta={self.beta}, "
-                f"heatmap_softmax={self.heatmap_softmax}, convention={self.convention!r}")
+        return (
+            f"use_confidences={self.use_confidences}, beta={self.beta}, "
+            f"heatmap_softmax={self.heatmap_softmax}, convention={self.convention!r}"
+        )
 
     def _points_2d(self, heatmaps: Tensor) -> Tensor:
         """(N, J, h, w) heatmaps -> (N, J, 2) heatmap pixels, computed in float32 or better."""
@@ -108,7 +125,7 @@ class AlgebraicTriangulationNet(nn.Module):
         w = normalize_sum(w, 1)
         return (w + self.confidence_eps) * m
 
-    def forward(self, images: Tensor, cameras: Camera, views_valid: Optional[Tensor] = None) -> dict[str, Tensor]:
+    def forward(self, images: Tensor, cameras: Camera, views_valid: Tensor | None = None) -> dict[str, Tensor]:
         """Triangulate the joints of a batch of multi-view samples.
 
         Args:
@@ -130,15 +147,19 @@ class AlgebraicTriangulationNet(nn.Module):
         B, C = check_multiview_inputs(images, cameras, views_valid)
         check_camera_convention(cameras, self.convention, type(self).__name__)
         if C < 2:
-            raise ValueError(f"algebraic triangulation needs at least 2 views, got C={C}; use the volumetric "
-                             "model for a single view")
+            raise ValueError(
+                f"algebraic triangulation needs at least 2 views, got C={C}; use the volumetric model for a single view"
+            )
         H, W = images.shape[-2:]
         out = self.backbone(images.reshape(B * C, *images.shape[2:]))
         h, w = out.heatmaps.shape[-2:]
         J = out.heatmaps.shape[1]
         heatmaps = out.heatmaps.reshape(B, C, J, h, w)
-        valid = (torch.ones(B, C, dtype=torch.bool, device=images.device) if views_valid is None
-                 else views_valid.to(device=images.device, dtype=torch.bool))
+        valid = (
+            torch.ones(B, C, dtype=torch.bool, device=images.device)
+            if views_valid is None
+            else views_valid.to(device=images.device, dtype=torch.bool)
+        )
         with autocast_disabled(images.device):
             points = self._points_2d(out.heatmaps).reshape(B, C, J, 2)
             if self.use_confidences:
@@ -153,6 +174,11 @@ class AlgebraicTriangulationNet(nn.Module):
                 projections = heatmap_cameras(cameras, (h, w), (H, W)).projection
                 joints_3d = triangulate(points, projections, weights.to(points.dtype))
             else:  # the released code: raw DLT on image pixels, in the heatmaps' precision
-                joints_3d = triangulate(joints_2d, cameras.projection.to(points.dtype), weights.to(points.dtype),
-                                        normalize=False, precision="native")
+                joints_3d = triangulate(
+                    joints_2d,
+                    cameras.projection.to(points.dtype),
+                    weights.to(points.dtype),
+                    normalize=False,
+                    precision="native",
+                )
         return {"joints_3d": joints_3d, "joints_2d": joints_2d, "heatmaps": heatmaps, "confidences": weights}

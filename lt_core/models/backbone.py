@@ -26,9 +26,8 @@ at least ``128 x 128`` pixels. Image sides should be multiples of 32 for the hea
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
-import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -77,8 +76,7 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None) -> None:
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
@@ -107,8 +105,7 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None) -> None:
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
         out_channels = planes * self.expansion
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -169,7 +166,7 @@ class BackboneConfig:
             raise ValueError("deconv_channels and num_joints must be >= 1")
 
     @classmethod
-    def paper(cls, **overrides) -> "BackboneConfig":
+    def paper(cls, **overrides) -> BackboneConfig:
         """The released models' backbone: ResNet-152, width 1, 256 deconv channels, 17 joints.
 
         Args:
@@ -178,7 +175,7 @@ class BackboneConfig:
         return replace(cls(depth=152, width=1.0, deconv_channels=256, num_joints=17), **overrides)
 
     @classmethod
-    def tiny(cls, **overrides) -> "BackboneConfig":
+    def tiny(cls, **overrides) -> BackboneConfig:
         """A CPU-sized backbone: ResNet-18 at width 0.25 with 32 deconv channels (~0.8M parameters).
 
         Args:
@@ -203,8 +200,8 @@ class BackboneOutput(NamedTuple):
 
     heatmaps: Tensor
     features: Tensor
-    alg_confidences: Optional[Tensor]
-    vol_confidences: Optional[Tensor]
+    alg_confidences: Tensor | None
+    vol_confidences: Tensor | None
 
 
 class ConfidenceHead(nn.Module):
@@ -249,7 +246,8 @@ class ConfidenceHead(nn.Module):
         if x.shape[-2] < self.min_input_size or x.shape[-1] < self.min_input_size:
             raise ValueError(
                 f"confidence head needs a stride-32 feature map of at least 4x4 (images >= 128 px), "
-                f"got {tuple(x.shape[-2:])}")
+                f"got {tuple(x.shape[-2:])}"
+            )
         x = self.features(x)
         return self.head(x.flatten(2).mean(dim=-1))
 
@@ -268,7 +266,7 @@ class PoseResNet(nn.Module):
 
     output_stride = 4
 
-    def __init__(self, config: Optional[BackboneConfig] = None) -> None:
+    def __init__(self, config: BackboneConfig | None = None) -> None:
         super().__init__()
         config = config if config is not None else BackboneConfig.paper()
         self.config = config
@@ -284,23 +282,30 @@ class PoseResNet(nn.Module):
         in_channels = stem
         stages = []
         for i, (planes, n_blocks) in enumerate(zip((64, 128, 256, 512), blocks_per_stage)):
-            stage, in_channels = self._make_stage(block, in_channels, _scaled(planes, w), n_blocks,
-                                                  stride=1 if i == 0 else 2)
+            stage, in_channels = self._make_stage(
+                block, in_channels, _scaled(planes, w), n_blocks, stride=1 if i == 0 else 2
+            )
             stages.append(stage)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.resnet_channels = in_channels
 
         if config.alg_confidences:
-            self.alg_confidences = ConfidenceHead(in_channels, config.num_joints,
-                                                  _scaled(512, w), _scaled(256, w))
+            self.alg_confidences = ConfidenceHead(in_channels, config.num_joints, _scaled(512, w), _scaled(256, w))
         if config.vol_confidences:
             self.vol_confidences = ConfidenceHead(in_channels, 1, _scaled(512, w), _scaled(256, w))
 
         deconv: list[nn.Module] = []
         for _ in range(3):
             deconv += [
-                nn.ConvTranspose2d(in_channels, config.deconv_channels, kernel_size=4, stride=2,
-                                   padding=1, output_padding=0, bias=False),
+                nn.ConvTranspose2d(
+                    in_channels,
+                    config.deconv_channels,
+                    kernel_size=4,
+                    stride=2,
+                    padding=1,
+                    output_padding=0,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(config.deconv_channels, momentum=BN_MOMENTUM),
                 nn.ReLU(inplace=True),
             ]
@@ -311,8 +316,9 @@ class PoseResNet(nn.Module):
         self.reset_parameters()
 
     @staticmethod
-    def _make_stage(block: type[nn.Module], in_channels: int, planes: int, n_blocks: int,
-                    stride: int) -> tuple[nn.Sequential, int]:
+    def _make_stage(
+        block: type[nn.Module], in_channels: int, planes: int, n_blocks: int, stride: int
+    ) -> tuple[nn.Sequential, int]:
         """Build one ResNet stage; returns the stage and its output channels."""
         out_channels = planes * block.expansion
         downsample = None

@@ -3,18 +3,17 @@ heatmap-to-image mapping (:mod:`lt_core.conventions`)."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from torch import Tensor
 
-from ..camera import Camera
-from ..conventions import heatmap_to_image
+from lt_core.camera import Camera
+from lt_core.conventions import heatmap_to_image
 
 __all__ = ["heatmap_to_image_pixels", "heatmap_cameras", "check_multiview_inputs", "check_camera_convention"]
 
 
-def heatmap_to_image_pixels(points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int],
-                            convention: str = "centres") -> Tensor:
+def heatmap_to_image_pixels(
+    points: Tensor, heatmap_size: tuple[int, int], image_size: tuple[int, int], convention: str = "centres"
+) -> Tensor:
     """Map heatmap pixels to image pixels (:func:`lt_core.conventions.heatmap_to_image`).
 
     Args:
@@ -36,7 +35,8 @@ def check_camera_convention(cameras: Camera, convention: str, model: str) -> Non
         raise ValueError(
             f"{model} uses the {convention!r} pixel convention but the cameras carry {cameras.convention!r}; build "
             f"the dataset/cameras with convention={convention!r} (or relabel cameras that were never resized with "
-            "Camera.with_convention)")
+            "Camera.with_convention)"
+        )
 
 
 def heatmap_cameras(cameras: Camera, heatmap_size: tuple[int, int], image_size: tuple[int, int]) -> Camera:
@@ -45,18 +45,20 @@ def heatmap_cameras(cameras: Camera, heatmap_size: tuple[int, int], image_size: 
     return cameras.resize(w / W, h / H)
 
 
-def check_multiview_inputs(images: Tensor, cameras: Camera, views_valid: Optional[Tensor]) -> tuple[int, int]:
+def check_multiview_inputs(images: Tensor, cameras: Camera, views_valid: Tensor | None) -> tuple[int, int]:
     """Validate ``images`` (B, C, 3, H, W), ``cameras`` (B, C) and ``views_valid`` (B, C); return (B, C)."""
     if not isinstance(images, Tensor) or images.dim() != 5 or images.shape[2] != 3:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images must have shape (B, C, 3, H, W), got {shape}")
     B, C = images.shape[:2]
     if not isinstance(cameras, Camera):
-        raise TypeError("cameras must be a lt_core.camera.Camera with batch shape (B, C), "
-                        f"got {type(cameras).__name__}")
+        raise TypeError(
+            f"cameras must be a lt_core.camera.Camera with batch shape (B, C), got {type(cameras).__name__}"
+        )
     if tuple(cameras.batch_shape) != (B, C):
-        raise ValueError(f"cameras must have batch shape ({B}, {C}) to match the images, "
-                         f"got {tuple(cameras.batch_shape)}")
+        raise ValueError(
+            f"cameras must have batch shape ({B}, {C}) to match the images, got {tuple(cameras.batch_shape)}"
+        )
     if views_valid is not None and tuple(views_valid.shape) != (B, C):
         raise ValueError(f"views_valid must have shape ({B}, {C}), got {tuple(views_valid.shape)}")
     return B, C

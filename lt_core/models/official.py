@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..paths import REPO_ROOT
+from lt_core.paths import REPO_ROOT
 
 __all__ = [
     "OFFICIAL_MODEL_NAMES",
@@ -103,8 +104,10 @@ class LoadReport:
                 if len(items) > _MAX_LISTED:
                     lines.append(f"  ... and {len(items) - _MAX_LISTED} more")
 
-        listing("shape mismatches (checkpoint vs model)",
-                [f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in self.mismatched])
+        listing(
+            "shape mismatches (checkpoint vs model)",
+            [f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in self.mismatched],
+        )
         listing("missing keys (in the model, not in the checkpoint)", self.missing)
         listing("unexpected keys (in the checkpoint, not in the model)", self.unexpected)
         return "\n".join(lines)
@@ -112,12 +115,12 @@ class LoadReport:
 
 @lru_cache(maxsize=4)
 def _read_shapes(path: str) -> dict[str, dict[str, tuple[int, ...]]]:
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         raw = json.load(f)
     return {name: {k: tuple(int(s) for s in shape) for k, shape in entries.items()} for name, entries in raw.items()}
 
 
-def official_shapes(name: str, path: Optional[Union[str, Path]] = None) -> "OrderedDict[str, tuple[int, ...]]":
+def official_shapes(name: str, path: str | Path | None = None) -> OrderedDict[str, tuple[int, ...]]:
     """Names and shapes of a released state dict.
 
     Args:
@@ -133,8 +136,9 @@ def official_shapes(name: str, path: Optional[Union[str, Path]] = None) -> "Orde
     return OrderedDict(table[name])
 
 
-def synthetic_official_state_dict(name: str, *, prefix: str = "", seed: int = 0,
-                                  path: Optional[Union[str, Path]] = None) -> "OrderedDict[str, Tensor]":
+def synthetic_official_state_dict(
+    name: str, *, prefix: str = "", seed: int = 0, path: str | Path | None = None
+) -> OrderedDict[str, Tensor]:
     """A state dict with the exact released names and shapes, filled with random values.
 
     Weights are N(0, 1 / fan_in), biases and running means small, BN scales and running variances
@@ -150,7 +154,7 @@ def synthetic_official_state_dict(name: str, *, prefix: str = "", seed: int = 0,
         Ordered ``{prefix + key: CPU tensor}``.
     """
     gen = torch.Generator().manual_seed(seed)
-    out: "OrderedDict[str, Tensor]" = OrderedDict()
+    out: OrderedDict[str, Tensor] = OrderedDict()
     for key, shape in official_shapes(name, path).items():
         leaf = key.rsplit(".", 1)[-1]
         if leaf == "num_batches_tracked":
@@ -163,12 +167,12 @@ def synthetic_official_state_dict(name: str, *, prefix: str = "", seed: int = 0,
             t = 1.0 + 0.1 * torch.randn(shape, generator=gen)
         else:
             fan_in = int(np.prod(shape[1:]))
-            t = torch.randn(shape, generator=gen) / fan_in ** 0.5
+            t = torch.randn(shape, generator=gen) / fan_in**0.5
         out[prefix + key] = t
     return out
 
 
-def strip_module_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> "OrderedDict[str, Any]":
+def strip_module_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> OrderedDict[str, Any]:
     """Remove a leading ``prefix`` (DistributedDataParallel's ``module.``) from every key that has it.
 
     Args:
@@ -178,7 +182,7 @@ def strip_module_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") 
     Returns:
         New ordered dict; keys without the prefix are kept as they are.
     """
-    return OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v) for k, v in state_dict.items())
+    return OrderedDict((k[len(prefix) :] if k.startswith(prefix) else k, v) for k, v in state_dict.items())
 
 
 def unwrap_checkpoint(obj: Any) -> Mapping[str, Any]:
@@ -226,8 +230,9 @@ def compare_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -> Lo
     return report
 
 
-def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, Any], strict: bool = True,
-                             select_prefix: str = "") -> LoadReport:
+def load_official_state_dict(
+    model: nn.Module, state_dict: Mapping[str, Any], strict: bool = True, select_prefix: str = ""
+) -> LoadReport:
     """Load a released (or synthetic) state dict into our modules.
 
     Steps: unwrap ``{"state_dict": ...}``, strip a leading ``module.``, optionally keep only the keys under
@@ -256,21 +261,24 @@ def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, Any], st
     stripped = any(k.startswith("module.") for k in state_dict)
     state_dict = strip_module_prefix(state_dict)
     if select_prefix:
-        state_dict = OrderedDict((k[len(select_prefix):], v) for k, v in state_dict.items()
-                                 if k.startswith(select_prefix))
+        state_dict = OrderedDict(
+            (k[len(select_prefix) :], v) for k, v in state_dict.items() if k.startswith(select_prefix)
+        )
     report = compare_state_dict(model, state_dict)
     report.stripped_prefix = stripped
     if report.mismatched or (strict and not report.ok):
         raise OfficialCheckpointError(
-            f"checkpoint does not match {type(model).__name__} (strict={strict}):\n{report.describe()}")
+            f"checkpoint does not match {type(model).__name__} (strict={strict}):\n{report.describe()}"
+        )
     model.load_state_dict(OrderedDict((k, state_dict[k]) for k in report.loaded), strict=False)
     if hasattr(model, "convention"):
         model.convention = "official"
     return report
 
 
-def load_official_checkpoint(model: nn.Module, path: Union[str, Path], strict: bool = True,
-                             select_prefix: str = "") -> LoadReport:
+def load_official_checkpoint(
+    model: nn.Module, path: str | Path, strict: bool = True, select_prefix: str = ""
+) -> LoadReport:
     """Read a released ``.pth`` file on the CPU and load it with :func:`load_official_state_dict`.
 
     Args:
@@ -286,7 +294,7 @@ def load_official_checkpoint(model: nn.Module, path: Union[str, Path], strict: b
     return load_official_state_dict(model, obj, strict=strict, select_prefix=select_prefix)
 
 
-def _as_float_tensor(images: Union[Tensor, np.ndarray], max_value: Optional[float]) -> tuple[Tensor, bool]:
+def _as_float_tensor(images: Tensor | np.ndarray, max_value: float | None) -> tuple[Tensor, bool]:
     """Convert to float32 in [0, 1]; returns the tensor and whether the input had an integer dtype."""
     t = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
     is_int = not (t.is_floating_point() or t.is_complex())
@@ -294,8 +302,13 @@ def _as_float_tensor(images: Union[Tensor, np.ndarray], max_value: Optional[floa
     return t.to(torch.float32) / scale, is_int
 
 
-def preprocess_like_official(images: Union[Tensor, np.ndarray], size: Optional[int] = OFFICIAL_IMAGE_SIZE, *,
-                             layout: str = "auto", max_value: Optional[float] = None) -> Tensor:
+def preprocess_like_official(
+    images: Tensor | np.ndarray,
+    size: int | None = OFFICIAL_IMAGE_SIZE,
+    *,
+    layout: str = "auto",
+    max_value: float | None = None,
+) -> Tensor:
     """RGB images -> network input exactly as the original pipeline builds it.
 
     Resizes (bilinear, like ``cv2.INTER_LINEAR``; integer images are rounded back to integers as ``cv2`` does

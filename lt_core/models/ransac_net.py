@@ -16,21 +16,20 @@ drawn by Python's generator, 15 px on half the distance, Huber least-squares ref
 
 from __future__ import annotations
 
-from dataclasses import replace
 import random
-from typing import Optional, Union
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
-from ..camera import Camera
-from ..conventions import check_convention
-from ..ops.ransac import triangulate_ransac
-from ..ops.ransac_official import OFFICIAL_RANSAC_ITERATIONS, triangulate_ransac_official
-from ..ops.soft_argmax import hard_argmax_2d
-from ..ops.grid import autocast_disabled
-from .common import check_camera_convention, check_multiview_inputs, heatmap_to_image_pixels
-from .backbone import BackboneConfig, PoseResNet
+from lt_core.camera import Camera
+from lt_core.conventions import check_convention
+from lt_core.models.backbone import BackboneConfig, PoseResNet
+from lt_core.models.common import check_camera_convention, check_multiview_inputs, heatmap_to_image_pixels
+from lt_core.ops.grid import autocast_disabled
+from lt_core.ops.ransac import triangulate_ransac
+from lt_core.ops.ransac_official import OFFICIAL_RANSAC_ITERATIONS, triangulate_ransac_official
+from lt_core.ops.soft_argmax import hard_argmax_2d
 
 __all__ = ["RANSACTriangulationNet"]
 
@@ -55,9 +54,15 @@ class RANSACTriangulationNet(nn.Module):
         backbone: :class:`PoseResNet`.
     """
 
-    def __init__(self, backbone_config: Optional[BackboneConfig] = None, threshold: float = 15.0,
-                 n_iters: Optional[int] = None, refine: bool = True, subpixel: Optional[bool] = None,
-                 convention: str = "centres") -> None:
+    def __init__(
+        self,
+        backbone_config: BackboneConfig | None = None,
+        threshold: float = 15.0,
+        n_iters: int | None = None,
+        refine: bool = True,
+        subpixel: bool | None = None,
+        convention: str = "centres",
+    ) -> None:
         super().__init__()
         config = backbone_config if backbone_config is not None else BackboneConfig.paper()
         self.backbone = PoseResNet(replace(config, alg_confidences=False, vol_confidences=False))
@@ -88,12 +93,19 @@ class RANSACTriangulationNet(nn.Module):
         self._subpixel = bool(value)
 
     def extra_repr(self) -> str:
-        return (f"threshold={self.threshold}, n_iters={self.n_iters}, refine={self.refine}, subpixel={self.subpixel}, "
-                f"convention={self.convention!r}")
+        return (
+            f"threshold={self.threshold}, n_iters={self.n_iters}, refine={self.refine}, subpixel={self.subpixel}, "
+            f"convention={self.convention!r}"
+        )
 
-    def forward(self, images: Tensor, cameras: Camera, views_valid: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None,
-                rng: Union[random.Random, int, None] = None) -> dict[str, Tensor]:
+    def forward(
+        self,
+        images: Tensor,
+        cameras: Camera,
+        views_valid: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        rng: random.Random | int | None = None,
+    ) -> dict[str, Tensor]:
         """Detect and robustly triangulate the joints of a batch of multi-view samples.
 
         Args:
@@ -123,12 +135,29 @@ class RANSACTriangulationNet(nn.Module):
                 valid = views_valid.to(device=images.device, dtype=torch.bool)[..., None].expand(B, C, J)
             if self.convention == "official":
                 joints_3d, inliers = triangulate_ransac_official(
-                    joints_2d.detach(), cameras.projection.to(torch.float32), valid=valid, n_iters=self.n_iters,
-                    threshold=self.threshold, refine=self.refine, rng=rng)
+                    joints_2d.detach(),
+                    cameras.projection.to(torch.float32),
+                    valid=valid,
+                    n_iters=self.n_iters,
+                    threshold=self.threshold,
+                    refine=self.refine,
+                    rng=rng,
+                )
                 joints_3d, inliers = joints_3d.to(images.device), inliers.to(images.device)
             else:
                 joints_3d, inliers = triangulate_ransac(
-                    joints_2d.detach(), cameras.projection, valid=valid, threshold=self.threshold,
-                    n_iters=self.n_iters, refine=self.refine, generator=generator)
-        return {"joints_3d": joints_3d.to(joints_2d.dtype), "joints_2d": joints_2d,
-                "heatmaps": heatmaps.reshape(B, C, J, h, w), "peaks": peaks.reshape(B, C, J), "inliers": inliers}
+                    joints_2d.detach(),
+                    cameras.projection,
+                    valid=valid,
+                    threshold=self.threshold,
+                    n_iters=self.n_iters,
+                    refine=self.refine,
+                    generator=generator,
+                )
+        return {
+            "joints_3d": joints_3d.to(joints_2d.dtype),
+            "joints_2d": joints_2d,
+            "heatmaps": heatmaps.reshape(B, C, J, h, w),
+            "peaks": peaks.reshape(B, C, J),
+            "inliers": inliers,
+        }

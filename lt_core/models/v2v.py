@@ -16,7 +16,6 @@ be a multiple of ``2 ** L`` (64 in the paper). :meth:`V2VConfig.tiny` gives a 3-
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Optional
 
 from torch import Tensor, nn
 
@@ -128,15 +127,17 @@ class V2VConfig:
         return len(self.channels) - 1
 
     @classmethod
-    def paper(cls, **overrides) -> "V2VConfig":
+    def paper(cls, **overrides) -> V2VConfig:
         """The released model's V2V: 32 -> 17 channels, 5 levels, channels 32-64-128-128-128-128."""
         return replace(cls(), **overrides)
 
     @classmethod
-    def tiny(cls, **overrides) -> "V2VConfig":
+    def tiny(cls, **overrides) -> V2VConfig:
         """A CPU-sized V2V: 32 -> 17 channels, 3 levels, channels 8-16-16-16, front 8 channels, kernel 3."""
-        return replace(cls(in_channels=32, out_channels=17, channels=(8, 16, 16, 16), front_channels=8,
-                           front_kernel=3), **overrides)
+        return replace(
+            cls(in_channels=32, out_channels=17, channels=(8, 16, 16, 16), front_channels=8, front_kernel=3),
+            **overrides,
+        )
 
     def to_dict(self) -> dict:
         """Plain-dict form."""
@@ -184,7 +185,7 @@ class V2VModel(nn.Module):
         config: Architecture; :meth:`V2VConfig.paper` reproduces the released ``volume_net`` names and shapes.
     """
 
-    def __init__(self, config: Optional[V2VConfig] = None) -> None:
+    def __init__(self, config: V2VConfig | None = None) -> None:
         super().__init__()
         config = config if config is not None else V2VConfig.paper()
         self.config = config
@@ -225,7 +226,7 @@ class V2VModel(nn.Module):
         """
         if volumes.dim() != 5 or volumes.shape[1] != self.config.in_channels:
             raise ValueError(f"expected (B, {self.config.in_channels}, D, D, D), got {tuple(volumes.shape)}")
-        step = 2 ** self.config.levels
+        step = 2**self.config.levels
         if any(s % step for s in volumes.shape[2:]):
             raise ValueError(f"volume sides {tuple(volumes.shape[2:])} must be multiples of {step}")
         x = self.front_layers(volumes)

@@ -24,20 +24,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from ..camera import Camera
-from ..checks import normalize_sum
-from ..conventions import check_convention
-from ..ops.soft_argmax import soft_argmax_3d
-from ..ops.grid import autocast_disabled, make_cuboid_grid
-from ..ops.unprojection import AGGREGATIONS, Aggregation, unproject_features
-from .common import check_camera_convention, check_multiview_inputs, heatmap_cameras
-from .backbone import BackboneConfig, PoseResNet
-from .v2v import V2VConfig, V2VModel
+from lt_core.camera import Camera
+from lt_core.checks import normalize_sum
+from lt_core.conventions import check_convention
+from lt_core.models.backbone import BackboneConfig, PoseResNet
+from lt_core.models.common import check_camera_convention, check_multiview_inputs, heatmap_cameras
+from lt_core.models.v2v import V2VConfig, V2VModel
+from lt_core.ops.grid import autocast_disabled, make_cuboid_grid
+from lt_core.ops.soft_argmax import soft_argmax_3d
+from lt_core.ops.unprojection import AGGREGATIONS, Aggregation, unproject_features
 
 __all__ = ["VolumetricTriangulationNet"]
 
@@ -65,9 +64,17 @@ class VolumetricTriangulationNet(nn.Module):
         volume_net: :class:`V2VModel`.
     """
 
-    def __init__(self, backbone_config: Optional[BackboneConfig] = None, v2v_config: Optional[V2VConfig] = None,
-                 volume_size: int = 64, cuboid_side: float = 2500.0, aggregation: Aggregation = "softmax",
-                 beta: float = 1.0, rotate_train: bool = True, convention: str = "centres") -> None:
+    def __init__(
+        self,
+        backbone_config: BackboneConfig | None = None,
+        v2v_config: V2VConfig | None = None,
+        volume_size: int = 64,
+        cuboid_side: float = 2500.0,
+        aggregation: Aggregation = "softmax",
+        beta: float = 1.0,
+        rotate_train: bool = True,
+        convention: str = "centres",
+    ) -> None:
         super().__init__()
         self.convention = check_convention(convention)
         if aggregation not in AGGREGATIONS:
@@ -76,12 +83,14 @@ class VolumetricTriangulationNet(nn.Module):
         config = replace(config, alg_confidences=False, vol_confidences=aggregation == "conf")
         v2v = v2v_config if v2v_config is not None else V2VConfig.paper(out_channels=config.num_joints)
         if v2v.out_channels != config.num_joints:
-            raise ValueError(f"V2V out_channels ({v2v.out_channels}) must equal the number of joints "
-                             f"({config.num_joints})")
-        step = 2 ** v2v.levels
+            raise ValueError(
+                f"V2V out_channels ({v2v.out_channels}) must equal the number of joints ({config.num_joints})"
+            )
+        step = 2**v2v.levels
         if volume_size < step or volume_size % step:
-            raise ValueError(f"volume_size must be a positive multiple of 2**levels = {step} for this V2V, "
-                             f"got {volume_size}")
+            raise ValueError(
+                f"volume_size must be a positive multiple of 2**levels = {step} for this V2V, got {volume_size}"
+            )
         if not cuboid_side > 0:
             raise ValueError(f"cuboid_side must be positive (mm), got {cuboid_side}")
         self.backbone = PoseResNet(config)
@@ -99,8 +108,10 @@ class VolumetricTriangulationNet(nn.Module):
         return self.backbone.config.num_joints
 
     def extra_repr(self) -> str:
-        return (f"volume_size={self.volume_size}, cuboid_side={self.cuboid_side}, aggregation={self.aggregation!r}, "
-                f"beta={self.beta}, rotate_train={self.rotate_train}, convention={self.convention!r}")
+        return (
+            f"volume_size={self.volume_size}, cuboid_side={self.cuboid_side}, aggregation={self.aggregation!r}, "
+            f"beta={self.beta}, rotate_train={self.rotate_train}, convention={self.convention!r}"
+        )
 
     def sample_rotation(self, batch_size: int, device: torch.device) -> Tensor:
         """(B,) cube rotations in radians: uniform in [0, 2 pi) in training mode with ``rotate_train``, else 0.
@@ -111,8 +122,14 @@ class VolumetricTriangulationNet(nn.Module):
             return (torch.rand(batch_size) * (2 * math.pi)).to(device)
         return torch.zeros(batch_size, device=device)
 
-    def forward(self, images: Tensor, cameras: Camera, root: Tensor, views_valid: Optional[Tensor] = None,
-                rotation: Optional[Tensor] = None) -> dict[str, Tensor]:
+    def forward(
+        self,
+        images: Tensor,
+        cameras: Camera,
+        root: Tensor,
+        views_valid: Tensor | None = None,
+        rotation: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """Estimate the joints of a batch of samples seen by one or more views.
 
         Args:
@@ -154,8 +171,9 @@ class VolumetricTriangulationNet(nn.Module):
             hm_cameras = heatmap_cameras(cameras, (h, w), (H, W))
             if self.convention == "official":  # float32 pinhole matrices, as the released code
                 hm_cameras = hm_cameras.projection.to(torch.float32)
-            volumes = unproject_features(features, hm_cameras, grid, self.aggregation, confidences, valid,
-                                         convention=self.convention)
+            volumes = unproject_features(
+                features, hm_cameras, grid, self.aggregation, confidences, valid, convention=self.convention
+            )
         scores = self.volume_net(volumes)
         with autocast_disabled(images.device):
             logits = scores.float() * self.beta

@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..camera import Camera
-from ..conventions import rules, sampling_bounds, sampling_transform
-from . import _fused_kernels as kernels
-from ._simd import LANES
-from .grid import project_grid
+from lt_core.camera import Camera
+from lt_core.conventions import rules, sampling_bounds, sampling_transform
+from lt_core.ops import _fused_kernels as kernels
+from lt_core.ops._simd import LANES
+from lt_core.ops.grid import project_grid
 
 __all__ = ["FusedGeometry", "fused_unproject"]
 
-_POOL: Optional[ThreadPoolExecutor] = None
+_POOL: ThreadPoolExecutor | None = None
 _POOL_KEY: tuple[int, int] = (0, 0)
 
 
@@ -50,7 +50,7 @@ def _run(tasks: list[Callable[[], None]]) -> None:
         future.result()
 
 
-def _ranges(B: int, N: int, chunk: Optional[int]) -> list[tuple[int, int, int]]:
+def _ranges(B: int, N: int, chunk: int | None) -> list[tuple[int, int, int]]:
     """(sample, first voxel, end) tasks: ``chunk`` voxels each (rounded up to whole blocks), or by default about two
     tasks per thread in all."""
     if chunk is None:
@@ -70,8 +70,15 @@ class FusedGeometry:
     (``part``, (B, C) bool: the valid views in the official convention, none otherwise).
     """
 
-    def __init__(self, cameras: Union[Camera, Tensor], points: Tensor, views_valid: Optional[Tensor],
-                 h: int, w: int, convention: str = "centres"):
+    def __init__(
+        self,
+        cameras: Camera | Tensor,
+        points: Tensor,
+        views_valid: Tensor | None,
+        h: int,
+        w: int,
+        convention: str = "centres",
+    ):
         B, N, _ = points.shape
         dtype = points.dtype
         C = cameras.shape[1] if isinstance(cameras, Tensor) else cameras.batch_shape[1]
@@ -127,12 +134,20 @@ class _FusedUnprojection(torch.autograd.Function):
     """(B, C, F, h, w) maps and optional (B, C) view weights -> (B, F, N) volume and (B, C, N) visibility."""
 
     @staticmethod
-    def forward(ctx, maps: Tensor, weights: Optional[Tensor], geometry: FusedGeometry, softmax: bool,
-                keep_vis: bool, chunk: Optional[int]):
+    def forward(
+        ctx,
+        maps: Tensor,
+        weights: Tensor | None,
+        geometry: FusedGeometry,
+        softmax: bool,
+        keep_vis: bool,
+        chunk: int | None,
+    ):
         B, C, Fc, h, w = maps.shape
         m = maps.detach().contiguous().numpy()
-        scale = (np.ones((B, C), dtype=m.dtype) if weights is None
-                 else weights.detach().to(maps.dtype).contiguous().numpy())
+        scale = (
+            np.ones((B, C), dtype=m.dtype) if weights is None else weights.detach().to(maps.dtype).contiguous().numpy()
+        )
         tables = _tables(m, scale)
         N = geometry.N
         volume = maps.new_empty(B, Fc, N)
@@ -146,8 +161,24 @@ class _FusedUnprojection(torch.autograd.Function):
         g = geometry
 
         def task(b: int, n0: int, n1: int) -> None:
-            kernels.forward(tables[b], Fc, g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w, softmax,
-                      n0, n1, out[b], stream, vis[b], keep_vis)
+            kernels.forward(
+                tables[b],
+                Fc,
+                g.proj[b],
+                g.points[b],
+                g.pos[b],
+                g.use_pos,
+                g.bounds,
+                g.part[b],
+                g.w,
+                softmax,
+                n0,
+                n1,
+                out[b],
+                stream,
+                vis[b],
+                keep_vis,
+            )
 
         _run([lambda t=t: task(*t) for t in _ranges(B, N, chunk)])
         ctx.save_for_backward(maps, weights)
@@ -166,8 +197,21 @@ class _FusedUnprojection(torch.autograd.Function):
         grad_tables = np.zeros_like(tables)
 
         def task(b: int) -> None:
-            kernels.backward(tables[b], go[b], g.proj[b], g.points[b], g.pos[b], g.use_pos, g.bounds, g.part[b], g.w,
-                       softmax, 0, g.N, grad_tables[b])
+            kernels.backward(
+                tables[b],
+                go[b],
+                g.proj[b],
+                g.points[b],
+                g.pos[b],
+                g.use_pos,
+                g.bounds,
+                g.part[b],
+                g.w,
+                softmax,
+                0,
+                g.N,
+                grad_tables[b],
+            )
 
         _run([lambda b=b: task(b) for b in range(B)])
         # gradient w.r.t. the weighted maps, then through the per-view weights
@@ -186,8 +230,9 @@ class _FusedUnprojection(torch.autograd.Function):
         return grad_maps, grad_weights, None, None, None, None
 
 
-def fused_unproject(maps: Tensor, weights: Optional[Tensor], geometry: FusedGeometry, aggregation: str,
-                    keep_vis: bool, chunk: Optional[int]) -> tuple[Tensor, Optional[Tensor]]:
+def fused_unproject(
+    maps: Tensor, weights: Tensor | None, geometry: FusedGeometry, aggregation: str, keep_vis: bool, chunk: int | None
+) -> tuple[Tensor, Tensor | None]:
     """(B, C, F, h, w) float32/float64 CPU maps -> (B, F, N) volume and the (B, C, N) visibility (or None).
     The caller has checked the inputs (:func:`lt_core.ops.unprojection.unproject_features`).
 

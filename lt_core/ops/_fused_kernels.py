@@ -33,10 +33,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._simd import (LANES, blend4, blend4_add, project_taps, scatter4_add, softmax_grad, softmax_mix, store_fence,
-                    transpose_tile, transpose_tile_stream, vfill)
+from lt_core.ops._simd import (
+    LANES,
+    blend4,
+    blend4_add,
+    project_taps,
+    scatter4_add,
+    softmax_grad,
+    softmax_mix,
+    store_fence,
+    transpose_tile,
+    transpose_tile_stream,
+    vfill,
+)
 
-SIMD_SOURCE_SHA256 = "45c9df5982ed12c3"
+SIMD_SOURCE_SHA256 = "ba8a0e3d43951564"
 """Start of the sha256 of ``_simd.py``, whose intrinsics these kernels inline. numba's on-disk cache is keyed by
 this file's time stamp only, so a change to the intrinsics must come with a change of this line (a test checks
 that it matches); otherwise a stale compiled kernel could be loaded."""
@@ -88,8 +99,11 @@ def _view_taps(proj, points, pos, use_pos, c, n0, n, bounds, w, rows, wts, seen)
 @njit(**_OPTS)
 def _tap_buffers(C, dt):
     """Work buffers of :func:`_block_taps`: (C, BLOCK) rows, (C, 4, BLOCK) weights, (C, BLOCK) seen."""
-    return (np.empty((C, BLOCK), dtype=np.int64), np.empty((C, 4, BLOCK), dtype=dt),
-            np.empty((C, BLOCK), dtype=np.bool_))
+    return (
+        np.empty((C, BLOCK), dtype=np.int64),
+        np.empty((C, 4, BLOCK), dtype=dt),
+        np.empty((C, BLOCK), dtype=np.bool_),
+    )
 
 
 @njit(**_OPTS)
@@ -112,8 +126,24 @@ def _block_taps(proj, points, pos, use_pos, b0, n, bounds, w, rows, wts, seen):
     ulo, uhi, vlo, vhi = _scalar(dt, bounds[0]), _scalar(dt, bounds[1]), _scalar(dt, bounds[2]), _scalar(dt, bounds[3])
     for c in range(C):
         for i0 in range(0, n, LANES):
-            project_taps(pts, points.shape[1], b0 + i0, mats, c, ulo, uhi, vlo, vhi, w, r, sn, c * BLOCK + i0, wt,
-                         c * 4 * BLOCK + i0, BLOCK)
+            project_taps(
+                pts,
+                points.shape[1],
+                b0 + i0,
+                mats,
+                c,
+                ulo,
+                uhi,
+                vlo,
+                vhi,
+                w,
+                r,
+                sn,
+                c * BLOCK + i0,
+                wt,
+                c * 4 * BLOCK + i0,
+                BLOCK,
+            )
 
 
 @njit(**_OPTS)
@@ -125,11 +155,11 @@ def _transpose(src, soff, sstride, dst, doff, dstride, rows, cols, scale, stream
     for r0 in range(0, rf, LANES):
         for j0 in range(0, cf, LANES):
             if stream:
-                transpose_tile_stream(src, soff + r0 * sstride + j0, sstride, dst, doff + j0 * dstride + r0,
-                                      dstride, scale)
+                transpose_tile_stream(
+                    src, soff + r0 * sstride + j0, sstride, dst, doff + j0 * dstride + r0, dstride, scale
+                )
             else:
-                transpose_tile(src, soff + r0 * sstride + j0, sstride, dst, doff + j0 * dstride + r0, dstride,
-                               scale)
+                transpose_tile(src, soff + r0 * sstride + j0, sstride, dst, doff + j0 * dstride + r0, dstride, scale)
     for r in range(rows):
         for j in range(cf if r < rf else 0, cols):
             dst[doff + j * dstride + r] = scale * src[soff + r * sstride + j]
@@ -247,8 +277,18 @@ def backward(table, grad_out, proj, points, pos, use_pos, bounds, part, w, softm
                         slot[c] = k
                         base = (c * P + rows[c, i]) * Fp
                         for fb in range(0, Fp, LANES):
-                            blend4(s, k * Fp + fb, tab, base + fb, Fp, below,
-                                   wts[c, 0, i], wts[c, 1, i], wts[c, 2, i], wts[c, 3, i])
+                            blend4(
+                                s,
+                                k * Fp + fb,
+                                tab,
+                                base + fb,
+                                Fp,
+                                below,
+                                wts[c, 0, i],
+                                wts[c, 1, i],
+                                wts[c, 2, i],
+                                wts[c, 3, i],
+                            )
                         k += 1
                     elif part[c]:  # takes part with the value 0 (no gradient flows to the maps from it)
                         for fb in range(0, Fp, LANES):

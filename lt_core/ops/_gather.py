@@ -26,14 +26,13 @@ max-shifted one. Larger features, and autograd, use torch.softmax on the unscale
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..camera import Camera
-from .grid import project_grid
+from lt_core.camera import Camera
+from lt_core.ops.grid import project_grid
 
 __all__ = ["GATHER_CHUNK_ELEMENTS", "GatherTaps", "unproject_gather"]
 
@@ -46,8 +45,9 @@ _EXP2_LIMIT = {torch.float32: 100.0, torch.float64: 1000.0}
 2^-100 far above its smallest normal 2^-126 (float64: 2^+-1000 against 2^1024 and 2^-1022)."""
 
 
-def _gather_table(maps: Tensor, hidden: float, scale: Union[Tensor, float, None] = None,
-                  out: Optional[Tensor] = None) -> Tensor:
+def _gather_table(
+    maps: Tensor, hidden: float, scale: Tensor | float | None = None, out: Tensor | None = None
+) -> Tensor:
     """(C, F, h, w) maps of one sample -> (2 + C*(h+2)*(w+2), F) gather table.
 
     Row 0 is ``hidden``, row 1 zero, then the maps zero-padded by one pixel, channels last: row
@@ -66,8 +66,9 @@ def _gather_table(maps: Tensor, hidden: float, scale: Union[Tensor, float, None]
         table = out
     pixels = table[_SENTINEL_ROWS:].view(C, h + 2, w + 2, Fc)[:, 1:-1, 1:-1]
     if torch.is_grad_enabled() and (maps.requires_grad or (isinstance(scale, Tensor) and scale.requires_grad)):
-        weighted = maps if scale is None else maps * (scale[:, None, None, None] if isinstance(scale, Tensor)
-                                                      else scale)
+        weighted = (
+            maps if scale is None else maps * (scale[:, None, None, None] if isinstance(scale, Tensor) else scale)
+        )
         pixels.copy_(weighted.permute(0, 2, 3, 1))
         return table
     # one 2-D transposition per view, (F, h*w) -> (h*w, F): copy_'s cache-blocked transpose (a contiguous target
@@ -106,8 +107,16 @@ class GatherTaps:
     buffers allocated once per call: the views returned for a chunk are overwritten by the next chunk.
     """
 
-    def __init__(self, cameras: Union[Camera, Tensor], points: Tensor, views_valid: Optional[Tensor],
-                 h: int, w: int, sdtype: torch.dtype, step: int):
+    def __init__(
+        self,
+        cameras: Camera | Tensor,
+        points: Tensor,
+        views_valid: Tensor | None,
+        h: int,
+        w: int,
+        sdtype: torch.dtype,
+        step: int,
+    ):
         self.cameras, self.points = cameras, points.detach()
         B = points.shape[0]
         self.C = C = cameras.shape[1] if isinstance(cameras, Tensor) else cameras.batch_shape[1]
@@ -125,8 +134,9 @@ class GatherTaps:
             self.matrices = (P[..., :3].reshape(B, 3 * C, 3), P[..., 3:].reshape(B, 3 * C, 1))
         H2, W2 = h + 2, w + 2
         # rows are exact in floating point: integers below 2^24 in float32
-        self.idtype = idtype = (sdtype if _SENTINEL_ROWS + C * H2 * W2 < 2 ** 24 or sdtype == torch.float64
-                                else torch.float64)
+        self.idtype = idtype = (
+            sdtype if _SENTINEL_ROWS + C * H2 * W2 < 2**24 or sdtype == torch.float64 else torch.float64
+        )
         kw = dict(device=device, dtype=idtype)
         self.W2 = W2
         # row of padded pixel (0, 0) of each view, (C, 1)
@@ -144,9 +154,15 @@ class GatherTaps:
         # the matrix products' inputs, rows [unseen (1), base (C), a (C), b (C), a b (C)], and ``corner`` the
         # (u0, v0) corners and then the mask
         new = lambda k, dt: torch.empty(k * step, dtype=dt, device=device)  # noqa: E731
-        self._buffers = dict(q=new(3 * C, dtype), clamped=new(2 * C, dtype), corner=new(3 * C, sdtype),
-                             planes=new(1 + 4 * C, sdtype),
-                             rows_f=new(4 * C, idtype), rows=new(4 * C, torch.int32), wts=new(4 * C, sdtype))
+        self._buffers = dict(
+            q=new(3 * C, dtype),
+            clamped=new(2 * C, dtype),
+            corner=new(3 * C, sdtype),
+            planes=new(1 + 4 * C, sdtype),
+            rows_f=new(4 * C, idtype),
+            rows=new(4 * C, torch.int32),
+            wts=new(4 * C, sdtype),
+        )
         if idtype != sdtype:  # the rows' inputs in float64, and the corners and mask converted to it
             self._buffers.update(rows_in=new(1 + C, idtype), wide=new(3 * C, idtype))
         self._views: dict[int, dict[str, Tensor]] = {}
@@ -155,10 +171,18 @@ class GatherTaps:
         views = self._views.get(n)
         if views is None:
             C, buf = self.C, self._buffers
-            shapes = dict(q=(3 * C, n), clamped=(2, C, n), corner=(3, C, n),
-                          planes=(1 + 4 * C, n), rows_f=(n, 4 * C), rows=(n, 4 * C), wts=(n, 4 * C),
-                          rows_in=(1 + C, n), wide=(3, C, n))
-            views = {k: buf[k][:math.prod(shape)].view(shape) for k, shape in shapes.items() if k in buf}
+            shapes = dict(
+                q=(3 * C, n),
+                clamped=(2, C, n),
+                corner=(3, C, n),
+                planes=(1 + 4 * C, n),
+                rows_f=(n, 4 * C),
+                rows=(n, 4 * C),
+                wts=(n, 4 * C),
+                rows_in=(1 + C, n),
+                wide=(3, C, n),
+            )
+            views = {k: buf[k][: math.prod(shape)].view(shape) for k, shape in shapes.items() if k in buf}
             self._views[n] = views
         return views
 
@@ -170,7 +194,7 @@ class GatherTaps:
         if self.matrices is not None:
             M, t = self.matrices
             return torch.addmm(t[b], M[b], pts.t(), out=out).view(3, C, n)
-        uv, depth = project_grid(self.cameras[b:b + 1], pts[None])  # (1, C, n, 2), (1, C, n)
+        uv, depth = project_grid(self.cameras[b : b + 1], pts[None])  # (1, C, n, 2), (1, C, n)
         uv, depth = uv[0].detach(), depth[0].detach()
         if self.valid is not None:
             depth = torch.where(self.valid[b, :, None], depth, torch.full_like(depth, -1.0))
@@ -199,7 +223,7 @@ class GatherTaps:
             torch.clamp(uv[1], 0.5, self.h + 0.5, out=clamped[1])
         inside = torch.eq(clamped, uv, out=uv)  # 1 inside the visible rectangle, 0 outside, infinite or NaN
         planes, corner = v["planes"], v["corner"]
-        frac, mask = planes[C + 1:3 * C + 1].view(2, C, n), corner[2]
+        frac, mask = planes[C + 1 : 3 * C + 1].view(2, C, n), corner[2]
         torch.mul(inside[0], inside[1], out=mask)
         torch.nan_to_num(clamped, nan=1.0, out=clamped)  # hidden positions only, where NaN * 0 would stay NaN
         if corner.dtype == clamped.dtype:
@@ -208,11 +232,11 @@ class GatherTaps:
             torch.sub(clamped, corner[:2].copy_(torch.floor(clamped, out=inside)), out=frac)
         # hidden voxel-views: base 0, fractions 0 -> rows (0, 1, W2, W2+1), weights (1, 0, 0, 0)
         frac.mul_(mask)
-        torch.mul(frac[0], frac[1], out=planes[3 * C + 1:])
+        torch.mul(frac[0], frac[1], out=planes[3 * C + 1 :])
         if "wide" in v:  # maps too large for float32 row arithmetic
             rows_in, corner = v["rows_in"], v["wide"].copy_(corner)
         else:
-            rows_in = planes[:C + 1]
+            rows_in = planes[: C + 1]
         unseen, base = rows_in[0], rows_in[1:]
         torch.add(corner[0], corner[1], alpha=self.W2, out=base).add_(self.first).mul_(corner[2])
         if softmax:
@@ -223,7 +247,7 @@ class GatherTaps:
             rows_in, rows_matrix = base, self.rows_matrix[1:]
         rows_f = torch.addmm(self.rows_bias, rows_in.t(), rows_matrix, out=v["rows_f"])
         rows = v["rows"].copy_(rows_f)
-        wts = torch.addmm(self.weights_bias, planes[C + 1:].t(), self.weights_matrix, out=v["wts"])
+        wts = torch.addmm(self.weights_bias, planes[C + 1 :].t(), self.weights_matrix, out=v["wts"])
         return rows, wts, mask
 
 
@@ -249,7 +273,7 @@ def _mix_views_exp2(s2: Tensor, e: Tensor, den: Tensor, out: Tensor) -> Tensor:
     return out.div_(den)
 
 
-def _transposer(Fc: int, scale: float, exact_gemm: bool, like: Tensor) -> Optional[Tensor]:
+def _transposer(Fc: int, scale: float, exact_gemm: bool, like: Tensor) -> Tensor | None:
     """The ``(F/G, G, G)`` batch of scaled identities that :func:`_transpose_into` multiplies by, or None (a copy)."""
     G = next((g for g in (8, 4) if Fc % g == 0), None) if exact_gemm else None
     if G is None:
@@ -257,7 +281,7 @@ def _transposer(Fc: int, scale: float, exact_gemm: bool, like: Tensor) -> Option
     return torch.eye(G, dtype=like.dtype, device=like.device).mul_(scale).expand(Fc // G, G, G)
 
 
-def _transpose_into(out: Tensor, r: Tensor, scale: float, eye: Optional[Tensor]) -> None:
+def _transpose_into(out: Tensor, r: Tensor, scale: float, eye: Tensor | None) -> None:
     """``out = scale * r.t()`` for a contiguous (n, F) ``r`` and an (F, n) ``out`` with contiguous rows.
 
     ``eye`` (:func:`_transposer`, only for finite ``r``): the transposition is a batched product with ``scale``
@@ -276,8 +300,15 @@ def _transpose_into(out: Tensor, r: Tensor, scale: float, eye: Optional[Tensor])
     torch.bmm(eye, r.view(n, Fc // G, G).permute(1, 2, 0), out=out.unflatten(0, (Fc // G, G)))
 
 
-def unproject_gather(features: Tensor, taps: GatherTaps, N: int, aggregation: str,
-                      view_weights: Optional[Tensor], step: int, keep_visibility: bool):
+def unproject_gather(
+    features: Tensor,
+    taps: GatherTaps,
+    N: int,
+    aggregation: str,
+    view_weights: Tensor | None,
+    step: int,
+    keep_visibility: bool,
+):
     """Gather backend of :func:`unproject_features`: (B, F, N) volume and the (B, C, N) visibility (or None).
 
     One sample at a time (its table, a few MB, stays in cache and its memory is reused by the next sample), ``step``
@@ -287,8 +318,9 @@ def unproject_gather(features: Tensor, taps: GatherTaps, N: int, aggregation: st
     B, C, Fc, h, w = features.shape
     softmax = aggregation == "softmax"
     sub = max(1, _SOFTMAX_CHUNK_ELEMENTS // (C * Fc)) if softmax else step
-    track = torch.is_grad_enabled() and (features.requires_grad or (
-        view_weights is not None and view_weights.requires_grad))
+    track = torch.is_grad_enabled() and (
+        features.requires_grad or (view_weights is not None and view_weights.requires_grad)
+    )
     visibility = torch.empty(B, C, N, dtype=torch.bool, device=features.device) if keep_visibility else None
     if track:
         base2 = False
@@ -319,12 +351,14 @@ def unproject_gather(features: Tensor, taps: GatherTaps, N: int, aggregation: st
                 j1 = min(n1 - n0, j0 + sub)
                 n = j1 - j0
                 if softmax:  # one bag per voxel-view, softmax over the views
-                    s = F.embedding_bag(rows[j0:j1].view(n * C, 4), table, mode="sum",
-                                        per_sample_weights=wts[j0:j1].view(n * C, 4)).view(n, C, Fc)
+                    s = F.embedding_bag(
+                        rows[j0:j1].view(n * C, 4), table, mode="sum", per_sample_weights=wts[j0:j1].view(n * C, 4)
+                    ).view(n, C, Fc)
                     if base2:
-                        r = _mix_views_exp2(s, e_buf[:n * Fc].view(n, Fc), den_buf[:n * Fc].view(n, Fc),
-                                            mix_buf[:n * Fc].view(n, Fc))
-                        _transpose_into(volume[b, :, n0 + j0:n0 + j1], r, out_scale, eye)
+                        r = _mix_views_exp2(
+                            s, e_buf[: n * Fc].view(n, Fc), den_buf[: n * Fc].view(n, Fc), mix_buf[: n * Fc].view(n, Fc)
+                        )
+                        _transpose_into(volume[b, :, n0 + j0 : n0 + j1], r, out_scale, eye)
                         continue
                     p = torch.softmax(s, 1)
                     if track:
@@ -338,7 +372,7 @@ def unproject_gather(features: Tensor, taps: GatherTaps, N: int, aggregation: st
                 if track:
                     parts.append(r.t())
                 else:
-                    _transpose_into(volume[b, :, n0 + j0:n0 + j1], r, out_scale, eye)
+                    _transpose_into(volume[b, :, n0 + j0 : n0 + j1], r, out_scale, eye)
         if track:
             samples.append(torch.cat(parts, 1) if len(parts) > 1 else parts[0].contiguous())
     if track:

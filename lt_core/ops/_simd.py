@@ -62,14 +62,16 @@ class _Vec:
         b = self.builder
         value = self.context.cast(b, value, valty, self.dtype)
         one = b.insert_element(ir.Constant(self.ty, ir.Undefined), value, ir.Constant(_I32, 0))
-        return b.shuffle_vector(one, ir.Constant(self.ty, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES),
-                                                                                     [0] * LANES))
+        return b.shuffle_vector(
+            one, ir.Constant(self.ty, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
+        )
 
     def vector_intrinsic(self, name):
         """The LLVM intrinsic ``llvm.<name>`` on this vector type (e.g. ``llvm.floor.v16f32``)."""
         suffix = f"v{LANES}{'f64' if self.dtype == types.float64 else 'f32'}"
-        return cgutils.get_or_insert_function(self.builder.module, ir.FunctionType(self.ty, [self.ty]),
-                                              f"llvm.{name}.{suffix}")
+        return cgutils.get_or_insert_function(
+            self.builder.module, ir.FunctionType(self.ty, [self.ty]), f"llvm.{name}.{suffix}"
+        )
 
     def const(self, x):
         return ir.Constant(self.ty, [ir.Constant(self.el, x)] * LANES)
@@ -115,8 +117,10 @@ def _blend(accumulate: bool):
             v = _Vec(context, builder, dtype)
             dst_v, doff_v, src_v = args[:3]
             taps = _tap_offsets(v, args[3:6], signature.args[3:6])
-            terms = [builder.fmul(v.splat(w, wty), v.load(signature.args[2], src_v, o))
-                     for o, w, wty in zip(taps, args[6:], signature.args[6:])]
+            terms = [
+                builder.fmul(v.splat(w, wty), v.load(signature.args[2], src_v, o))
+                for o, w, wty in zip(taps, args[6:], signature.args[6:])
+            ]
             total = builder.fadd(builder.fadd(terms[0], terms[1]), builder.fadd(terms[2], terms[3]))
             if accumulate:
                 total = builder.fadd(v.load(signature.args[0], dst_v, doff_v), total)
@@ -274,17 +278,24 @@ def project_taps(typingctx, pts, npad, off, proj, c, ulo, uhi, vlo, vhi, w, rows
 
         qu, qv, z = row(0), row(1), row(2)
         up, vp = b.fdiv(qu, z), b.fdiv(qv, z)
-        ok = b.and_(b.fcmp_ordered(">", z, g.const(0.0)),
-                    b.and_(b.and_(b.fcmp_ordered(">=", up, ulo), b.fcmp_ordered("<=", up, uhi)),
-                           b.and_(b.fcmp_ordered(">=", vp, vlo), b.fcmp_ordered("<=", vp, vhi))))
+        ok = b.and_(
+            b.fcmp_ordered(">", z, g.const(0.0)),
+            b.and_(
+                b.and_(b.fcmp_ordered(">=", up, ulo), b.fcmp_ordered("<=", up, uhi)),
+                b.and_(b.fcmp_ordered(">=", vp, vlo), b.fcmp_ordered("<=", vp, vhi)),
+            ),
+        )
         one = g.const(1.0)
         up, vp = b.select(ok, up, one), b.select(ok, vp, one)
         u0, v0 = b.call(g.vector_intrinsic("floor"), [up]), b.call(g.vector_intrinsic("floor"), [vp])
         a, c2 = b.fsub(up, u0), b.fsub(vp, v0)
         ivec = ir.VectorType(_I64, LANES)
         w2 = b.add(g.index(args[9], ta[9]), ir.Constant(_I64, 2))
-        w2v = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), w2, ir.Constant(_I32, 0)),
-                               ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+        w2v = b.shuffle_vector(
+            b.insert_element(ir.Constant(ivec, ir.Undefined), w2, ir.Constant(_I32, 0)),
+            ir.Constant(ivec, ir.Undefined),
+            ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES),
+        )
         top_left = b.add(b.mul(b.fptosi(v0, ivec), w2v), b.fptosi(u0, ivec))
         rows_ptr = context.make_array(ta[10])(context, b, value=args[10]).data
         st = b.store(top_left, b.bitcast(b.gep(rows_ptr, [roff_v]), ivec.as_pointer()))
@@ -328,8 +339,9 @@ def _transpose(stream: bool):
             ta = signature.args
             src_v, dst_v, sc_v = args[0], args[3], args[6]
             soff_v, ss_v, doff_v, ds_v = (v.index(args[k], ta[k]) for k in (1, 2, 4, 5))
-            rows = [v.load(ta[0], src_v, builder.add(soff_v, builder.mul(ss_v, ir.Constant(_I64, r))))
-                    for r in range(LANES)]
+            rows = [
+                v.load(ta[0], src_v, builder.add(soff_v, builder.mul(ss_v, ir.Constant(_I64, r)))) for r in range(LANES)
+            ]
             mask_ty = ir.VectorType(_I32, LANES)
             for k, lo, hi in _MASKS:
                 new = list(rows)

@@ -21,12 +21,17 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..camera import Camera
-from .ransac import triangulate_best_subset, triangulate_ransac
-from .triangulation import TriangulationError, _threads, single_thread_below, triangulate
+from lt_core.camera import Camera
+from lt_core.ops.ransac import triangulate_best_subset, triangulate_ransac
+from lt_core.ops.triangulation import TriangulationError, _threads, single_thread_below, triangulate
 
-__all__ = ["undistort_views", "triangulate_cameras", "triangulate_cameras_ransac", "triangulate_cameras_best_subset",
-           "reprojection_error_cameras"]
+__all__ = [
+    "undistort_views",
+    "triangulate_cameras",
+    "triangulate_cameras_ransac",
+    "triangulate_cameras_best_subset",
+    "reprojection_error_cameras",
+]
 
 
 def _check(points: Tensor, cameras: Camera) -> tuple[int, ...]:
@@ -37,14 +42,17 @@ def _check(points: Tensor, cameras: Camera) -> tuple[int, ...]:
     batch = tuple(cameras.batch_shape)
     C = points.shape[-3]
     if not batch or batch[-1] != C:
-        raise TriangulationError(f"cameras must have batch shape (..., {C}) to match the {C} views of points "
-                                 f"{tuple(points.shape)}, got {batch}")
+        raise TriangulationError(
+            f"cameras must have batch shape (..., {C}) to match the {C} views of points "
+            f"{tuple(points.shape)}, got {batch}"
+        )
     lead = tuple(points.shape[:-3])
     try:
         torch.broadcast_shapes(lead, batch[:-1])
     except RuntimeError:
-        raise TriangulationError(f"camera batch shape {batch} does not broadcast with points {tuple(points.shape)}"
-                                 ) from None
+        raise TriangulationError(
+            f"camera batch shape {batch} does not broadcast with points {tuple(points.shape)}"
+        ) from None
     return lead
 
 
@@ -106,16 +114,19 @@ def _triangulate_cameras(
             bad = bad & (weights > 0)
         if bool(bad.any()):
             idx = [int(i) for i in bad.nonzero()[0]]
-            raise TriangulationError(f"a detection at {idx} (..., view, joint) lies where the lens model has no "
-                                     "inverse (outside the calibrated field of view); give it weight 0")
+            raise TriangulationError(
+                f"a detection at {idx} (..., view, joint) lies where the lens model has no "
+                "inverse (outside the calibrated field of view); give it weight 0"
+            )
     C = points.shape[-3]
     P = _projections(cameras, lead, C, und.dtype if und.is_floating_point() else torch.float64)
     full = torch.broadcast_shapes(lead, tuple(cameras.batch_shape[:-1]))
     und = und.expand(*full, *und.shape[-3:])
     if weights is not None:
         weights = weights.expand(*full, *weights.shape[-2:])
-    return triangulate(und, P, weights, min_views=min_views, on_insufficient=on_insufficient, precision=precision,
-                       check=check)
+    return triangulate(
+        und, P, weights, min_views=min_views, on_insufficient=on_insufficient, precision=precision, check=check
+    )
 
 
 def _flat(points: Tensor, cameras: Camera, valid: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, tuple]:
@@ -133,9 +144,16 @@ def _flat(points: Tensor, cameras: Camera, valid: Tensor | None) -> tuple[Tensor
     return und, P, valid, full
 
 
-def _triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor | None = None, *,
-                               threshold: float = 15.0, n_iters: int = 100, refine: bool = True,
-                               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def _triangulate_cameras_ransac(
+    points: Tensor,
+    cameras: Camera,
+    valid: Tensor | None = None,
+    *,
+    threshold: float = 15.0,
+    n_iters: int = 100,
+    refine: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
     """RANSAC over view pairs (the paper's baseline) on distorted detections.
 
     Args:
@@ -150,20 +168,27 @@ def _triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor |
         ``(joints, inliers)``: (..., J, 3) mm and (..., C, J) boolean inlier views.
     """
     und, P, valid, full = _flat(points, cameras, valid)
-    X, inl = triangulate_ransac(und, P, valid, threshold=threshold, n_iters=n_iters, refine=refine,
-                                generator=generator)
+    X, inl = triangulate_ransac(und, P, valid, threshold=threshold, n_iters=n_iters, refine=refine, generator=generator)
     C, J = points.shape[-3], points.shape[-2]
     return X.to(points.dtype).reshape(*full, J, 3), inl.reshape(*full, C, J)
 
 
-def _triangulate_cameras_best_subset(points: Tensor, cameras: Camera, valid: Tensor | None = None, *,
-                                    threshold: float = 15.0, min_views: int = 2, max_views: int = 12,
-                                    refine: bool = True) -> tuple[Tensor, Tensor]:
+def _triangulate_cameras_best_subset(
+    points: Tensor,
+    cameras: Camera,
+    valid: Tensor | None = None,
+    *,
+    threshold: float = 15.0,
+    min_views: int = 2,
+    max_views: int = 12,
+    refine: bool = True,
+) -> tuple[Tensor, Tensor]:
     """Exhaustive robust triangulation over view subsets (:func:`lt_core.ops.ransac.triangulate_best_subset`) on
     distorted detections; arguments and returns as :func:`triangulate_cameras_ransac`."""
     und, P, valid, full = _flat(points, cameras, valid)
-    X, used = triangulate_best_subset(und, P, valid, threshold=threshold, min_views=min_views, max_views=max_views,
-                                      refine=refine)
+    X, used = triangulate_best_subset(
+        und, P, valid, threshold=threshold, min_views=min_views, max_views=max_views, refine=refine
+    )
     C, J = points.shape[-3], points.shape[-2]
     return X.to(points.dtype).reshape(*full, J, 3), used.reshape(*full, C, J)
 
@@ -196,14 +221,16 @@ def triangulate_cameras(points: Tensor, cameras: Camera, weights: Tensor | None 
         return _triangulate_cameras(points, cameras, weights, **kwargs)
 
 
-def triangulate_cameras_ransac(points: Tensor, cameras: Camera, valid: Tensor | None = None, **kwargs
-                               ) -> tuple[Tensor, Tensor]:
+def triangulate_cameras_ransac(
+    points: Tensor, cameras: Camera, valid: Tensor | None = None, **kwargs
+) -> tuple[Tensor, Tensor]:
     with _threads(single_thread_below(_points_of(points))):
         return _triangulate_cameras_ransac(points, cameras, valid, **kwargs)
 
 
-def triangulate_cameras_best_subset(points: Tensor, cameras: Camera, valid: Tensor | None = None, **kwargs
-                                    ) -> tuple[Tensor, Tensor]:
+def triangulate_cameras_best_subset(
+    points: Tensor, cameras: Camera, valid: Tensor | None = None, **kwargs
+) -> tuple[Tensor, Tensor]:
     with _threads(single_thread_below(_points_of(points))):
         return _triangulate_cameras_best_subset(points, cameras, valid, **kwargs)
 

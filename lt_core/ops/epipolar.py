@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..camera import Camera
+from lt_core.camera import Camera
 
 __all__ = ["viewing_ray", "epipolar_curve", "fundamental_matrix", "distance_to_polyline"]
 
@@ -38,8 +38,9 @@ def viewing_ray(camera: Camera, uv: Tensor) -> tuple[Tensor, Tensor]:
     return camera.center, d / d.norm(dim=-1, keepdim=True)
 
 
-def epipolar_curve(camera_a: Camera, uv: Tensor, camera_b: Camera, near: float = 300.0, far: float = 30000.0,
-                   samples: int = 400) -> Tensor:
+def epipolar_curve(
+    camera_a: Camera, uv: Tensor, camera_b: Camera, near: float = 300.0, far: float = 30000.0, samples: int = 400
+) -> Tensor:
     """Where camera ``b`` sees the viewing ray of pixel ``uv`` of camera ``a`` (distortion included).
 
     Args:

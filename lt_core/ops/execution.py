@@ -4,8 +4,8 @@ points and thread counts that hold up on a busy machine."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import torch

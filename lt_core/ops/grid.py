@@ -10,13 +10,12 @@ precision. Grid layout: ``grid[b, i, j, k] = centre_b + R_z(theta_b) @ (s * (i, 
 from __future__ import annotations
 
 import contextlib
-from typing import Optional, Union
 
 import torch
 from torch import Tensor
 
-from ..camera import Camera
-from ..lens import distort_normalized
+from lt_core.camera import Camera
+from lt_core.lens import distort_normalized
 
 __all__ = ["autocast_disabled", "geometry_dtype", "make_cuboid_grid", "project_grid"]
 
@@ -37,8 +36,7 @@ def geometry_dtype(*dtypes: torch.dtype) -> torch.dtype:
     return torch.float64 if torch.float64 in dtypes else torch.float32
 
 
-def make_cuboid_grid(center: Tensor, side: float = 2500.0, D: int = 64,
-                     rotation_z: Optional[Tensor] = None) -> Tensor:
+def make_cuboid_grid(center: Tensor, side: float = 2500.0, D: int = 64, rotation_z: Tensor | None = None) -> Tensor:
     """World coordinates of the voxel centres of cubes around given centres.
 
     Voxels are spaced ``side / (D - 1)``: the outermost voxel centres lie on the cube's faces, as in the released
@@ -83,13 +81,13 @@ def make_cuboid_grid(center: Tensor, side: float = 2500.0, D: int = 64,
         return center[:, None, None, None, :] + rotated
 
 
-def _camera_tensors(cameras: Camera, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
+def _camera_tensors(cameras: Camera, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """K, R, t and (only when non-zero) dist of ``cameras`` in ``dtype``."""
     dist = cameras.dist.to(dtype) if cameras.has_distortion else None
     return cameras.K.to(dtype), cameras.R.to(dtype), cameras.t.to(dtype), dist
 
 
-def project_grid(cameras: Union[Camera, Tensor], points: Tensor) -> tuple[Tensor, Tensor]:
+def project_grid(cameras: Camera | Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
     """Project the same world points into all views of each sample.
 
     Args:

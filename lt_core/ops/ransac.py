@@ -21,15 +21,15 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from .triangulation import (
+from lt_core.ops.triangulation import (
     TriangulationError,
     _det3,
     _threads,
-    single_thread_below,
     dlt_normalized,
     normalize_projections,
     null_vector_dehomogenized,
     project_points,
+    single_thread_below,
 )
 
 __all__ = ["triangulate_ransac", "triangulate_best_subset", "refine_reprojection"]
@@ -48,14 +48,18 @@ def _empty(points: Tensor, C: int) -> tuple[Tensor, Tensor]:
     """Results for a batch without points: (B, J, 3) joints and (B, C, J) masks with B * J = 0."""
     B, _, J, _ = points.shape
     dtype = points.dtype if points.dtype.is_floating_point else torch.float64
-    return (torch.empty(B, J, 3, dtype=dtype, device=points.device),
-            torch.zeros(B, C, J, dtype=torch.bool, device=points.device))
+    return (
+        torch.empty(B, J, 3, dtype=dtype, device=points.device),
+        torch.zeros(B, C, J, dtype=torch.bool, device=points.device),
+    )
 
 
 def _prepare(points: Tensor, projections: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     if not isinstance(points, Tensor) or not isinstance(projections, Tensor):
-        raise TriangulationError(f"points and projections must be torch tensors, got {type(points).__name__} and "
-                                 f"{type(projections).__name__} (torch.as_tensor converts NumPy arrays)")
+        raise TriangulationError(
+            f"points and projections must be torch tensors, got {type(points).__name__} and "
+            f"{type(projections).__name__} (torch.as_tensor converts NumPy arrays)"
+        )
     if points.dim() != 4 or points.shape[-1] != 2:
         raise TriangulationError(f"points must have shape (B, C, J, 2), got {tuple(points.shape)}")
     B, C, J, _ = points.shape
@@ -71,8 +75,10 @@ def _prepare(points: Tensor, projections: Tensor, valid: Tensor | None) -> tuple
     degenerate = _det3(P[..., :3]).abs() <= 1e-9 * size**3
     if bool(degenerate.any()):
         b, c = (int(i) for i in degenerate.nonzero()[0])
-        raise TriangulationError(f"degenerate camera: projection matrix of sample {b}, view {c} has rank < 3 "
-                                 "(all zero, or a singular left 3x3 block)")
+        raise TriangulationError(
+            f"degenerate camera: projection matrix of sample {b}, view {c} has rank < 3 "
+            "(all zero, or a singular left 3x3 block)"
+        )
     ok = torch.isfinite(pts).all(-1)
     if valid is not None:
         if valid.shape != (B, C, J):
@@ -147,8 +153,9 @@ def _pair_hypotheses(Mv: Tensor, rig, first: Tensor, second: Tensor, shared: boo
     return _solve_hypotheses(M, rig)
 
 
-def refine_reprojection(X: Tensor, points: Tensor, projections: Tensor, mask: Tensor, iterations: int = 5,
-                        damping: float = 1e-6) -> Tensor:
+def refine_reprojection(
+    X: Tensor, points: Tensor, projections: Tensor, mask: Tensor, iterations: int = 5, damping: float = 1e-6
+) -> Tensor:
     """Gauss-Newton refinement of 3D points minimising squared pixel reprojection error over masked views.
 
     Args:
@@ -192,8 +199,9 @@ def refine_reprojection(X: Tensor, points: Tensor, projections: Tensor, mask: Te
     return X
 
 
-def _finish(best_mask: Tensor, pts: Tensor, P: Tensor, x: Tensor, y: Tensor, rig, refine: bool,
-            out_dtype: torch.dtype) -> Tensor:
+def _finish(
+    best_mask: Tensor, pts: Tensor, P: Tensor, x: Tensor, y: Tensor, rig, refine: bool, out_dtype: torch.dtype
+) -> Tensor:
     Xn = dlt_normalized(x, y, best_mask.to(x.dtype), rig.P)
     X = rig.denormalize(Xn)
     if refine:
@@ -240,8 +248,10 @@ def _triangulate_ransac(
         return _empty(points, C)
     if bool((ok.sum(1) < 2).any()):
         b, j = (int(i) for i in (ok.sum(1) < 2).nonzero()[0])
-        raise TriangulationError(f"every point needs at least 2 valid detections for RANSAC (sample {b}, joint {j} "
-                                 f"has {int(ok[b, :, j].sum())})")
+        raise TriangulationError(
+            f"every point needs at least 2 valid detections for RANSAC (sample {b}, joint {j} "
+            f"has {int(ok[b, :, j].sum())})"
+        )
     rig = normalize_projections(P)
     x, y = rig.normalize_points(pts)
     pairs = list(combinations(range(C), 2))
@@ -314,7 +324,7 @@ def _triangulate_best_subset(
         sub[list(s), h] = True
     masks = sub[None, :, None, :] & ok[..., None]  # (B, C, J, H)
     size = sub.sum(0)  # (H,)
-    complete = (masks.sum(1) == size)  # all views of the subset detected
+    complete = masks.sum(1) == size  # all views of the subset detected
     Mv = _per_view_normal_matrices(x, y, rig.P)  # (16, B, C, J)
     M = (Mv.transpose(2, 3) @ sub.to(Mv.dtype)).transpose(2, 3)  # (16, B, H, J): sums over each subset's views
     X = _solve_hypotheses(M, rig)
@@ -323,23 +333,26 @@ def _triangulate_best_subset(
     worst = err.amax(1)  # (B, J, H)
     mean = err.sum(1) / size.clamp_min(1)
     consistent = complete & (worst < threshold)
-    score = torch.where(consistent, size.to(err.dtype) - (mean / threshold).clamp(max=1.0) * 0.5,
-                        -1e6 - mean)  # fall back to the most accurate subset
+    score = torch.where(
+        consistent, size.to(err.dtype) - (mean / threshold).clamp(max=1.0) * 0.5, -1e6 - mean
+    )  # fall back to the most accurate subset
     score = torch.where(complete, score, torch.full_like(score, -1e12))
     best = score.argmax(-1)
     used = torch.gather(masks, 3, best[:, None, :, None].expand(B, C, J, 1))[..., 0]
     return _finish(used, pts, P, x, y, rig, refine, _empty(points[:0], C)[0].dtype), used
 
 
-def triangulate_ransac(points: Tensor, projections: Tensor, valid: Tensor | None = None, **kwargs
-                       ) -> tuple[Tensor, Tensor]:
+def triangulate_ransac(
+    points: Tensor, projections: Tensor, valid: Tensor | None = None, **kwargs
+) -> tuple[Tensor, Tensor]:
     n = points.shape[0] * points.shape[2] if isinstance(points, Tensor) and points.dim() == 4 else 0
     with _threads(single_thread_below(n * 8)):  # about 8 hypotheses of work per point; busy machines: see there
         return _triangulate_ransac(points, projections, valid, **kwargs)
 
 
-def triangulate_best_subset(points: Tensor, projections: Tensor, valid: Tensor | None = None, **kwargs
-                            ) -> tuple[Tensor, Tensor]:
+def triangulate_best_subset(
+    points: Tensor, projections: Tensor, valid: Tensor | None = None, **kwargs
+) -> tuple[Tensor, Tensor]:
     n = points.shape[0] * points.shape[2] if isinstance(points, Tensor) and points.dim() == 4 else 0
     with _threads(single_thread_below(n * 8)):
         return _triangulate_best_subset(points, projections, valid, **kwargs)

@@ -27,13 +27,12 @@ Gauss-Newton refinement). Paper: arXiv:1905.05754, Sec. 3 ("RANSAC" baseline).
 from __future__ import annotations
 
 import random
-from typing import Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .triangulation import TriangulationError
+from lt_core.ops.triangulation import TriangulationError
 
 __all__ = ["triangulate_ransac_official", "OFFICIAL_RANSAC_ITERATIONS", "OFFICIAL_RANSAC_THRESHOLD"]
 
@@ -61,7 +60,7 @@ def _half_errors(X: np.ndarray, P: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return 0.5 * np.sqrt(((uv - proj) ** 2).sum(-1))
 
 
-def _as_rng(rng: Union[random.Random, int, None]) -> random.Random:
+def _as_rng(rng: random.Random | int | None) -> random.Random:
     if rng is None:
         return random._inst  # type: ignore[attr-defined]  # the module-level generator, as the released code
     if isinstance(rng, random.Random):
@@ -72,12 +71,12 @@ def _as_rng(rng: Union[random.Random, int, None]) -> random.Random:
 def triangulate_ransac_official(
     points: Tensor,
     projections: Tensor,
-    valid: Optional[Tensor] = None,
+    valid: Tensor | None = None,
     *,
     n_iters: int = OFFICIAL_RANSAC_ITERATIONS,
     threshold: float = OFFICIAL_RANSAC_THRESHOLD,
     refine: bool = True,
-    rng: Union[random.Random, int, None] = None,
+    rng: random.Random | int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """RANSAC triangulation as the paper's released code does it (module docstring).
 
@@ -123,8 +122,9 @@ def triangulate_ransac_official(
     counts = ok.sum(1)
     if (counts < 2).any():
         b, j = (int(i) for i in np.argwhere(counts < 2)[0])
-        raise TriangulationError(f"every point needs at least 2 views for RANSAC (sample {b}, joint {j} has "
-                                 f"{int(counts[b, j])})")
+        raise TriangulationError(
+            f"every point needs at least 2 views for RANSAC (sample {b}, joint {j} has {int(counts[b, j])})"
+        )
     generator = _as_rng(rng)
     joints = np.zeros((B, J, 3))
     inliers = np.zeros((B, C, J), dtype=bool)

@@ -54,8 +54,10 @@ def _check(heatmaps: Tensor, dims: int, name: str) -> None:
         idx = tuple(int(i) for i in bad.nonzero()[0])
         v = float(top[idx])
         what = "contains NaN" if v != v else ("contains +inf" if v > 0 else "is -inf everywhere (no finite score)")
-        raise ValueError(f"{name}: heatmap {idx} of shape {tuple(heatmaps.shape)} {what}; its argmax is undefined "
-                         f"({int(bad.sum())} such map(s))")
+        raise ValueError(
+            f"{name}: heatmap {idx} of shape {tuple(heatmaps.shape)} {what}; its argmax is undefined "
+            f"({int(bad.sum())} such map(s))"
+        )
 
 
 def soft_argmax_2d(heatmaps: Tensor, beta: float | Tensor = 100.0, return_probs: bool = False):
@@ -82,8 +84,7 @@ def soft_argmax_2d(heatmaps: Tensor, beta: float | Tensor = 100.0, return_probs:
     return (coords, p) if return_probs else coords
 
 
-def soft_argmax_3d(volumes: Tensor, beta: float | Tensor = 1.0, grid: Tensor | None = None,
-                   return_probs: bool = False):
+def soft_argmax_3d(volumes: Tensor, beta: float | Tensor = 1.0, grid: Tensor | None = None, return_probs: bool = False):
     """Differentiable 3D argmax over volumes.
 
     Args:

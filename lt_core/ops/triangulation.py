@@ -42,13 +42,26 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .execution import as_tensor, point_chunks, rescale_weights, single_thread_below
-from .execution import single_threaded as _threads
+from lt_core.ops.execution import as_tensor, point_chunks, rescale_weights, single_thread_below
+from lt_core.ops.execution import single_threaded as _threads
 
 __all__ = [
-    "triangulate", "triangulate_reference", "TriangulationError", "reprojection_error", "project_points",
-    "normalize_projections", "dlt_normalized", "dlt_svd", "null_vector_dehomogenized", "NormalizedRig", "adjugate4",
-    "UnderdeterminedWarning", "camera_centres", "rescale_weights", "single_thread_below", "CHUNK_POINTS",
+    "triangulate",
+    "triangulate_reference",
+    "TriangulationError",
+    "reprojection_error",
+    "project_points",
+    "normalize_projections",
+    "dlt_normalized",
+    "dlt_svd",
+    "null_vector_dehomogenized",
+    "NormalizedRig",
+    "adjugate4",
+    "UnderdeterminedWarning",
+    "camera_centres",
+    "rescale_weights",
+    "single_thread_below",
+    "CHUNK_POINTS",
 ]
 
 
@@ -88,6 +101,8 @@ _ADJ = [
     [(-1, 3, 0, 3), (+1, 3, 1, 1), (-1, 3, 2, 0)],
     [(+1, 2, 0, 3), (-1, 2, 1, 1), (+1, 2, 2, 0)],
 ]
+
+
 def adjugate4(m: Tensor | list[Tensor]) -> Tensor:
     """Closed-form adjugate of many 4x4 matrices, stored as structure of arrays.
 
@@ -146,9 +161,15 @@ def _intrinsics_from_projection(P: Tensor) -> tuple[Tensor, Tensor]:
     # inverse of [[fx, s, cx], [0, fy, cy], [0, 0, 1]]
     Kinv = torch.stack(
         [
-            1 / fx, -skew / (fx * fy), (skew * cy - cx * fy) / (fx * fy),
-            zero, 1 / fy, -cy / fy,
-            zero, zero, one,
+            1 / fx,
+            -skew / (fx * fy),
+            (skew * cy - cx * fy) / (fx * fy),
+            zero,
+            1 / fy,
+            -cy / fy,
+            zero,
+            zero,
+            one,
         ],
         -1,
     ).reshape(*fx.shape, 3, 3)
@@ -166,7 +187,9 @@ def _check_inputs(points: Tensor, projections: Tensor, weights: Tensor | None) -
             f"{tuple(points.shape)} vs {tuple(projections.shape)}"
         )
     if weights is not None and weights.shape != points.shape[:-1]:
-        raise TriangulationError(f"weights must have shape {tuple(points.shape[:-1])} (..., C, J), got {tuple(weights.shape)}")
+        raise TriangulationError(
+            f"weights must have shape {tuple(points.shape[:-1])} (..., C, J), got {tuple(weights.shape)}"
+        )
 
 
 @dataclass
@@ -227,8 +250,9 @@ def dlt_normalized(x: Tensor, y: Tensor, w: Tensor, P: Tensor, iterations: int =
     outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
     s31 = outer(p3, p1)
     s32 = outer(p3, p2)
-    basis = torch.stack([outer(p3, p3), s31 + s31.transpose(-1, -2), s32 + s32.transpose(-1, -2),
-                         outer(p1, p1) + outer(p2, p2)], 2).reshape(B, C * 4, 16)  # (B, 4C, 16)
+    basis = torch.stack(
+        [outer(p3, p3), s31 + s31.transpose(-1, -2), s32 + s32.transpose(-1, -2), outer(p1, p1) + outer(p2, p2)], 2
+    ).reshape(B, C * 4, 16)  # (B, 4C, 16)
     w2 = w * w
     coef = torch.stack([w2 * (x * x + y * y), -w2 * x, -w2 * y, w2], -1)  # (B, C, N, 4)
     coef = coef.permute(0, 1, 3, 2).reshape(B, C * 4, N)
@@ -401,19 +425,24 @@ def triangulate(
         flat = _no_baseline(P, usable, counts) & ~insufficient
         if bool(flat.any()):
             b, j = (int(i) for i in flat.nonzero()[0])
-            what = (f"{int(flat.sum())} point(s) are seen from a single camera centre only (one usable view, or "
-                    f"coincident cameras; first: sample {b}, joint {j} with {int(counts[b, j])} usable view(s))")
+            what = (
+                f"{int(flat.sum())} point(s) are seen from a single camera centre only (one usable view, or "
+                f"coincident cameras; first: sample {b}, joint {j} with {int(counts[b, j])} usable view(s))"
+            )
             if min_views == 1:
-                warnings.warn(f"{what}: min_views=1 returns them on their ray at an arbitrary depth",
-                              UnderdeterminedWarning, stacklevel=2)
+                warnings.warn(
+                    f"{what}: min_views=1 returns them on their ray at an arbitrary depth",
+                    UnderdeterminedWarning,
+                    stacklevel=2,
+                )
             elif on_insufficient == "raise":
-                raise TriangulationError(f"{what}: their depth is undetermined; move a camera or give NaN with "
-                                         "on_insufficient='nan'")
+                raise TriangulationError(
+                    f"{what}: their depth is undetermined; move a camera or give NaN with on_insufficient='nan'"
+                )
             else:
                 insufficient = insufficient | flat
 
-    grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (points, projections, weights))
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (points, projections, weights))
     chunk = B * J if grad else max(1, CHUNK_POINTS * 4 // max(C, 4))  # same temporaries for any view count
     rig_all = normalize_projections(P) if normalize and chunk >= B * J else None
     X_all = None if grad else torch.empty(B, J, 3, dtype=out_dtype, device=points.device)

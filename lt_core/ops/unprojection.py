@@ -40,17 +40,17 @@ Grids come from :func:`lt_core.ops.grid.make_cuboid_grid` (re-exported here with
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Union
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..camera import Camera
-from ..checks import normalize_sum
-from ..conventions import check_convention, rules, sampling_bounds, sampling_transform
-from ._gather import GATHER_CHUNK_ELEMENTS, GatherTaps, unproject_gather
-from .grid import autocast_disabled, geometry_dtype, make_cuboid_grid, project_grid
+from lt_core.camera import Camera
+from lt_core.checks import normalize_sum
+from lt_core.conventions import check_convention, rules, sampling_bounds, sampling_transform
+from lt_core.ops._gather import GATHER_CHUNK_ELEMENTS, GatherTaps, unproject_gather
+from lt_core.ops.grid import autocast_disabled, geometry_dtype, make_cuboid_grid, project_grid
 
 __all__ = [
     "AGGREGATIONS",
@@ -83,15 +83,22 @@ def fused_available() -> bool:
     global _FUSED
     if _FUSED is None:
         try:
-            from . import _fused
+            from lt_core.ops import _fused
+
             _FUSED = _fused
         except ImportError:
             _FUSED = False
     return _FUSED is not False
 
 
-def _check_inputs(features: Tensor, cameras: Union[Camera, Tensor], grid: Tensor, aggregation: str,
-                  confidences: Optional[Tensor], views_valid: Optional[Tensor]) -> None:
+def _check_inputs(
+    features: Tensor,
+    cameras: Camera | Tensor,
+    grid: Tensor,
+    aggregation: str,
+    confidences: Tensor | None,
+    views_valid: Tensor | None,
+) -> None:
     if features.dim() != 5:
         raise ValueError(f"features must have shape (B, C, F, h, w), got {tuple(features.shape)}")
     B, C = features.shape[:2]
@@ -130,8 +137,9 @@ def _sample_grid_coordinates(idx: Tensor, depth: Tensor, h: int, w: int, convent
     return g, visible
 
 
-def _sampling_positions(cameras: Union[Camera, Tensor], points: Tensor, h: int, w: int,
-                        views_valid: Optional[Tensor], convention: str = "centres") -> tuple[Tensor, Tensor]:
+def _sampling_positions(
+    cameras: Camera | Tensor, points: Tensor, h: int, w: int, views_valid: Tensor | None, convention: str = "centres"
+) -> tuple[Tensor, Tensor]:
     """grid_sample positions (B, C, N, 2) of world points (B, N, 3) and their visibility (B, C, N).
 
     Without lens distortion the convention's sampling transform is folded into the projection matrix, so one
@@ -159,8 +167,9 @@ def _sampling_positions(cameras: Union[Camera, Tensor], points: Tensor, h: int, 
 _CPU_CHUNK_ELEMENTS = 1 << 21
 
 
-def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Optional[int],
-                 cpu_elements: int = _CPU_CHUNK_ELEMENTS) -> int:
+def _voxel_chunk(
+    device: torch.device, per_voxel: int, N: int, chunk_voxels: int | None, cpu_elements: int = _CPU_CHUNK_ELEMENTS
+) -> int:
     """Voxels per step: ``chunk_voxels`` if given, else all of them off the CPU, else ``cpu_elements`` values."""
     if chunk_voxels is not None:
         return min(int(chunk_voxels), N)
@@ -170,8 +179,9 @@ def _voxel_chunk(device: torch.device, per_voxel: int, N: int, chunk_voxels: Opt
     return -(-N // -(-N // step))  # same number of steps, evenly sized
 
 
-def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation: str,
-                          takes_part: Optional[Tensor] = None) -> Tensor:
+def _sample_and_aggregate(
+    maps: Tensor, g: Tensor, visible: Tensor, aggregation: str, takes_part: Tensor | None = None
+) -> Tensor:
     """Sample (B*C, F, h, w) maps at (B, C, n, 2) positions and aggregate over views -> (B, F, n).
 
     Hidden voxels (``visible`` False) already sample exactly 0 (their positions lie far outside the maps).
@@ -180,8 +190,9 @@ def _sample_and_aggregate(maps: Tensor, g: Tensor, visible: Tensor, aggregation:
     """
     B, C, n, _ = g.shape
     Fc = maps.shape[1]
-    sampled = F.grid_sample(maps, g.reshape(B * C, 1, n, 2), mode="bilinear", padding_mode="zeros",
-                            align_corners=False).reshape(B, C, Fc, n)
+    sampled = F.grid_sample(
+        maps, g.reshape(B * C, 1, n, 2), mode="bilinear", padding_mode="zeros", align_corners=False
+    ).reshape(B, C, Fc, n)
     if aggregation in ("sum", "conf"):  # "conf" weights were folded into the maps
         return sampled.sum(1)
     mask = visible if takes_part is None else visible | takes_part[:, :, None]
@@ -198,13 +209,16 @@ def _normalized_confidences(confidences: Tensor, valid: Tensor) -> Tensor:
     return normalize_sum(w, 1)
 
 
-def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tensor], grid: Tensor,
-                     convention: str = "centres") -> str:
+def _resolve_backend(
+    backend: str, features: Tensor, cameras: Camera | Tensor, grid: Tensor, convention: str = "centres"
+) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "gather" and convention != "centres":
-        raise ValueError(f"backend 'gather' implements the 'centres' convention only, got {convention!r}; use "
-                         "'fused' (CPU) or 'grid_sample'")
+        raise ValueError(
+            f"backend 'gather' implements the 'centres' convention only, got {convention!r}; use "
+            "'fused' (CPU) or 'grid_sample'"
+        )
     if backend != "auto":
         return backend
     if features.device.type != "cpu":
@@ -217,7 +231,7 @@ def _resolve_backend(backend: str, features: Tensor, cameras: Union[Camera, Tens
     return "gather" if convention == "centres" else "grid_sample"
 
 
-def _convention_of(cameras: Union[Camera, Tensor], convention: Optional[str]) -> str:
+def _convention_of(cameras: Camera | Tensor, convention: str | None) -> str:
     """The explicit ``convention``, else the cameras' (``"centres"`` for projection matrices); a convention that
     contradicts the cameras' raises."""
     own = cameras.convention if isinstance(cameras, Camera) else None
@@ -225,22 +239,24 @@ def _convention_of(cameras: Union[Camera, Tensor], convention: Optional[str]) ->
         return own or "centres"
     convention = check_convention(convention)
     if own is not None and own != convention:
-        raise ValueError(f"convention {convention!r} contradicts the cameras' convention {own!r}; build the cameras "
-                         "with the convention you want (lt_core.conventions)")
+        raise ValueError(
+            f"convention {convention!r} contradicts the cameras' convention {own!r}; build the cameras "
+            "with the convention you want (lt_core.conventions)"
+        )
     return convention
 
 
 def unproject_features(
     features: Tensor,
-    cameras: Union[Camera, Tensor],
+    cameras: Camera | Tensor,
     grid: Tensor,
     aggregation: Aggregation = "softmax",
-    confidences: Optional[Tensor] = None,
-    views_valid: Optional[Tensor] = None,
+    confidences: Tensor | None = None,
+    views_valid: Tensor | None = None,
     return_visibility: bool = False,
-    chunk_voxels: Optional[int] = None,
+    chunk_voxels: int | None = None,
     backend: Backend = "auto",
-    convention: Optional[str] = None,
+    convention: str | None = None,
 ):
     """Unproject multi-view feature maps into voxel grids, all samples and views in one call.
 
@@ -288,8 +304,11 @@ def unproject_features(
         maps = features.to(sdtype)
         weights = None
         if aggregation == "conf":
-            valid = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
-                     else views_valid.to(torch.bool))
+            valid = (
+                torch.ones(B, C, dtype=torch.bool, device=features.device)
+                if views_valid is None
+                else views_valid.to(torch.bool)
+            )
             weights = _normalized_confidences(confidences.to(sdtype), valid)
         if backend in ("fused", "gather"):  # both take the points in the geometry's precision
             points = grid.reshape(B, N, 3).to(geometry_dtype(cameras.dtype, grid.dtype))
@@ -299,8 +318,9 @@ def unproject_features(
             if features.device.type != "cpu":
                 raise ValueError(f"backend 'fused' runs on the CPU, got features on {features.device}")
             geometry = _FUSED.FusedGeometry(cameras, points, views_valid, h, w, convention)
-            volume, visible = _FUSED.fused_unproject(maps, weights, geometry, aggregation, return_visibility,
-                                                     chunk_voxels)
+            volume, visible = _FUSED.fused_unproject(
+                maps, weights, geometry, aggregation, return_visibility, chunk_voxels
+            )
         elif backend == "gather":
             step = _voxel_chunk(features.device, 16 * C + Fc, N, chunk_voxels, GATHER_CHUNK_ELEMENTS)
             taps = GatherTaps(cameras, points, views_valid, h, w, sdtype, step)
@@ -310,15 +330,22 @@ def unproject_features(
             g, visible = _sampling_positions(cameras, grid.reshape(B, N, 3), h, w, views_valid, convention)
             takes_part = None
             if aggregation == "softmax" and rules(convention).softmax_views == "valid":
-                takes_part = (torch.ones(B, C, dtype=torch.bool, device=features.device) if views_valid is None
-                              else views_valid.to(device=features.device, dtype=torch.bool))
+                takes_part = (
+                    torch.ones(B, C, dtype=torch.bool, device=features.device)
+                    if views_valid is None
+                    else views_valid.to(device=features.device, dtype=torch.bool)
+                )
             if weights is not None:
                 maps = maps * weights[:, :, None, None, None]  # sampling is linear: weight the small maps
             maps = maps.reshape(B * C, Fc, h, w)
             g = g.to(sdtype)
             step = _voxel_chunk(features.device, B * C * Fc, N, chunk_voxels)
-            parts = [_sample_and_aggregate(maps, g[:, :, n0:n0 + step], visible[:, :, n0:n0 + step],
-                                           aggregation, takes_part) for n0 in range(0, N, step)]
+            parts = [
+                _sample_and_aggregate(
+                    maps, g[:, :, n0 : n0 + step], visible[:, :, n0 : n0 + step], aggregation, takes_part
+                )
+                for n0 in range(0, N, step)
+            ]
             volume = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
     volume = volume.reshape(B, Fc, *spatial)
     if return_visibility:
@@ -328,12 +355,12 @@ def unproject_features(
 
 def unproject_features_loop(
     features: Tensor,
-    cameras: Union[Camera, Tensor],
+    cameras: Camera | Tensor,
     grid: Tensor,
     aggregation: Aggregation = "softmax",
-    confidences: Optional[Tensor] = None,
-    views_valid: Optional[Tensor] = None,
-    convention: Optional[str] = None,
+    confidences: Tensor | None = None,
+    views_valid: Tensor | None = None,
+    convention: str | None = None,
 ) -> Tensor:
     """Per-sample, per-view reference of :func:`unproject_features` (for tests and as the benchmark baseline).
 
@@ -352,12 +379,16 @@ def unproject_features_loop(
     for b in range(B):
         points = grid[b].reshape(1, -1, 3)
         if aggregation == "conf":
-            weights = [confidences[b, c].to(sdtype) if views_valid is None or bool(views_valid[b, c])
-                       else confidences.new_zeros((), dtype=sdtype) for c in range(C)]
+            weights = [
+                confidences[b, c].to(sdtype)
+                if views_valid is None or bool(views_valid[b, c])
+                else confidences.new_zeros((), dtype=sdtype)
+                for c in range(C)
+            ]
             total = sum(weights).clamp_min(torch.finfo(sdtype).tiny)
         acc, per_view, masks = None, [], []
         for c in range(C):
-            uv, depth = project_grid(cameras[b:b + 1, c:c + 1], points)  # (1, 1, N, 2), (1, 1, N)
+            uv, depth = project_grid(cameras[b : b + 1, c : c + 1], points)  # (1, 1, N, 2), (1, 1, N)
             T = sampling_transform((h, w), convention, dtype=uv.dtype, device=uv.device)
             idx = uv[0, 0] @ T[:2, :2].T  # (N, 2) sampling indices
             u, v, z = idx[:, 0], idx[:, 1], depth[0, 0]
@@ -368,8 +399,13 @@ def unproject_features_loop(
                 seen = torch.zeros_like(seen)
             pos = torch.stack([(u + 0.5) / w * 2 - 1, (v + 0.5) / h * 2 - 1], -1)
             pos = torch.where(seen[:, None], pos, torch.full_like(pos, -3.0))  # unseen: all taps in the padding
-            vol = F.grid_sample(features[b, c][None].to(sdtype), pos.to(sdtype)[None, None],
-                                mode="bilinear", padding_mode="zeros", align_corners=False)[0, :, 0]  # (F, N)
+            vol = F.grid_sample(
+                features[b, c][None].to(sdtype),
+                pos.to(sdtype)[None, None],
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=False,
+            )[0, :, 0]  # (F, N)
             if aggregation == "sum":
                 acc = vol if acc is None else acc.add_(vol)
             elif aggregation == "conf":

@@ -7,12 +7,25 @@
 * :mod:`.crop` -- person boxes and crop cameras (render straight into the crop).
 """
 
-from .body import BODY_POINT_NAMES, CAPSULE_NAMES, CAPSULES, BodyStyle, body_points, seed_from
-from .crop import crop_region, crop_to_person, person_boxes
-from .renderer import BACKGROUND, FLOOR, OUTSIDE, RenderOutput, render
-from .scene import SceneStyle
+from lt_core.render.body import BODY_POINT_NAMES, CAPSULE_NAMES, CAPSULES, BodyStyle, body_points, seed_from
+from lt_core.render.crop import crop_region, crop_to_person, person_boxes
+from lt_core.render.renderer import BACKGROUND, FLOOR, OUTSIDE, RenderOutput, render
+from lt_core.render.scene import SceneStyle
 
 __all__ = [
-    "render", "RenderOutput", "BodyStyle", "SceneStyle", "CAPSULES", "CAPSULE_NAMES", "BODY_POINT_NAMES",
-    "body_points", "seed_from", "person_boxes", "crop_to_person", "crop_region", "FLOOR", "BACKGROUND", "OUTSIDE",
+    "render",
+    "RenderOutput",
+    "BodyStyle",
+    "SceneStyle",
+    "CAPSULES",
+    "CAPSULE_NAMES",
+    "BODY_POINT_NAMES",
+    "body_points",
+    "seed_from",
+    "person_boxes",
+    "crop_to_person",
+    "crop_region",
+    "FLOOR",
+    "BACKGROUND",
+    "OUTSIDE",
 ]

@@ -16,20 +16,35 @@ from __future__ import annotations
 import colorsys
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import torch
 from torch import Tensor
 
-from ..skeleton import H36M17
+from lt_core.skeleton import H36M17
 
-__all__ = ["CAPSULES", "CAPSULE_NAMES", "BODY_POINT_NAMES", "BodyStyle", "body_points", "capsule_endpoints",
-           "seed_from"]
+__all__ = [
+    "CAPSULES",
+    "CAPSULE_NAMES",
+    "BODY_POINT_NAMES",
+    "BodyStyle",
+    "body_points",
+    "capsule_endpoints",
+    "seed_from",
+]
 
 # body points: 0..16 the Human3.6M-17 joints, then derived points
 BODY_POINT_NAMES: tuple[str, ...] = H36M17.joints + (
-    "RToe", "LToe", "RHandTip", "LHandTip", "HeadLow", "HeadHigh", "Nose", "RShoulderIn", "LShoulderIn",
+    "RToe",
+    "LToe",
+    "RHandTip",
+    "LHandTip",
+    "HeadLow",
+    "HeadHigh",
+    "Nose",
+    "RShoulderIn",
+    "LShoulderIn",
 )
 _P = {n: i for i, n in enumerate(BODY_POINT_NAMES)}
 
@@ -94,26 +109,38 @@ class BodyStyle:
     seed: int = -1
 
     @classmethod
-    def default(cls) -> "BodyStyle":
+    def default(cls) -> BodyStyle:
         """A fixed, neutral-build subject (red-orange right limbs, blue-green left limbs)."""
         cols = []
-        for name, *_, group in CAPSULES:
+        for _name, *_, group in CAPSULES:
             side = group[:2]
             part = group[2:] if side in ("r_", "l_") else group
-            shade = {"thigh": 0.0, "shin": 0.5, "upperarm": 0.25, "forearm": 0.75, "foot": 0.9, "hand": 0.6}.get(part, 0)
+            shade = {"thigh": 0.0, "shin": 0.5, "upperarm": 0.25, "forearm": 0.75, "foot": 0.9, "hand": 0.6}.get(
+                part, 0
+            )
             if side == "r_":
                 cols.append(_hsv(0.0 + 0.11 * shade, 0.8, 0.9 - 0.25 * shade))
             elif side == "l_":
                 cols.append(_hsv(0.58 - 0.17 * shade, 0.8, 0.85 - 0.2 * shade))
             else:
-                cols.append({"torso": _hsv(0.1, 0.1, 0.75), "hips": _hsv(0.08, 0.15, 0.45), "neck": _hsv(0.07, 0.45, 0.8),
-                             "head": _hsv(0.07, 0.45, 0.8), "nose": _hsv(0.06, 0.5, 0.7)}[group])
-        return cls(colors=torch.tensor(cols, dtype=torch.float32),
-                   radii=torch.tensor([c[3] for c in CAPSULES], dtype=torch.float32),
-                   texture=torch.zeros(len(CAPSULES), dtype=torch.float32), seed=-1)
+                cols.append(
+                    {
+                        "torso": _hsv(0.1, 0.1, 0.75),
+                        "hips": _hsv(0.08, 0.15, 0.45),
+                        "neck": _hsv(0.07, 0.45, 0.8),
+                        "head": _hsv(0.07, 0.45, 0.8),
+                        "nose": _hsv(0.06, 0.5, 0.7),
+                    }[group]
+                )
+        return cls(
+            colors=torch.tensor(cols, dtype=torch.float32),
+            radii=torch.tensor([c[3] for c in CAPSULES], dtype=torch.float32),
+            texture=torch.zeros(len(CAPSULES), dtype=torch.float32),
+            seed=-1,
+        )
 
     @classmethod
-    def from_seed(cls, seed: int) -> "BodyStyle":
+    def from_seed(cls, seed: int) -> BodyStyle:
         """Draw a subject: clothing colours within the side colour families, skin tone, build.
 
         Args:
@@ -147,7 +174,7 @@ class BodyStyle:
         build = uni(0.85, 1.2)
         girth = uni(0.9, 1.15)
         cols, radii, tex = [], [], []
-        for name, _, _, r, group in CAPSULES:
+        for _name, _, _, r, group in CAPSULES:
             if group in hue:
                 lo_v = 0.45 if group.endswith(("foot", "hand")) else 0.55
                 cols.append(_hsv(hue[group], uni(0.55, 0.95), uni(lo_v, 1.0)))
@@ -166,17 +193,27 @@ class BodyStyle:
                 scale = uni(0.9, 1.1) * (build if group == "neck" else 1.0)
             radii.append(r * scale)
             tex.append(uni(0.0, 0.35) if group not in ("head", "nose", "neck") else 0.0)
-        return cls(colors=torch.tensor(cols, dtype=torch.float32), radii=torch.tensor(radii, dtype=torch.float32),
-                   texture=torch.tensor(tex, dtype=torch.float32), seed=int(seed))
+        return cls(
+            colors=torch.tensor(cols, dtype=torch.float32),
+            radii=torch.tensor(radii, dtype=torch.float32),
+            texture=torch.tensor(tex, dtype=torch.float32),
+            seed=int(seed),
+        )
 
     @staticmethod
-    def stack(styles: Sequence["BodyStyle"]) -> "BodyStyle":
+    def stack(styles: Sequence[BodyStyle]) -> BodyStyle:
         """Stack unbatched styles into one with a leading dimension (one style per sample)."""
-        return BodyStyle(colors=torch.stack([s.colors for s in styles]), radii=torch.stack([s.radii for s in styles]),
-                         texture=torch.stack([s.texture for s in styles]), seed=-1)
+        return BodyStyle(
+            colors=torch.stack([s.colors for s in styles]),
+            radii=torch.stack([s.radii for s in styles]),
+            texture=torch.stack([s.texture for s in styles]),
+            seed=-1,
+        )
 
-    def to(self, device: torch.device | str) -> "BodyStyle":
-        return replace(self, colors=self.colors.to(device), radii=self.radii.to(device), texture=self.texture.to(device))
+    def to(self, device: torch.device | str) -> BodyStyle:
+        return replace(
+            self, colors=self.colors.to(device), radii=self.radii.to(device), texture=self.texture.to(device)
+        )
 
 
 def _unit(v: Tensor, eps: float = 1e-9) -> Tensor:
@@ -225,8 +262,20 @@ def body_points(joints: Tensor, head_radius: Tensor | float = 96.0) -> Tensor:
     nose = centre + face * hr * 0.95 - u * hr * 0.15
     sh_in_r = j[..., 12, :] + 0.35 * (thorax - j[..., 12, :])
     sh_in_l = j[..., 13, :] + 0.35 * (thorax - j[..., 13, :])
-    extra = torch.stack([toe(j[..., 0, :]), toe(j[..., 5, :]), hand(j[..., 10, :], j[..., 11, :]),
-                         hand(j[..., 15, :], j[..., 14, :]), low, high, nose, sh_in_r, sh_in_l], -2)
+    extra = torch.stack(
+        [
+            toe(j[..., 0, :]),
+            toe(j[..., 5, :]),
+            hand(j[..., 10, :], j[..., 11, :]),
+            hand(j[..., 15, :], j[..., 14, :]),
+            low,
+            high,
+            nose,
+            sh_in_r,
+            sh_in_l,
+        ],
+        -2,
+    )
     return torch.cat([j, extra], -2)
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..camera import Camera
-from .body import CAPSULES, BodyStyle, body_points
+from lt_core.camera import Camera
+from lt_core.render.body import CAPSULES, BodyStyle, body_points
 
 __all__ = ["person_boxes", "crop_to_person", "crop_region", "body_point_radii"]
 
@@ -41,8 +41,14 @@ def body_point_radii(radii: Tensor) -> Tensor:
     return out
 
 
-def person_boxes(joints: Tensor, cameras: Camera, body: BodyStyle | None = None, margin: float = 0.2,
-                 square: bool = True, min_size: float = 16.0) -> Tensor:
+def person_boxes(
+    joints: Tensor,
+    cameras: Camera,
+    body: BodyStyle | None = None,
+    margin: float = 0.2,
+    square: bool = True,
+    min_size: float = 16.0,
+) -> Tensor:
     """Bounding box of the rendered body in every view, enlarged and made square.
 
     The box encloses every body point's projection grown by the projected radius of the body there
@@ -80,8 +86,13 @@ def person_boxes(joints: Tensor, cameras: Camera, body: BodyStyle | None = None,
     return torch.cat([centre - 0.5 * size, centre + 0.5 * size], -1)
 
 
-def crop_to_person(joints: Tensor, cameras: Camera, out_size: tuple[int, int] | int = 128,
-                   body: BodyStyle | None = None, margin: float = 0.2) -> tuple[Camera, Tensor]:
+def crop_to_person(
+    joints: Tensor,
+    cameras: Camera,
+    out_size: tuple[int, int] | int = 128,
+    body: BodyStyle | None = None,
+    margin: float = 0.2,
+) -> tuple[Camera, Tensor]:
     """Cameras of square person crops resized to ``out_size``.
 
     Args:
@@ -99,7 +110,7 @@ def crop_to_person(joints: Tensor, cameras: Camera, out_size: tuple[int, int] | 
     boxes = person_boxes(joints, cameras, body, margin=margin, square=(w == h))
     if w != h:  # keep the aspect ratio of the output: widen or heighten the box
         c = 0.5 * (boxes[..., :2] + boxes[..., 2:])
-        side = (boxes[..., 2:] - boxes[..., :2])
+        side = boxes[..., 2:] - boxes[..., :2]
         s = torch.maximum(side[..., 0] / w, side[..., 1] / h)
         half = 0.5 * torch.stack([s * w, s * h], -1)
         boxes = torch.cat([c - half, c + half], -1)

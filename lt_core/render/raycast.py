@@ -27,8 +27,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["capsule_params", "hit_capsules", "nearest_hits_dense", "nearest_hits_tiled", "nearest_hits_loop", "capsule_bounds",
-           "NEAR"]
+__all__ = [
+    "capsule_params",
+    "hit_capsules",
+    "nearest_hits_dense",
+    "nearest_hits_tiled",
+    "nearest_hits_loop",
+    "capsule_bounds",
+    "NEAR",
+]
 
 NEAR = 10.0
 """Nearest depth (mm) a surface is drawn at; capsules reaching closer than this to a camera are never culled."""
@@ -148,8 +155,9 @@ def capsule_bounds(a: Tensor, b: Tensor, r: Tensor) -> Tensor:
     ys = torch.stack([lo[..., 1], hi[..., 1]], -1)
     px = xs[..., :, None] / zs[..., None, :]  # (..., K, 2, 2)
     py = ys[..., :, None] / zs[..., None, :]
-    box = torch.stack([px.flatten(-2).amin(-1), py.flatten(-2).amin(-1),
-                       px.flatten(-2).amax(-1), py.flatten(-2).amax(-1)], -1)
+    box = torch.stack(
+        [px.flatten(-2).amin(-1), py.flatten(-2).amin(-1), px.flatten(-2).amax(-1), py.flatten(-2).amax(-1)], -1
+    )
     inf = torch.full_like(box, float("inf"))
     everywhere = torch.stack([-inf[..., 0], -inf[..., 1], inf[..., 2], inf[..., 3]], -1)
     empty = torch.stack([inf[..., 0], inf[..., 1], -inf[..., 2], -inf[..., 3]], -1)
@@ -157,8 +165,9 @@ def capsule_bounds(a: Tensor, b: Tensor, r: Tensor) -> Tensor:
     return torch.where((z1 < NEAR)[..., None], empty, box)
 
 
-def nearest_hits_tiled(xy: Tensor, params: Tensor, bounds: Tensor, tile: int = 8,
-                       pair_chunk: int = 1 << 16) -> tuple[Tensor, Tensor]:
+def nearest_hits_tiled(
+    xy: Tensor, params: Tensor, bounds: Tensor, tile: int = 8, pair_chunk: int = 1 << 16
+) -> tuple[Tensor, Tensor]:
     """Nearest capsule hit of every pixel of N images, culling capsules per tile.
 
     Args:
@@ -184,19 +193,23 @@ def nearest_hits_tiled(xy: Tensor, params: Tensor, bounds: Tensor, tile: int = 8
     xt = xy.reshape(N, gh, tile, gw, tile, 2).permute(0, 1, 3, 5, 2, 4).reshape(N, G, 2, T)
     tmin = xt.amin(-1)  # (N, G, 2)
     tmax = xt.amax(-1)
-    ov = ((tmin[:, :, None, 0] <= bounds[:, None, :, 2]) & (tmax[:, :, None, 0] >= bounds[:, None, :, 0])
-          & (tmin[:, :, None, 1] <= bounds[:, None, :, 3]) & (tmax[:, :, None, 1] >= bounds[:, None, :, 1]))
+    ov = (
+        (tmin[:, :, None, 0] <= bounds[:, None, :, 2])
+        & (tmax[:, :, None, 0] >= bounds[:, None, :, 0])
+        & (tmin[:, :, None, 1] <= bounds[:, None, :, 3])
+        & (tmax[:, :, None, 1] >= bounds[:, None, :, 1])
+    )
     n, g, k = ov.nonzero(as_tuple=True)  # (Np,)
     keys = torch.full((N * G, T), _NO_HIT, dtype=torch.int64, device=xy.device)
     x2 = xt.reshape(N * G, 2, T)
     vg = n * G + g
     step = max(1, pair_chunk // T)  # keep the temporaries of one chunk in cache
     for i in range(0, vg.numel(), step):
-        vgi, ki = vg[i:i + step], k[i:i + step]
+        vgi, ki = vg[i : i + step], k[i : i + step]
         rays = x2[vgi]  # (np, 2, T)
         x, y = rays[:, 0], rays[:, 1]
         dd = torch.addcmul(torch.addcmul(torch.ones_like(x), x, x), y, y)
-        t = hit_capsules(x, y, dd, params[n[i:i + step], ki][:, None, :])  # (np, T)
+        t = hit_capsules(x, y, dd, params[n[i : i + step], ki][:, None, :])  # (np, T)
         keys.scatter_reduce_(0, vgi[:, None].expand(-1, T), _pack(t, ki[:, None]), reduce="amin")
     depth, idx = _unpack(keys)
     idx = torch.where(torch.isfinite(depth), idx, torch.full_like(idx, -1))

@@ -20,18 +20,25 @@ about 1/60 of a 1000 x 1000 frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..camera import Camera
-from .body import CAPSULES, BodyStyle, body_points, capsule_endpoints
-from .raycast import NEAR, capsule_bounds, capsule_params, nearest_hits_dense, nearest_hits_loop, nearest_hits_tiled
-from .scene import SceneStyle, background_color, floor_checker, floor_shade
+from lt_core.camera import Camera
+from lt_core.render.body import CAPSULES, BodyStyle, body_points, capsule_endpoints
+from lt_core.render.raycast import (
+    NEAR,
+    capsule_bounds,
+    capsule_params,
+    nearest_hits_dense,
+    nearest_hits_loop,
+    nearest_hits_tiled,
+)
+from lt_core.render.scene import SceneStyle, background_color, floor_checker, floor_shade
 
 __all__ = ["render", "RenderOutput", "FLOOR", "BACKGROUND", "OUTSIDE", "torch_threads"]
 
@@ -44,8 +51,9 @@ OUTSIDE = -3
 
 _NOISE_POOL = 7  # distinct sensor-noise patterns per call (views cycle through them)
 _HEAD = [c[0] for c in CAPSULES].index("head")
-_GROUPS = torch.tensor([{"torso": 100, "hips": 100, "head": 101, "nose": 101}.get(c[4], k)
-                        for k, c in enumerate(CAPSULES)])
+_GROUPS = torch.tensor(
+    [{"torso": 100, "hips": 100, "head": 101, "nose": 101}.get(c[4], k) for k, c in enumerate(CAPSULES)]
+)
 """Occlusion groups of the capsules: the torso capsules form one solid, the head and nose another."""
 _FEET = ([c[0] for c in CAPSULES].index("r_foot"), [c[0] for c in CAPSULES].index("l_foot"))
 
@@ -87,15 +95,21 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def _flat_cameras(cams: Camera, n: int) -> Camera:
-    return Camera(cams.K.reshape(n, 3, 3), cams.R.reshape(n, 3, 3), cams.t.reshape(n, 3), cams.dist.reshape(n, 5),
-                  None if cams.image_size is None else cams.image_size.reshape(n, 2), convention=cams.convention,
-                  distortion_model=cams.distortion_model)
+    return Camera(
+        cams.K.reshape(n, 3, 3),
+        cams.R.reshape(n, 3, 3),
+        cams.t.reshape(n, 3),
+        cams.dist.reshape(n, 5),
+        None if cams.image_size is None else cams.image_size.reshape(n, 2),
+        convention=cams.convention,
+        distortion_model=cams.distortion_model,
+    )
 
 
 def _per_sample(x: Tensor, base_dims: int, lead: torch.Size, device) -> Tensor:
     """Broadcast a style tensor with shape (*base) or (*lead, *base) to (S, *base)."""
     x = x.to(device)
-    base = x.shape[x.dim() - base_dims:]
+    base = x.shape[x.dim() - base_dims :]
     S = math.prod(lead)
     return x.expand(tuple(lead) + tuple(base)).reshape((S,) + tuple(base))
 
@@ -190,14 +204,38 @@ def render(
         :class:`RenderOutput` with ``images`` (..., C, 3, H, W) float32 in [0, 1].
     """
     with torch_threads(num_threads if joints.device.type == "cpu" else None):
-        return _render(joints, cameras, body, scene, image_size, supersample, valid_region, noise_seed, return_depth,
-                       return_parts, tile, culling, max_pixels_per_chunk)
+        return _render(
+            joints,
+            cameras,
+            body,
+            scene,
+            image_size,
+            supersample,
+            valid_region,
+            noise_seed,
+            return_depth,
+            return_parts,
+            tile,
+            culling,
+            max_pixels_per_chunk,
+        )
 
 
-def _render(joints: Tensor, cameras: Camera, body: BodyStyle | None, scene: SceneStyle | None,
-            image_size: tuple[int, int] | None, supersample: int, valid_region: Tensor | None, noise_seed: int,
-            return_depth: bool, return_parts: bool, tile: int, culling: bool,
-            max_pixels_per_chunk: int) -> RenderOutput:
+def _render(
+    joints: Tensor,
+    cameras: Camera,
+    body: BodyStyle | None,
+    scene: SceneStyle | None,
+    image_size: tuple[int, int] | None,
+    supersample: int,
+    valid_region: Tensor | None,
+    noise_seed: int,
+    return_depth: bool,
+    return_parts: bool,
+    tile: int,
+    culling: bool,
+    max_pixels_per_chunk: int,
+) -> RenderOutput:
     if joints.shape[-2:] != (17, 3):
         raise ValueError(f"joints must have shape (..., 17, 3), got {tuple(joints.shape)}")
     device = joints.device
@@ -238,16 +276,16 @@ def _render(joints: Tensor, cameras: Camera, body: BodyStyle | None, scene: Scen
     params = capsule_params(a_c, b_c, r_v)  # (N, K, 14) float32
     bounds = capsule_bounds(a_c, b_c, r_v).float()
     base_dims = {k: x.dim() for k, x in SceneStyle.default().tensors().items()}
-    sc = {k: _per_sample(v, base_dims[k], lead, device).float()[view_sample]
-          for k, v in scene.tensors().items()}
+    sc = {k: _per_sample(v, base_dims[k], lead, device).float()[view_sample] for k, v in scene.tensors().items()}
     light_c = (R.float() @ sc["light_dir"][:, :, None])[..., 0]  # (N, 3)
 
     # shadow casters: body centre (pelvis/thorax mean) and feet, strength falling with height
     centre = 0.5 * (pts[:, 6] + pts[:, 8])
     feet = 0.5 * (a_w[:, list(_FEET)] + b_w[:, list(_FEET)])  # (S, 2, 3)
     casters = torch.cat([centre[:, None], feet], 1)
-    strength = torch.exp(-casters[..., 2].clamp_min(0) / torch.tensor([1500.0, 250.0, 250.0], device=device,
-                                                                       dtype=torch.float64))
+    strength = torch.exp(
+        -casters[..., 2].clamp_min(0) / torch.tensor([1500.0, 250.0, 250.0], device=device, dtype=torch.float64)
+    )
     shadow_xy = torch.cat([casters[..., :2], strength[..., None]], -1).float()[view_sample]  # (N, 3, 3)
 
     # --- joints: projection and visibility (one exact ray per joint)
@@ -290,10 +328,22 @@ def _render(joints: Tensor, cameras: Camera, body: BodyStyle | None, scene: Scen
         sl = slice(c0, min(N, c0 + chunk))
         vs = view_sample[sl]
         img, dep, prt = _render_views(
-            fine[sl], u, v, params[sl], bounds[sl], colors_s[vs], tex_s[vs], {k: x[sl] for k, x in sc.items()},
-            light_c[sl], shadow_xy[sl], None if region is None else region[sl],
+            fine[sl],
+            u,
+            v,
+            params[sl],
+            bounds[sl],
+            colors_s[vs],
+            tex_s[vs],
+            {k: x[sl] for k, x in sc.items()},
+            light_c[sl],
+            shadow_xy[sl],
+            None if region is None else region[sl],
             None if noise is None else noise[torch.arange(sl.start, sl.stop, device=device) % _NOISE_POOL],
-            tile, culling, return_depth or return_parts)
+            tile,
+            culling,
+            return_depth or return_parts,
+        )
         if ss > 1:
             img, dep, prt = _pool(img, dep, prt, ss)
         images[sl] = img
@@ -310,9 +360,23 @@ def _render(joints: Tensor, cameras: Camera, body: BodyStyle | None, scene: Scen
     )
 
 
-def _render_views(cams: Camera, u: Tensor, v: Tensor, params: Tensor, bounds: Tensor, colors: Tensor,
-                  texture: Tensor, sc: dict[str, Tensor], light_c: Tensor, shadow_xy: Tensor, region: Tensor | None,
-                  noise: Tensor | None, tile: int, culling: bool, maps: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _render_views(
+    cams: Camera,
+    u: Tensor,
+    v: Tensor,
+    params: Tensor,
+    bounds: Tensor,
+    colors: Tensor,
+    texture: Tensor,
+    sc: dict[str, Tensor],
+    light_c: Tensor,
+    shadow_xy: Tensor,
+    region: Tensor | None,
+    noise: Tensor | None,
+    tile: int,
+    culling: bool,
+    maps: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Render n views at full (super-sampled) resolution.
 
     Returns:

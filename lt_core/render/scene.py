@@ -10,8 +10,8 @@ person, and fading into the background with distance (no hard horizon).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -66,20 +66,34 @@ class SceneStyle:
     seed: int = -1
 
     @classmethod
-    def default(cls) -> "SceneStyle":
+    def default(cls) -> SceneStyle:
         """A plain, fixed scene: grey checker floor, blue-grey gradient background, no noise."""
         f = lambda *v: torch.tensor(v if len(v) > 1 else v[0], dtype=torch.float32)  # noqa: E731
         light = f(0.35, -0.45, 0.82)
         return cls(
-            light_dir=light / light.norm(), ambient=f(0.45), diffuse=f(0.6),
-            floor_colors=f([0.55, 0.55, 0.52], [0.42, 0.42, 0.4]), floor_tile=f(500.0), floor_texture=f(0.0),
-            floor_radius=f(6000.0), shadow=f(0.45), bg_bottom=f(0.35, 0.37, 0.4), bg_top=f(0.75, 0.8, 0.88),
-            blob_dirs=torch.nn.functional.normalize(torch.ones(N_BLOBS, 3), dim=-1), blob_colors=torch.zeros(N_BLOBS, 3),
-            blob_sharpness=torch.ones(N_BLOBS), blob_alpha=torch.zeros(N_BLOBS), wave_vecs=torch.zeros(N_WAVES, 3), wave_phase=torch.zeros(N_WAVES),
-            wave_colors=torch.zeros(N_WAVES, 3), noise_std=f(0.0), seed=-1)
+            light_dir=light / light.norm(),
+            ambient=f(0.45),
+            diffuse=f(0.6),
+            floor_colors=f([0.55, 0.55, 0.52], [0.42, 0.42, 0.4]),
+            floor_tile=f(500.0),
+            floor_texture=f(0.0),
+            floor_radius=f(6000.0),
+            shadow=f(0.45),
+            bg_bottom=f(0.35, 0.37, 0.4),
+            bg_top=f(0.75, 0.8, 0.88),
+            blob_dirs=torch.nn.functional.normalize(torch.ones(N_BLOBS, 3), dim=-1),
+            blob_colors=torch.zeros(N_BLOBS, 3),
+            blob_sharpness=torch.ones(N_BLOBS),
+            blob_alpha=torch.zeros(N_BLOBS),
+            wave_vecs=torch.zeros(N_WAVES, 3),
+            wave_phase=torch.zeros(N_WAVES),
+            wave_colors=torch.zeros(N_WAVES, 3),
+            noise_std=f(0.0),
+            seed=-1,
+        )
 
     @classmethod
-    def from_seed(cls, seed: int) -> "SceneStyle":
+    def from_seed(cls, seed: int) -> SceneStyle:
         """Draw a random scene (deterministic for a given seed on every platform).
 
         Args:
@@ -105,21 +119,34 @@ class SceneStyle:
         wave_dir = unit(N_WAVES)
         freq = uni(3.0, 45.0, N_WAVES)
         return cls(
-            light_dir=light.float(), ambient=uni(0.3, 0.55), diffuse=uni(0.4, 0.75),
-            floor_colors=floor, floor_tile=uni(300.0, 900.0), floor_texture=uni(0.0, 0.12),
-            floor_radius=uni(3500.0, 8000.0), shadow=uni(0.2, 0.6), bg_bottom=bottom, bg_top=top,
-            blob_dirs=unit(N_BLOBS), blob_colors=rand(N_BLOBS, 3), blob_sharpness=uni(2.0, 25.0, N_BLOBS),
+            light_dir=light.float(),
+            ambient=uni(0.3, 0.55),
+            diffuse=uni(0.4, 0.75),
+            floor_colors=floor,
+            floor_tile=uni(300.0, 900.0),
+            floor_texture=uni(0.0, 0.12),
+            floor_radius=uni(3500.0, 8000.0),
+            shadow=uni(0.2, 0.6),
+            bg_bottom=bottom,
+            bg_top=top,
+            blob_dirs=unit(N_BLOBS),
+            blob_colors=rand(N_BLOBS, 3),
+            blob_sharpness=uni(2.0, 25.0, N_BLOBS),
             blob_alpha=uni(0.3, 0.9, N_BLOBS),
-            wave_vecs=wave_dir * freq[:, None], wave_phase=uni(0, 2 * math.pi, N_WAVES),
-            wave_colors=uni(-0.12, 0.12, N_WAVES, 3), noise_std=uni(0.0, 0.025), seed=int(seed))
+            wave_vecs=wave_dir * freq[:, None],
+            wave_phase=uni(0, 2 * math.pi, N_WAVES),
+            wave_colors=uni(-0.12, 0.12, N_WAVES, 3),
+            noise_std=uni(0.0, 0.025),
+            seed=int(seed),
+        )
 
     @staticmethod
-    def stack(scenes: Sequence["SceneStyle"]) -> "SceneStyle":
+    def stack(scenes: Sequence[SceneStyle]) -> SceneStyle:
         """Stack unbatched scenes into one with a leading dimension (one scene per sample)."""
         kw = {f.name: torch.stack([getattr(s, f.name) for s in scenes]) for f in fields(SceneStyle) if f.name != "seed"}
         return SceneStyle(**kw, seed=-1)
 
-    def to(self, device: torch.device | str) -> "SceneStyle":
+    def to(self, device: torch.device | str) -> SceneStyle:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self) if f.name != "seed"})
 
     def tensors(self) -> dict[str, Tensor]:
@@ -142,7 +169,7 @@ def background_color(dirs: Tensor, s: dict[str, Tensor]) -> Tensor:
     cosb = dirs @ s["blob_dirs"].transpose(-1, -2)  # (N, P, NB)
     alpha = torch.exp(s["blob_sharpness"][:, None] * (cosb - 1)) * s["blob_alpha"][:, None]
     for i in range(alpha.shape[-1]):
-        a = alpha[..., i:i + 1]
+        a = alpha[..., i : i + 1]
         col = col * (1 - a) + s["blob_colors"][:, None, i] * a
     phase = dirs @ s["wave_vecs"].transpose(-1, -2) + s["wave_phase"][:, None]  # (N, P, NW)
     col = col + torch.sin(phase) @ s["wave_colors"]

@@ -19,15 +19,25 @@ from lt_core.train.config import TrainConfig, load_config
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lt_core.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m lt_core.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config", help="JSON file with (some) TrainConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field (value parsed as JSON, else string); dict fields: key.sub=value")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field (value parsed as JSON, else string); dict fields: key.sub=value",
+    )
     p.add_argument("--resume", help="'auto' or a checkpoint path (same as --set resume=...)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
-    p.add_argument("--evaluate", metavar="CHECKPOINT",
-                   help="evaluate a trained checkpoint on val_split and print the per-action table")
+    p.add_argument(
+        "--evaluate",
+        metavar="CHECKPOINT",
+        help="evaluate a trained checkpoint on val_split and print the per-action table",
+    )
     p.add_argument("--exclude-damaged", action="store_true", help="with --evaluate: Human3.6M absolute-table filter")
     return p
 
@@ -68,8 +78,14 @@ def _evaluate(path: str, cfg: TrainConfig, exclude_damaged: bool) -> int:
     model = load_trained_model(path, device)
     split = cfg.val_split or saved.val_split or "val"
     dataset = build_dataset(saved, split)
-    _, ev = evaluate_model(model, dataset, exclude_damaged=exclude_damaged, device=device,
-                           batch_size=cfg.batch_size, max_samples=cfg.val_max_samples)
+    _, ev = evaluate_model(
+        model,
+        dataset,
+        exclude_damaged=exclude_damaged,
+        device=device,
+        batch_size=cfg.batch_size,
+        max_samples=cfg.val_max_samples,
+    )
     print(ev.per_action.to_string(float_format=lambda v: f"{v:.1f}"))
     return 0
 

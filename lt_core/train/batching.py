@@ -12,7 +12,8 @@ Exact resumption needs the data stream after a resume to equal the uninterrupted
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -19,15 +19,27 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "rng_state", "set_rng_state", "seed_everything", "load_checkpoint",
-           "strip_module_prefix", "CheckpointError", "CheckpointWriteError", "previous_path", "checkpoint_candidates",
-           "clean_stale_temp_files"]
+__all__ = [
+    "atomic_save",
+    "atomic_write_text",
+    "rng_state",
+    "set_rng_state",
+    "seed_everything",
+    "load_checkpoint",
+    "strip_module_prefix",
+    "CheckpointError",
+    "CheckpointWriteError",
+    "previous_path",
+    "checkpoint_candidates",
+    "clean_stale_temp_files",
+]
 
 
 class CheckpointError(RuntimeError):
@@ -103,12 +115,15 @@ def _write_failed(path: Path, exc: BaseException) -> CheckpointWriteError:
         free = "free space unknown"
     full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
     hint = "the disk is full" if full else "is the disk full or the folder read-only?"
-    return CheckpointWriteError(f"could not write {path} ({type(exc).__name__}: {exc}); {hint} ({free} in "
-                           f"{path.parent}). The previous file, if any, is unchanged")
+    return CheckpointWriteError(
+        f"could not write {path} ({type(exc).__name__}: {exc}); {hint} ({free} in "
+        f"{path.parent}). The previous file, if any, is unchanged"
+    )
 
 
-def _atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb", keep_previous: bool = False
-                  ) -> Path:
+def _atomic_write(
+    path: str | Path, write: Callable[[Any], None], mode: str = "wb", keep_previous: bool = False
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -158,8 +173,11 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
 
 def rng_state() -> dict[str, Any]:
     """States of the python, numpy, torch CPU and (when present) every CUDA generator."""
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
-                             "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -188,12 +206,13 @@ def seed_everything(seed: int) -> None:
 def strip_module_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
     """Remove the ``module.`` prefix that DistributedDataParallel adds to parameter names."""
     if state_dict and all(k.startswith("module.") for k in state_dict):
-        return {k[len("module."):]: v for k, v in state_dict.items()}
+        return {k[len("module.") :]: v for k, v in state_dict.items()}
     return state_dict
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
-                    require: Sequence[str] = ()) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", require: Sequence[str] = ()
+) -> dict[str, Any]:
     """Load a checkpoint written by the trainer (or by :func:`atomic_save`) and check it.
 
     The file holds python and numpy RNG states, so it is loaded with ``weights_only=False``: only load files you
@@ -218,8 +237,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
         ckpt = torch.load(p, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001 - EOFError, UnpicklingError, RuntimeError, OSError... all mean unreadable
         size = p.stat().st_size
-        raise CheckpointError(f"{p} is truncated or corrupt ({size} bytes; {type(e).__name__}: {e}){fallback}"
-                              ) from e
+        raise CheckpointError(f"{p} is truncated or corrupt ({size} bytes; {type(e).__name__}: {e}){fallback}") from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{p} is not a checkpoint: it holds a {type(ckpt).__name__}, not a dict{fallback}")
     missing = [k for k in require if k not in ckpt]

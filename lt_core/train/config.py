@@ -153,8 +153,10 @@ class TrainConfig:
     def learning_rates(self) -> tuple[float, float]:
         """Resolved ``(backbone, heads)`` learning rates."""
         paper = PAPER_LR.get(self.kind, PAPER_LR["algebraic"])
-        return (self.lr_backbone if self.lr_backbone is not None else paper[0],
-                self.lr_heads if self.lr_heads is not None else paper[1])
+        return (
+            self.lr_backbone if self.lr_backbone is not None else paper[0],
+            self.lr_heads if self.lr_heads is not None else paper[1],
+        )
 
     @property
     def run_dir(self) -> Path:
@@ -169,7 +171,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Build from a dict; unknown keys raise ``KeyError`` naming them and listing the valid ones."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
@@ -178,7 +180,7 @@ class TrainConfig:
         return cls(**d)
 
     @classmethod
-    def from_saved(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_saved(cls, d: dict[str, Any]) -> TrainConfig:
         """Build from the config stored in a checkpoint or manifest; one written before the ``convention`` field
         existed was trained with the project's ``"centres"`` rules."""
         return cls.from_dict({"convention": "centres", **d})
@@ -190,7 +192,7 @@ class TrainConfig:
             Path(path).write_text(text + "\n")
         return text
 
-    def updated(self, **changes: Any) -> "TrainConfig":
+    def updated(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
 

@@ -17,8 +17,18 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
-__all__ = ["DistEnv", "resolve_device", "init_distributed", "cleanup_distributed", "wrap_model", "unwrap_model",
-           "make_sampler", "barrier", "all_reduce_mean", "broadcast_object"]
+__all__ = [
+    "DistEnv",
+    "resolve_device",
+    "init_distributed",
+    "cleanup_distributed",
+    "wrap_model",
+    "unwrap_model",
+    "make_sampler",
+    "barrier",
+    "all_reduce_mean",
+    "broadcast_object",
+]
 
 
 @dataclass(frozen=True)
@@ -83,8 +93,9 @@ def init_distributed(device: str = "auto", timeout_s: float = 600.0) -> DistEnv:
     if not dist.is_initialized():
         import datetime
 
-        dist.init_process_group(backend=backend, rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world, timeout=datetime.timedelta(seconds=timeout_s)
+        )
     return DistEnv(rank, world, local, dev, backend)
 
 
@@ -102,8 +113,9 @@ def cleanup_distributed(barrier: bool = True) -> None:
         dist.destroy_process_group()
 
 
-def wrap_model(model: nn.Module, env: DistEnv, sync_bn: bool = False,
-               find_unused_parameters: bool = False) -> nn.Module:
+def wrap_model(
+    model: nn.Module, env: DistEnv, sync_bn: bool = False, find_unused_parameters: bool = False
+) -> nn.Module:
     """Move ``model`` to ``env.device`` and wrap it in DistributedDataParallel when distributed.
 
     Args:
@@ -129,12 +141,14 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
-def make_sampler(dataset: Dataset, env: DistEnv, shuffle: bool, seed: int, drop_last: bool = False
-                 ) -> DistributedSampler:
+def make_sampler(
+    dataset: Dataset, env: DistEnv, shuffle: bool, seed: int, drop_last: bool = False
+) -> DistributedSampler:
     """A :class:`~torch.utils.data.DistributedSampler` for this rank (also used with one process, so the data
     order is a function of ``seed`` and the epoch alone: call ``set_epoch`` each epoch)."""
-    return DistributedSampler(dataset, num_replicas=env.world_size, rank=env.rank, shuffle=shuffle, seed=seed,
-                              drop_last=drop_last)
+    return DistributedSampler(
+        dataset, num_replicas=env.world_size, rank=env.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+    )
 
 
 def barrier(env: DistEnv) -> None:

@@ -8,9 +8,10 @@ predictions (a :class:`Predictions` or an (N, 3) / (N, J, 3) array in dataset or
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,14 +53,20 @@ class Predictions:
 
     def save(self, path: str | Path) -> None:
         """Save to an ``.npz`` (meta as an object array)."""
-        np.savez_compressed(path, joints_3d=self.joints_3d, gt=self.gt, valid=self.valid,
-                            meta=np.array(self.meta, dtype=object), **{f"extra_{k}": v for k, v in self.extras.items()})
+        np.savez_compressed(
+            path,
+            joints_3d=self.joints_3d,
+            gt=self.gt,
+            valid=self.valid,
+            meta=np.array(self.meta, dtype=object),
+            **{f"extra_{k}": v for k, v in self.extras.items()},
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Predictions":
+    def load(cls, path: str | Path) -> Predictions:
         """Read what :meth:`save` wrote."""
         z = np.load(path, allow_pickle=True)
-        extras = {k[len("extra_"):]: z[k] for k in z.files if k.startswith("extra_")}
+        extras = {k[len("extra_") :]: z[k] for k in z.files if k.startswith("extra_")}
         return cls(z["joints_3d"], z["gt"], z["valid"], list(z["meta"]), extras)
 
 
@@ -88,10 +95,18 @@ def _roots_from(root: Any, start: int, batch: dict[str, Any], device: torch.devi
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: Dataset | DataLoader, device: str | torch.device = "cpu", batch_size: int = 4,
-            root: str | nn.Module | Predictions | np.ndarray = "gt", max_samples: int | None = None,
-            num_workers: int = 0, amp: bool = False, progress: bool = False,
-            keep: Sequence[str] = ("confidences",)) -> Predictions:
+def predict(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    device: str | torch.device = "cpu",
+    batch_size: int = 4,
+    root: str | nn.Module | Predictions | np.ndarray = "gt",
+    max_samples: int | None = None,
+    num_workers: int = 0,
+    amp: bool = False,
+    progress: bool = False,
+    keep: Sequence[str] = ("confidences",),
+) -> Predictions:
     """Run ``model`` (in eval mode) over a dataset.
 
     Args:
@@ -154,12 +169,18 @@ def predict(model: nn.Module, data: Dataset | DataLoader, device: str | torch.de
             root_model.train(root_training)
     if not preds:
         raise ValueError("predict: the dataset is empty")
-    return Predictions(torch.cat(preds).numpy(), torch.cat(gts).numpy(), torch.cat(valids).numpy(), metas,
-                       {k: torch.cat(v).numpy() for k, v in extras.items() if v})
+    return Predictions(
+        torch.cat(preds).numpy(),
+        torch.cat(gts).numpy(),
+        torch.cat(valids).numpy(),
+        metas,
+        {k: torch.cat(v).numpy() for k, v in extras.items() if v},
+    )
 
 
-def evaluate_model(model: nn.Module, data: Dataset | DataLoader, exclude_damaged: bool = False,
-                   **predict_kwargs: Any) -> tuple[Predictions, Evaluation]:
+def evaluate_model(
+    model: nn.Module, data: Dataset | DataLoader, exclude_damaged: bool = False, **predict_kwargs: Any
+) -> tuple[Predictions, Evaluation]:
     """:func:`predict` then :func:`~lt_core.metrics.evaluate_predictions`.
 
     Returns:
@@ -201,8 +222,9 @@ def clip_family(clip: str) -> str:
     return row["family"] if row is not None else "cmu"
 
 
-def per_clip_table(predictions: Predictions, family: Callable[[str], str] | None = clip_family,
-                   exclude_damaged: bool = False) -> pd.DataFrame:
+def per_clip_table(
+    predictions: Predictions, family: Callable[[str], str] | None = clip_family, exclude_damaged: bool = False
+) -> pd.DataFrame:
     """Errors per clip, per family and pooled, from predictions whose per-frame meta names the clip.
 
     Args:
@@ -228,12 +250,16 @@ def per_clip_table(predictions: Predictions, family: Callable[[str], str] | None
     cols = ["mpjpe_abs", "mpjpe_rel", "pa_mpjpe"]
 
     def summary(df: pd.DataFrame, fam: str) -> dict[str, Any]:
-        return {"family": fam, "frames": len(df), "mpjpe_abs": df["abs"].mean(), "mpjpe_rel": df["rel"].mean(),
-                "pa_mpjpe": df["pa"].mean()}
+        return {
+            "family": fam,
+            "frames": len(df),
+            "mpjpe_abs": df["abs"].mean(),
+            "mpjpe_rel": df["rel"].mean(),
+            "pa_mpjpe": df["pa"].mean(),
+        }
 
     order = list(dict.fromkeys(frames["clip"]))
-    rows = {c: summary(frames[frames["clip"] == c], frames.loc[frames["clip"] == c, "family"].iloc[0])
-            for c in order}
+    rows = {c: summary(frames[frames["clip"] == c], frames.loc[frames["clip"] == c, "family"].iloc[0]) for c in order}
     clip_rows = pd.DataFrame.from_dict(rows, orient="index")
     extra: dict[str, dict[str, Any]] = {}
     if family is not None:

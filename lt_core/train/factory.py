@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,9 +19,18 @@ from lt_core.checks import weighted_mean
 from lt_core.conventions import resize_coordinate
 from lt_core.train.config import TrainConfig
 
-__all__ = ["resolve_callable", "build_model", "build_dataset", "build_loss", "keypoints_2d_loss", "heatmap_2d_loss",
-           "heatmap_targets", "param_groups",
-           "forward_model", "DEFAULT_LOSS"]
+__all__ = [
+    "resolve_callable",
+    "build_model",
+    "build_dataset",
+    "build_loss",
+    "keypoints_2d_loss",
+    "heatmap_2d_loss",
+    "heatmap_targets",
+    "param_groups",
+    "forward_model",
+    "DEFAULT_LOSS",
+]
 
 DEFAULT_LOSS = {"algebraic": "algebraic", "ransac": "ransac", "volumetric": "volumetric", "custom": "l1_cm"}
 """Loss name per model kind given to ``lt_core.losses.model_loss`` when the config names none."""
@@ -210,8 +220,13 @@ def heatmap_targets(uv: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
     return gy[..., :, None] * gx[..., None, :]
 
 
-def heatmap_2d_loss(output: dict[str, Tensor], batch: dict[str, Any], sigma: float = 1.0,
-                    weight: float = 1000.0, keypoints_weight: float = 0.0) -> Tensor:
+def heatmap_2d_loss(
+    output: dict[str, Tensor],
+    batch: dict[str, Any],
+    sigma: float = 1.0,
+    weight: float = 1000.0,
+    keypoints_weight: float = 0.0,
+) -> Tensor:
     """Classic 2D pose pretraining: ``weight`` x MSE between the raw heatmaps and Gaussians (peak 1, ``sigma``
     heatmap pixels) at the ground-truth joints projected into each view.
 
@@ -277,9 +292,12 @@ def _split_loss(result: Any) -> tuple[Tensor, dict[str, float]]:
         key = "loss" if "loss" in result else "total"
         loss, parts = result[key], {k: v for k, v in result.items() if k != key}
     else:
-        loss, parts = getattr(result, "loss", getattr(result, "total")), dict(getattr(result, "parts", {}))
-    return loss, {k: float(v.detach()) if isinstance(v, Tensor) else float(v) for k, v in parts.items()
-                  if isinstance(v, (Tensor, float, int)) and (not isinstance(v, Tensor) or v.numel() == 1)}
+        loss, parts = getattr(result, "loss", result.total), dict(getattr(result, "parts", {}))
+    return loss, {
+        k: float(v.detach()) if isinstance(v, Tensor) else float(v)
+        for k, v in parts.items()
+        if isinstance(v, (Tensor, float, int)) and (not isinstance(v, Tensor) or v.numel() == 1)
+    }
 
 
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -294,8 +312,10 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
         if not p.requires_grad:
             continue
         (backbone if name.split(".", 1)[0] == "backbone" else heads).append(p)
-    groups = [{"name": "backbone", "params": backbone, "lr": lr_backbone},
-              {"name": "heads", "params": heads, "lr": lr_heads}]
+    groups = [
+        {"name": "backbone", "params": backbone, "lr": lr_backbone},
+        {"name": "heads", "params": heads, "lr": lr_heads},
+    ]
     return [g for g in groups if g["params"]]
 
 

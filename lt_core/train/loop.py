@@ -32,16 +32,25 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from lt_core.train.batching import SeededDataset, SkipSampler, batch_size_of, collate, move_batch
-from lt_core.train.checkpoint import CheckpointError, atomic_save, checkpoint_candidates, clean_stale_temp_files, \
-    load_checkpoint, rng_state, seed_everything, set_rng_state
+from lt_core.train.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    checkpoint_candidates,
+    clean_stale_temp_files,
+    load_checkpoint,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from lt_core.train.config import TrainConfig
 from lt_core.train.distributed import (
     DistEnv,
@@ -53,22 +62,43 @@ from lt_core.train.distributed import (
     unwrap_model,
     wrap_model,
 )
-from lt_core.train.factory import build_dataset, build_loss, build_model, forward_model, init_from_checkpoint, \
-    param_groups
+from lt_core.train.factory import (
+    build_dataset,
+    build_loss,
+    build_model,
+    forward_model,
+    init_from_checkpoint,
+    param_groups,
+)
 from lt_core.train.records import MetricLogger, code_version, write_manifest
 
 __all__ = ["Trainer", "train", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "lt_core.train/1"
 
-RESUME_FREE_KEYS = frozenset({"name", "out_dir", "resume", "epochs", "max_steps", "progress", "num_workers",
-                              "log_every", "checkpoint_every", "val_every", "val_max_samples", "device",
-                              "allow_config_change"})
+RESUME_FREE_KEYS = frozenset(
+    {
+        "name",
+        "out_dir",
+        "resume",
+        "epochs",
+        "max_steps",
+        "progress",
+        "num_workers",
+        "log_every",
+        "checkpoint_every",
+        "val_every",
+        "val_max_samples",
+        "device",
+        "allow_config_change",
+    }
+)
 """Config fields a resumed run may change (where and how long it runs, logging); any other change is refused."""
 
 
 class ConfigChangedError(ValueError):
     """Resuming a checkpoint under a config that differs in a field that changes results (seed, learning rate...)."""
+
 
 LossFn = Callable[[dict[str, Tensor], dict[str, Any]], tuple[Tensor, dict[str, float]]]
 
@@ -119,13 +149,22 @@ class Trainer:
         root_model: algebraic model giving the cuboid centre for volumetric validation (else ``config.root_source``).
     """
 
-    def __init__(self, config: TrainConfig, model: nn.Module | None = None, train_dataset: Dataset | None = None,
-                 val_dataset: Dataset | None | bool = None, loss_fn: LossFn | None = None,
-                 env: DistEnv | None = None, root_model: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module | None = None,
+        train_dataset: Dataset | None = None,
+        val_dataset: Dataset | None | bool = None,
+        loss_fn: LossFn | None = None,
+        env: DistEnv | None = None,
+        root_model: nn.Module | None = None,
+    ) -> None:
         if config.kind == "ransac" and config.epochs > 0 and config.max_steps != 0:
-            raise ValueError("the RANSAC baseline has no trainable loss (hard argmax): train its backbone with "
-                             "model='algebraic' (loss 'keypoints_2d' or 'algebraic'), then evaluate "
-                             "model='ransac' with init_from=<that checkpoint>")
+            raise ValueError(
+                "the RANSAC baseline has no trainable loss (hard argmax): train its backbone with "
+                "model='algebraic' (loss 'keypoints_2d' or 'algebraic'), then evaluate "
+                "model='ransac' with init_from=<that checkpoint>"
+            )
         self.cfg = config
         self.env = env if env is not None else DistEnv(device=resolve_device(config.device))
         self.device = self.env.device
@@ -157,8 +196,10 @@ class Trainer:
         self.sampler = make_sampler(self.train_dataset, self.env, shuffle=True, seed=config.seed)
         self.steps_per_epoch = len(self.sampler) // config.batch_size
         if self.steps_per_epoch == 0:
-            raise ValueError(f"the training set gives {len(self.sampler)} samples per process, fewer than "
-                             f"batch_size={config.batch_size}: no full batch; lower batch_size")
+            raise ValueError(
+                f"the training set gives {len(self.sampler)} samples per process, fewer than "
+                f"batch_size={config.batch_size}: no full batch; lower batch_size"
+            )
         self.root_model = root_model
         if self.root_model is None and config.root_source not in ("gt", ""):
             from lt_core.train.evaluate import load_trained_model
@@ -203,9 +244,16 @@ class Trainer:
         self.train_dataset.set_epoch(self.epoch)
         sampler = SkipSampler(self.sampler, self.batch_in_epoch * self.cfg.batch_size)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1000003 + self.epoch)  # keeps the global RNG untouched
-        return DataLoader(self.train_dataset, batch_size=self.cfg.batch_size, sampler=sampler, drop_last=True,
-                          num_workers=self.cfg.num_workers, collate_fn=collate, generator=gen,
-                          pin_memory=self.device.type == "cuda")
+        return DataLoader(
+            self.train_dataset,
+            batch_size=self.cfg.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.cfg.num_workers,
+            collate_fn=collate,
+            generator=gen,
+            pin_memory=self.device.type == "cuda",
+        )
 
     # ------------------------------------------------------------------ one step
     def compute_loss(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, float], dict[str, Tensor]]:
@@ -260,8 +308,16 @@ class Trainer:
         dt = time.perf_counter() - t0
         b = batch_size_of(batch) * self.env.world_size
         loss_value = all_reduce_mean(loss, self.env)
-        row = {"step": self.step, "epoch": self.epoch, "loss": loss_value, **parts, "grad_norm": grad_norm,
-               "skipped": int(not finite), "samples_per_s": b / max(dt, 1e-9), "step_time_s": dt}
+        row = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "loss": loss_value,
+            **parts,
+            "grad_norm": grad_norm,
+            "skipped": int(not finite),
+            "samples_per_s": b / max(dt, 1e-9),
+            "step_time_s": dt,
+        }
         for g in self.optimizer.param_groups:
             row[f"lr_{g.get('name', 'group')}"] = g["lr"]
         if self.use_amp:
@@ -282,10 +338,16 @@ class Trainer:
             from lt_core.train.evaluate import predict
 
             with _isolated_rng():
-                preds = predict(self.raw_model, self.val_dataset, device=self.device, batch_size=self.cfg.batch_size,
-                                root=self.root_model if self.root_model is not None else "gt",
-                                max_samples=self.cfg.val_max_samples, amp=self.use_amp,
-                                progress=self._progress_enabled())
+                preds = predict(
+                    self.raw_model,
+                    self.val_dataset,
+                    device=self.device,
+                    batch_size=self.cfg.batch_size,
+                    root=self.root_model if self.root_model is not None else "gt",
+                    max_samples=self.cfg.val_max_samples,
+                    amp=self.use_amp,
+                    progress=self._progress_enabled(),
+                )
             summary = preds.evaluate().summary
             self.logger.log("val", {"step": self.step, "epoch": self.epoch, **summary})
         summary = broadcast_object(summary, self.env)  # every rank takes the same decisions (best.pt)
@@ -353,9 +415,11 @@ class Trainer:
         changed = [k for k in sorted(set(saved) & set(now)) if k not in RESUME_FREE_KEYS and saved[k] != now[k]]
         if changed:
             diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
-            raise ConfigChangedError(f"{path} was written with other settings ({diff}); resuming would mix two runs. "
-                                     "Start a fresh run (another name or out_dir), or set allow_config_change=true "
-                                     "to continue anyway")
+            raise ConfigChangedError(
+                f"{path} was written with other settings ({diff}); resuming would mix two runs. "
+                "Start a fresh run (another name or out_dir), or set allow_config_change=true "
+                "to continue anyway"
+            )
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path | None:
         """Write the checkpoint atomically (rank 0 only; every rank must call it under DDP).
@@ -377,8 +441,9 @@ class Trainer:
         ckpt = load_checkpoint(path, map_location=self.device)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not a trainer checkpoint (format {ckpt.get('format')!r})")
-        missing = [k for k in ("model", "optimizer", "scaler", "rng", "step", "epoch", "batch_in_epoch")
-                   if k not in ckpt]
+        missing = [
+            k for k in ("model", "optimizer", "scaler", "rng", "step", "epoch", "batch_in_epoch") if k not in ckpt
+        ]
         if missing:
             raise CheckpointError(f"{path} is an incomplete trainer checkpoint: no {missing}")
         self._check_resume_config(path, ckpt.get("config", {}))
@@ -395,26 +460,49 @@ class Trainer:
         """Write a slim checkpoint (model weights, config, code version, metrics; no optimizer) on rank 0."""
         if not self.is_main:
             return None
-        return atomic_save({"format": CHECKPOINT_FORMAT + "-export", "model": self.raw_model.state_dict(),
-                            "config": self.cfg.to_dict(), "convention": self.cfg.convention,
-                            "step": self.step, "epoch": self.epoch,
-                            "metrics": metrics if metrics is not None else self.last_val,
-                            "code_version": self.version, "torch_version": torch.__version__}, path)
+        return atomic_save(
+            {
+                "format": CHECKPOINT_FORMAT + "-export",
+                "model": self.raw_model.state_dict(),
+                "config": self.cfg.to_dict(),
+                "convention": self.cfg.convention,
+                "step": self.step,
+                "epoch": self.epoch,
+                "metrics": metrics if metrics is not None else self.last_val,
+                "code_version": self.version,
+                "torch_version": torch.__version__,
+            },
+            path,
+        )
 
     # ------------------------------------------------------------------ manifest / progress
     def write_manifest(self, status: str) -> None:
         """(Re)write ``manifest.json`` with the current status and metrics (rank 0)."""
         if not self.is_main:
             return
-        metrics = {**{f"train_{k}": v for k, v in self.last_train.items() if k in ("loss",)},
-                   **{f"val_{k}": v for k, v in self.last_val.items()}}
-        write_manifest(self.run_dir / "manifest.json", self.cfg.to_dict(), device=str(self.device), status=status,
-                       metrics=metrics, version=self.version,
-                       extra={"step": self.step, "epoch": self.epoch, "total_steps": self.total_steps,
-                              "steps_per_epoch": self.steps_per_epoch, "world_size": self.env.world_size,
-                              "amp": self.use_amp, "elapsed_s": round(time.time() - self._started, 3),
-                              "best_val_mpjpe_rel": None if math.isinf(self.best) else self.best,
-                              "parameters": sum(p.numel() for p in self.raw_model.parameters())})
+        metrics = {
+            **{f"train_{k}": v for k, v in self.last_train.items() if k in ("loss",)},
+            **{f"val_{k}": v for k, v in self.last_val.items()},
+        }
+        write_manifest(
+            self.run_dir / "manifest.json",
+            self.cfg.to_dict(),
+            device=str(self.device),
+            status=status,
+            metrics=metrics,
+            version=self.version,
+            extra={
+                "step": self.step,
+                "epoch": self.epoch,
+                "total_steps": self.total_steps,
+                "steps_per_epoch": self.steps_per_epoch,
+                "world_size": self.env.world_size,
+                "amp": self.use_amp,
+                "elapsed_s": round(time.time() - self._started, 3),
+                "best_val_mpjpe_rel": None if math.isinf(self.best) else self.best,
+                "parameters": sum(p.numel() for p in self.raw_model.parameters()),
+            },
+        )
 
     def _progress_enabled(self) -> bool:
         if not self.is_main:
@@ -449,8 +537,13 @@ class Trainer:
 
         self.write_manifest("running")
         cfg = self.cfg
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=cfg.name, disable=not self._progress_enabled(),
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc=cfg.name,
+            disable=not self._progress_enabled(),
+            dynamic_ncols=True,
+        )
         status = "finished"
         try:
             while not self.done and self.epoch < cfg.epochs:
@@ -489,8 +582,13 @@ class Trainer:
             bar.close()
             self.logger.close()
         self.write_manifest(status)
-        return {"step": self.step, "epoch": self.epoch, "train_loss": self.last_train.get("loss"),
-                "val": dict(self.last_val), "status": status}
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "train_loss": self.last_train.get("loss"),
+            "val": dict(self.last_val),
+            "status": status,
+        }
 
 
 def train(config: TrainConfig, **kwargs: Any) -> Trainer:
@@ -498,4 +596,3 @@ def train(config: TrainConfig, **kwargs: Any) -> Trainer:
     trainer = Trainer(config, **kwargs)
     trainer.fit()
     return trainer
-

@@ -111,8 +111,9 @@ def _rig_of(cfg: Mapping[str, Any]) -> str:
     if dataset != "synthetic":
         return str(dataset)
     rig = str((cfg.get("dataset_options") or {}).get("rig", "human36m"))
-    return {"h36m": "human36m", "human36m_like": "human36m", "panoptic": "dome",
-            "panoptic_like_dome": "dome"}.get(rig, rig if rig in ("human36m", "dome") else "custom")
+    return {"h36m": "human36m", "human36m_like": "human36m", "panoptic": "dome", "panoptic_like_dome": "dome"}.get(
+        rig, rig if rig in ("human36m", "dome") else "custom"
+    )
 
 
 def _method_of(cfg: Mapping[str, Any]) -> str:
@@ -159,15 +160,25 @@ def find_checkpoints(*folders: str | Path) -> list[CheckpointInfo]:
                 if not isinstance(cfg, dict) or "model" not in ckpt:
                     continue
                 size = tuple(int(v) for v in cfg.get("image_size", (128, 128)))
-                found.append(CheckpointInfo(path=p, model=str(cfg.get("model")), method=_method_of(cfg),
-                                            dataset=str(cfg.get("dataset", "synthetic")), rig=_rig_of(cfg),
-                                            views=cfg.get("views"), image_size=size,  # type: ignore[arg-type]
-                                            step=int(ckpt.get("step", ckpt.get("train_steps", 0))), config=cfg))
+                found.append(
+                    CheckpointInfo(
+                        path=p,
+                        model=str(cfg.get("model")),
+                        method=_method_of(cfg),
+                        dataset=str(cfg.get("dataset", "synthetic")),
+                        rig=_rig_of(cfg),
+                        views=cfg.get("views"),
+                        image_size=size,  # type: ignore[arg-type]
+                        step=int(ckpt.get("step", ckpt.get("train_steps", 0))),
+                        config=cfg,
+                    )
+                )
     return sorted(found, key=lambda c: str(c.path))
 
 
-def pick_checkpoint(checkpoints: Sequence[CheckpointInfo], method: str, rig: str | None = None,
-                    views: int | None | str = "any") -> CheckpointInfo | None:
+def pick_checkpoint(
+    checkpoints: Sequence[CheckpointInfo], method: str, rig: str | None = None, views: int | None | str = "any"
+) -> CheckpointInfo | None:
     """The checkpoint of a method (and rig, and training view count when given) trained longest, or ``None``.
 
     Args:
@@ -193,18 +204,33 @@ def checkpoints_table(checkpoints: Sequence[CheckpointInfo], root: str | Path | 
             shown = c.path.relative_to(Path(root)).as_posix() if root is not None else c.path.name
         except ValueError:
             shown = c.path.name
-        rows.append({"checkpoint": shown, "method": METHOD_NAMES.get(c.method, c.method), "trained on": c.rig,
-                     "views": "all" if c.views is None else c.views,
-                     "image size": f"{c.image_size[0]} x {c.image_size[1]}", "steps": c.step,
-                     "pixel convention": c.convention})
-    return pd.DataFrame(rows, columns=["checkpoint", "method", "trained on", "views", "image size", "steps",
-                                       "pixel convention"])
+        rows.append(
+            {
+                "checkpoint": shown,
+                "method": METHOD_NAMES.get(c.method, c.method),
+                "trained on": c.rig,
+                "views": "all" if c.views is None else c.views,
+                "image size": f"{c.image_size[0]} x {c.image_size[1]}",
+                "steps": c.step,
+                "pixel convention": c.convention,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["checkpoint", "method", "trained on", "views", "image size", "steps", "pixel convention"]
+    )
 
 
 # ------------------------------------------------------------------------------------------------ evaluation data
-def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, views: int | Sequence[int] | None = None,
-                          frames_per_clip: int | None = 60, split: str = "val", seed: int = 0,
-                          options: Mapping[str, Any] | None = None, convention: str = "centres"):
+def embedded_eval_dataset(
+    rig: str,
+    image_size: int | tuple[int, int] = 128,
+    views: int | Sequence[int] | None = None,
+    frames_per_clip: int | None = 60,
+    split: str = "val",
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+    convention: str = "centres",
+):
     """Held-out embedded samples for evaluation: the validation clips through a rig, fixed views, fixed frames.
 
     Args:
@@ -221,13 +247,34 @@ def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, vie
     Returns:
         A :class:`lt_core.data.synthetic.SyntheticMultiViewDataset` with ``random_views=False``.
     """
-    opts: dict[str, Any] = {k: v for k, v in dict(options or {}).items()
-                            if k not in ("clips", "cache_dir", "max_frames_per_clip", "num_views", "view_indices",
-                                         "random_views", "split", "rig", "image_size", "seed")}
+    opts: dict[str, Any] = {
+        k: v
+        for k, v in dict(options or {}).items()
+        if k
+        not in (
+            "clips",
+            "cache_dir",
+            "max_frames_per_clip",
+            "num_views",
+            "view_indices",
+            "random_views",
+            "split",
+            "rig",
+            "image_size",
+            "seed",
+        )
+    }
     if isinstance(image_size, (tuple, list)):
         image_size = int(image_size[0]) if image_size[0] == image_size[1] else tuple(int(v) for v in image_size)
-    opts.update(split=split, rig=rig, image_size=image_size, max_frames_per_clip=frames_per_clip,
-                random_views=False, seed=seed, convention=convention)
+    opts.update(
+        split=split,
+        rig=rig,
+        image_size=image_size,
+        max_frames_per_clip=frames_per_clip,
+        random_views=False,
+        seed=seed,
+        convention=convention,
+    )
     if isinstance(views, int):
         opts["num_views"] = views
     elif views is not None:
@@ -242,10 +289,13 @@ def describe_dataset(dataset: Any) -> str:
     n = len(dataset)
     if hasattr(dataset, "clips") and hasattr(dataset, "rig_name"):
         rig = {"human36m": "the 4-camera Human3.6M-like rig", "dome": "the 31-camera Panoptic-like dome"}.get(
-            dataset.rig_name, "a custom rig")
+            dataset.rig_name, "a custom rig"
+        )
         views = dataset.num_views
-        return (f"{name} (real CMU motion capture, held-out clips {', '.join(dataset.clips)}, rendered through "
-                f"{rig}, {views} view{'s' if views != 1 else ''} per frame, {n} frames{_convention_note(dataset)})")
+        return (
+            f"{name} (real CMU motion capture, held-out clips {', '.join(dataset.clips)}, rendered through "
+            f"{rig}, {views} view{'s' if views != 1 else ''} per frame, {n} frames{_convention_note(dataset)})"
+        )
     return f"{name} ({n} frames{_convention_note(dataset)})"
 
 
@@ -262,10 +312,13 @@ def common_convention(items: Iterable[Any]) -> str:
             continue
         inner = getattr(item, "model", item)  # models wrapped by with_official_preprocessing
         found.setdefault(str(getattr(inner, "convention", "centres")), []).append(
-            getattr(item, "path", type(inner).__name__))
+            getattr(item, "path", type(inner).__name__)
+        )
     if len(found) > 1:
-        raise ValueError(f"these checkpoints/models use different pixel conventions: {found}; evaluate each group on "
-                         "a dataset of its own convention")
+        raise ValueError(
+            f"these checkpoints/models use different pixel conventions: {found}; evaluate each group on "
+            "a dataset of its own convention"
+        )
     return next(iter(found), "centres")
 
 
@@ -295,8 +348,9 @@ def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: fl
     missing, _ = init_from_checkpoint(model, str(path))
     backbone_missing = [k for k in missing if k.startswith("backbone.")]
     if backbone_missing:
-        raise ValueError(f"{path.name}: the backbone of the RANSAC model could not be filled, missing "
-                         f"{backbone_missing[:5]}")
+        raise ValueError(
+            f"{path.name}: the backbone of the RANSAC model could not be filled, missing {backbone_missing[:5]}"
+        )
     return model.eval()
 
 
@@ -309,8 +363,13 @@ class _OfficialInput(torch.nn.Module):
         self.model = model
         self._takes_root = "root" in inspect.signature(model.forward).parameters
 
-    def forward(self, images: torch.Tensor, cameras: Any, root: torch.Tensor | None = None,
-                views_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        images: torch.Tensor,
+        cameras: Any,
+        root: torch.Tensor | None = None,
+        views_valid: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         x = preprocess_like_official(images, size=None, layout="chw", max_value=1.0)
         if self._takes_root:
             return self.model(x, cameras, root, views_valid=views_valid)
@@ -328,8 +387,9 @@ def _is_trainer_checkpoint(obj: Any) -> bool:
     return isinstance(obj, Mapping) and isinstance(obj.get("config"), Mapping) and "model" in obj
 
 
-def load_method_model(path: str | Path, method: str, device: str | torch.device = "cpu",
-                      ransac_threshold: float | None = None) -> torch.nn.Module:
+def load_method_model(
+    path: str | Path, method: str, device: str | torch.device = "cpu", ransac_threshold: float | None = None
+) -> torch.nn.Module:
     """The model of a method from a checkpoint file, in eval mode.
 
     Args:
@@ -361,8 +421,11 @@ def load_method_model(path: str | Path, method: str, device: str | torch.device 
         model = VolumetricTriangulationNet(BackboneConfig.paper(), V2VConfig.paper(), convention="official")
         load_official_state_dict(model, obj, strict=True)
     elif method == "ransac":
-        model = RANSACTriangulationNet(BackboneConfig.paper(), convention="official",
-                                       threshold=15.0 if ransac_threshold is None else ransac_threshold)
+        model = RANSACTriangulationNet(
+            BackboneConfig.paper(),
+            convention="official",
+            threshold=15.0 if ransac_threshold is None else ransac_threshold,
+        )
         load_official_state_dict(model, obj, strict=False)  # the algebraic checkpoint's confidence head is unused
     else:
         raise ValueError(f"unknown method {method!r}")
@@ -385,9 +448,15 @@ class _Memo(Dataset):
         return self.items[index]
 
 
-def evaluate_methods(dataset: Dataset, models: Mapping[str, torch.nn.Module | None], device: str | torch.device = "cpu",
-                     batch_size: int = 4, root_from: str | None = "algebraic", cache: bool = True,
-                     max_samples: int | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def evaluate_methods(
+    dataset: Dataset,
+    models: Mapping[str, torch.nn.Module | None],
+    device: str | torch.device = "cpu",
+    batch_size: int = 4,
+    root_from: str | None = "algebraic",
+    cache: bool = True,
+    max_samples: int | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Run every model over the same samples and return their predictions.
 
     Volumetric models (those whose ``forward`` takes ``root``) get their cuboid centred on the pelvis predicted by
@@ -435,6 +504,10 @@ def pooled_evaluation(predictions: Sequence[Any], exclude_damaged: bool = False)
     """One :class:`~lt_core.metrics.Evaluation` of several prediction sets pooled frame by frame (e.g. every
     single camera of a rig evaluated separately)."""
     preds = list(predictions)
-    return evaluate_predictions(np.concatenate([p.joints_3d for p in preds]), np.concatenate([p.gt for p in preds]),
-                                [m for p in preds for m in p.meta], np.concatenate([p.valid for p in preds]),
-                                exclude_damaged=exclude_damaged)
+    return evaluate_predictions(
+        np.concatenate([p.joints_3d for p in preds]),
+        np.concatenate([p.gt for p in preds]),
+        [m for p in preds for m in p.meta],
+        np.concatenate([p.valid for p in preds]),
+        exclude_damaged=exclude_damaged,
+    )

@@ -13,16 +13,22 @@ import json
 import math
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from lt_core.paths import code_version
-
 from lt_core.train.checkpoint import atomic_write_text
 
-__all__ = ["CsvLogger", "MetricLogger", "code_version", "write_manifest", "read_manifest"]  # code_version: lt_core.paths
+__all__ = [
+    "CsvLogger",
+    "MetricLogger",
+    "code_version",
+    "write_manifest",
+    "read_manifest",
+]  # code_version: lt_core.paths
 
 
 class CsvLogger:
@@ -127,9 +133,16 @@ class MetricLogger:
             self.tb.close()
 
 
-def write_manifest(path: str | Path, config: Mapping[str, Any], *, device: str, status: str,
-                   metrics: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                   version: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def write_manifest(
+    path: str | Path,
+    config: Mapping[str, Any],
+    *,
+    device: str,
+    status: str,
+    metrics: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    version: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write ``manifest.json`` (atomically) describing a run.
 
     Args:

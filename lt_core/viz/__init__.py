@@ -10,12 +10,20 @@
 * :mod:`.widgets` -- :func:`slider_or_grid`: ``ipywidgets`` when live, small multiples when headless.
 """
 
-from .colors import CAMERA_COLORS, SIDE_COLORS, camera_color, side_color
-from .frames import show_frame, zoom_to_points
-from .mpl import (axes_grid, draw_skeleton_2d, draw_views, plain_log_axis, set_image_axes, show_image, small_multiples,
-                  volume_slice)
-from .offline import DEFAULT_RENDERERS, RENDERER_NAME, figure_html, save_html, setup_plotly
-from .scene import (
+from lt_core.viz.colors import CAMERA_COLORS, SIDE_COLORS, camera_color, side_color
+from lt_core.viz.frames import show_frame, zoom_to_points
+from lt_core.viz.mpl import (
+    axes_grid,
+    draw_skeleton_2d,
+    draw_views,
+    plain_log_axis,
+    set_image_axes,
+    show_image,
+    small_multiples,
+    volume_slice,
+)
+from lt_core.viz.offline import DEFAULT_RENDERERS, RENDERER_NAME, figure_html, save_html, setup_plotly
+from lt_core.viz.scene import (
     axes_traces,
     camera_traces,
     floor_trace,
@@ -27,16 +35,43 @@ from .scene import (
     skeleton_animation,
     skeleton_traces,
 )
-from .scene_tools import focus_on, pose_toggles, scene_bounds
-from .widgets import HEADLESS_ENV, slider_or_grid, widgets_enabled
+from lt_core.viz.scene_tools import focus_on, pose_toggles, scene_bounds
+from lt_core.viz.widgets import HEADLESS_ENV, slider_or_grid, widgets_enabled
 
 __all__ = [
-    "CAMERA_COLORS", "SIDE_COLORS", "camera_color", "side_color",
-    "show_frame", "zoom_to_points",
-    "axes_grid", "draw_skeleton_2d", "draw_views", "plain_log_axis", "set_image_axes", "show_image", "small_multiples",
-    "volume_slice", "focus_on", "pose_toggles", "scene_bounds",
-    "DEFAULT_RENDERERS", "RENDERER_NAME", "figure_html", "save_html", "setup_plotly",
-    "axes_traces", "camera_traces", "floor_trace", "frustum_lines", "points_trace", "scene_figure", "scene_layout",
-    "skeleton_animation", "skeleton_traces", "poses_animation",
-    "HEADLESS_ENV", "slider_or_grid", "widgets_enabled",
+    "CAMERA_COLORS",
+    "SIDE_COLORS",
+    "camera_color",
+    "side_color",
+    "show_frame",
+    "zoom_to_points",
+    "axes_grid",
+    "draw_skeleton_2d",
+    "draw_views",
+    "plain_log_axis",
+    "set_image_axes",
+    "show_image",
+    "small_multiples",
+    "volume_slice",
+    "focus_on",
+    "pose_toggles",
+    "scene_bounds",
+    "DEFAULT_RENDERERS",
+    "RENDERER_NAME",
+    "figure_html",
+    "save_html",
+    "setup_plotly",
+    "axes_traces",
+    "camera_traces",
+    "floor_trace",
+    "frustum_lines",
+    "points_trace",
+    "scene_figure",
+    "scene_layout",
+    "skeleton_animation",
+    "skeleton_traces",
+    "poses_animation",
+    "HEADLESS_ENV",
+    "slider_or_grid",
+    "widgets_enabled",
 ]

@@ -8,7 +8,14 @@ SIDE_COLORS: dict[str, str] = {"left": "#1f77b4", "right": "#d62728", "center": 
 """Body sides: left blue, right red, centre grey (the subject's own left and right)."""
 
 CAMERA_COLORS: tuple[str, ...] = (
-    "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
 )
 """Cycle of camera colours (distinct from the side colours)."""
 

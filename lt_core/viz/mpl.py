@@ -7,7 +7,8 @@ Images are drawn with ``extent = (-0.5, W - 0.5, H - 0.5, -0.5)`` so that a poin
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,11 +16,19 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..skeleton import H36M17, Skeleton
-from .colors import SIDE_COLORS
+from lt_core.skeleton import H36M17, Skeleton
+from lt_core.viz.colors import SIDE_COLORS
 
-__all__ = ["axes_grid", "show_image", "draw_skeleton_2d", "set_image_axes", "small_multiples", "draw_views",
-           "plain_log_axis", "volume_slice"]
+__all__ = [
+    "axes_grid",
+    "show_image",
+    "draw_skeleton_2d",
+    "set_image_axes",
+    "small_multiples",
+    "draw_views",
+    "plain_log_axis",
+    "volume_slice",
+]
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -30,7 +39,9 @@ def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x)
 
 
-def axes_grid(n: int, ncols: int = 4, panel: tuple[float, float] = (3.2, 3.2), **kwargs: Any) -> tuple[Figure, list[Axes]]:
+def axes_grid(
+    n: int, ncols: int = 4, panel: tuple[float, float] = (3.2, 3.2), **kwargs: Any
+) -> tuple[Figure, list[Axes]]:
     """A figure with ``n`` panels in rows of ``ncols``; unused panels are hidden.
 
     Args:
@@ -65,8 +76,12 @@ def show_image(ax: Axes, image: ArrayLike, **kwargs: Any) -> None:
     if im.ndim == 3 and im.shape[-1] == 1:
         im = im[..., 0]
     h, w = im.shape[:2]
-    ax.imshow(np.clip(im, 0, 1) if im.ndim == 3 else im, extent=(-0.5, w - 0.5, h - 0.5, -0.5),
-              interpolation="nearest", **kwargs)
+    ax.imshow(
+        np.clip(im, 0, 1) if im.ndim == 3 else im,
+        extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+        interpolation="nearest",
+        **kwargs,
+    )
 
 
 def set_image_axes(ax: Axes, size: Sequence[float], ticks: bool = False) -> None:
@@ -80,9 +95,18 @@ def set_image_axes(ax: Axes, size: Sequence[float], ticks: bool = False) -> None
         ax.set_yticks([])
 
 
-def draw_skeleton_2d(ax: Axes, points: ArrayLike, skeleton: Skeleton = H36M17, color: str | None = None,
-                     visible: ArrayLike | None = None, linewidth: float = 2.0, markersize: float = 3.0,
-                     linestyle: str = "-", label: str | None = None, alpha: float = 1.0) -> None:
+def draw_skeleton_2d(
+    ax: Axes,
+    points: ArrayLike,
+    skeleton: Skeleton = H36M17,
+    color: str | None = None,
+    visible: ArrayLike | None = None,
+    linewidth: float = 2.0,
+    markersize: float = 3.0,
+    linestyle: str = "-",
+    label: str | None = None,
+    alpha: float = 1.0,
+) -> None:
     """Draw one 2D skeleton.
 
     Args:
@@ -106,18 +130,30 @@ def draw_skeleton_2d(ax: Axes, points: ArrayLike, skeleton: Skeleton = H36M17, c
             continue
         c = color or SIDE_COLORS[side]
         shown = bool(vis[a] and vis[b])
-        ax.plot([P[a, 0], P[b, 0]], [P[a, 1], P[b, 1]], color=c, alpha=alpha,
-                linewidth=linewidth if shown else linewidth * 0.5, linestyle=linestyle if shown else ":",
-                label=label if (label and not labelled) else None)
+        ax.plot(
+            [P[a, 0], P[b, 0]],
+            [P[a, 1], P[b, 1]],
+            color=c,
+            alpha=alpha,
+            linewidth=linewidth if shown else linewidth * 0.5,
+            linestyle=linestyle if shown else ":",
+            label=label if (label and not labelled) else None,
+        )
         labelled = True
     if markersize > 0:
         ok = np.isfinite(P).all(1)
         ax.plot(P[ok, 0], P[ok, 1], "o", color=color or "#222222", markersize=markersize, alpha=alpha)
 
 
-def small_multiples(draw: Callable[[Axes, Any], None], values: Sequence[Any], name: str = "value",
-                    ncols: int = 4, panel: tuple[float, float] = (3.2, 3.0), fmt: str = "{name} = {value}",
-                    suptitle: str | None = None) -> Figure:
+def small_multiples(
+    draw: Callable[[Axes, Any], None],
+    values: Sequence[Any],
+    name: str = "value",
+    ncols: int = 4,
+    panel: tuple[float, float] = (3.2, 3.0),
+    fmt: str = "{name} = {value}",
+    suptitle: str | None = None,
+) -> Figure:
     """One panel per value: ``draw(ax, value)`` for every value, titled ``fmt``.
 
     This is the static counterpart of a slider (see :func:`lt_core.viz.widgets.slider_or_grid`).
@@ -135,10 +171,18 @@ def small_multiples(draw: Callable[[Axes, Any], None], values: Sequence[Any], na
     return fig
 
 
-def draw_views(points: ArrayLike, image_sizes: ArrayLike, names: Sequence[str] | None = None,
-               images: ArrayLike | None = None, skeleton: Skeleton = H36M17, visible: ArrayLike | None = None,
-               overlays: dict[str, ArrayLike] | None = None, ncols: int = 4,
-               panel: tuple[float, float] = (3.2, 3.2), title: str | None = None) -> Figure:
+def draw_views(
+    points: ArrayLike,
+    image_sizes: ArrayLike,
+    names: Sequence[str] | None = None,
+    images: ArrayLike | None = None,
+    skeleton: Skeleton = H36M17,
+    visible: ArrayLike | None = None,
+    overlays: dict[str, ArrayLike] | None = None,
+    ncols: int = 4,
+    panel: tuple[float, float] = (3.2, 3.2),
+    title: str | None = None,
+) -> Figure:
     """Per-view drawings of 2D skeletons (optionally over images).
 
     Args:
@@ -169,8 +213,16 @@ def draw_views(points: ArrayLike, image_sizes: ArrayLike, names: Sequence[str] |
             ax.set_facecolor("#f4f4f4")
         draw_skeleton_2d(ax, pts[c], skeleton, visible=None if visible is None else _np(visible)[c])
         for k, (label, other) in enumerate((overlays or {}).items()):
-            draw_skeleton_2d(ax, _np(other)[c], skeleton, color=colors[k % len(colors)], linestyle="--",
-                             linewidth=1.2, markersize=2.0, label=label)
+            draw_skeleton_2d(
+                ax,
+                _np(other)[c],
+                skeleton,
+                color=colors[k % len(colors)],
+                linestyle="--",
+                linewidth=1.2,
+                markersize=2.0,
+                label=label,
+            )
         set_image_axes(ax, sizes[c])
         if names is not None:
             ax.set_title(names[c], fontsize=10)
@@ -207,8 +259,17 @@ def plain_log_axis(ax: Axes, axis: str = "y", ticks: Sequence[float] | None = No
     target.set_minor_formatter(NullFormatter())
 
 
-def volume_slice(ax: Axes, plane: ArrayLike, half_width: float, label: str = "", vmin: float | None = None,
-                 vmax: float | None = None, cmap: str = "magma", colorbar: bool = True, fontsize: int = 8) -> Any:
+def volume_slice(
+    ax: Axes,
+    plane: ArrayLike,
+    half_width: float,
+    label: str = "",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "magma",
+    colorbar: bool = True,
+    fontsize: int = 8,
+) -> Any:
     """A horizontal slice of a cuboid volume with millimetre axes (offsets from its centre) and a colour bar.
 
     Args:
@@ -224,8 +285,14 @@ def volume_slice(ax: Axes, plane: ArrayLike, half_width: float, label: str = "",
     Returns:
         The image artist.
     """
-    im = ax.imshow(_np(plane).T, origin="lower", extent=(-half_width, half_width, -half_width, half_width),
-                   cmap=cmap, vmin=vmin, vmax=vmax)
+    im = ax.imshow(
+        _np(plane).T,
+        origin="lower",
+        extent=(-half_width, half_width, -half_width, half_width),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+    )
     ax.set_xlabel("x - centre (mm)", fontsize=fontsize)
     ax.set_ylabel("y - centre (mm)", fontsize=fontsize)
     ax.tick_params(labelsize=fontsize - 1)

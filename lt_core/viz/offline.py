@@ -107,8 +107,15 @@ def figure_html(fig: go.Figure, div_id: str = "figure", full_html: bool = True) 
     Returns:
         The HTML text.
     """
-    return pio.to_html(fig, include_plotlyjs=True, include_mathjax=False, full_html=full_html, div_id=div_id,
-                       auto_play=False, validate=True)
+    return pio.to_html(
+        fig,
+        include_plotlyjs=True,
+        include_mathjax=False,
+        full_html=full_html,
+        div_id=div_id,
+        auto_play=False,
+        validate=True,
+    )
 
 
 def save_html(fig: go.Figure, path: str | Path, title: str | None = None) -> Path:

@@ -8,15 +8,15 @@ they stay interactive in exported HTML without a running kernel.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from ..camera import Camera
-from ..skeleton import H36M17, Skeleton
-from .colors import SIDE_COLORS, camera_color
+from lt_core.camera import Camera
+from lt_core.skeleton import H36M17, Skeleton
+from lt_core.viz.colors import SIDE_COLORS, camera_color
 
 __all__ = [
     "frustum_lines",
@@ -89,8 +89,17 @@ def frustum_lines(camera: Camera, depth: float = 500.0) -> tuple[np.ndarray, np.
     starts, ends = [], []
     for k in range(K.shape[0]):
         w, h = size[k]
-        uv = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5],
-                       [0.3 * w, -0.5], [0.7 * w, -0.5], [0.5 * w, -0.5 - 0.15 * h]])
+        uv = np.array(
+            [
+                [-0.5, -0.5],
+                [w - 0.5, -0.5],
+                [w - 0.5, h - 0.5],
+                [-0.5, h - 0.5],
+                [0.3 * w, -0.5],
+                [0.7 * w, -0.5],
+                [0.5 * w, -0.5 - 0.15 * h],
+            ]
+        )
         rays = np.linalg.solve(K[k], np.concatenate([uv, np.ones((len(uv), 1))], 1).T).T  # z = 1
         pts_cam = rays * depth
         pts = (pts_cam - t[k]) @ R[k]  # R^T (X - t) for row vectors
@@ -103,8 +112,13 @@ def frustum_lines(camera: Camera, depth: float = 500.0) -> tuple[np.ndarray, np.
     return np.stack(starts), np.stack(ends)
 
 
-def camera_traces(camera: Camera, depth: float = 500.0, names: Sequence[str] | None = None,
-                  colors: Sequence[str] | None = None, show_names: bool = True) -> list[go.Scatter3d]:
+def camera_traces(
+    camera: Camera,
+    depth: float = 500.0,
+    names: Sequence[str] | None = None,
+    colors: Sequence[str] | None = None,
+    show_names: bool = True,
+) -> list[go.Scatter3d]:
     """One line trace (frustum) and one marker trace (centre, with its name) per camera.
 
     Args:
@@ -127,20 +141,45 @@ def camera_traces(camera: Camera, depth: float = 500.0, names: Sequence[str] | N
     for i in range(n):
         color = colors[i] if colors is not None else camera_color(i)
         x, y, z = _segments(starts[i], ends[i])
-        traces.append(go.Scatter3d(x=x, y=y, z=z, mode="lines", line=dict(color=color, width=3), name=names[i],
-                                   legendgroup=names[i], hoverinfo="skip"))
+        traces.append(
+            go.Scatter3d(
+                x=x,
+                y=y,
+                z=z,
+                mode="lines",
+                line=dict(color=color, width=3),
+                name=names[i],
+                legendgroup=names[i],
+                hoverinfo="skip",
+            )
+        )
         c = np.round(centres[i], DECIMALS)
-        traces.append(go.Scatter3d(
-            x=[c[0]], y=[c[1]], z=[c[2]], mode="markers+text" if show_names else "markers",
-            marker=dict(size=3, color=color), text=[names[i]] if show_names else None, textposition="top center",
-            name=f"{names[i]} centre", legendgroup=names[i], showlegend=False,
-            hovertemplate=f"{names[i]}<br>x=%{{x:.0f}} mm<br>y=%{{y:.0f}} mm<br>z=%{{z:.0f}} mm<extra></extra>",
-        ))
+        traces.append(
+            go.Scatter3d(
+                x=[c[0]],
+                y=[c[1]],
+                z=[c[2]],
+                mode="markers+text" if show_names else "markers",
+                marker=dict(size=3, color=color),
+                text=[names[i]] if show_names else None,
+                textposition="top center",
+                name=f"{names[i]} centre",
+                legendgroup=names[i],
+                showlegend=False,
+                hovertemplate=f"{names[i]}<br>x=%{{x:.0f}} mm<br>y=%{{y:.0f}} mm<br>z=%{{z:.0f}} mm<extra></extra>",
+            )
+        )
     return traces
 
 
-def axes_traces(origin: ArrayLike, axes: ArrayLike, length: float = 500.0, labels: Sequence[str] = ("x", "y", "z"),
-                name: str = "frame", colors: Sequence[str] = ("#e41a1c", "#4daf4a", "#377eb8")) -> list[go.Scatter3d]:
+def axes_traces(
+    origin: ArrayLike,
+    axes: ArrayLike,
+    length: float = 500.0,
+    labels: Sequence[str] = ("x", "y", "z"),
+    name: str = "frame",
+    colors: Sequence[str] = ("#e41a1c", "#4daf4a", "#377eb8"),
+) -> list[go.Scatter3d]:
     """Three arrows (lines with a labelled tip) showing a coordinate frame.
 
     Args:
@@ -160,17 +199,35 @@ def axes_traces(origin: ArrayLike, axes: ArrayLike, length: float = 500.0, label
     traces = []
     for k in range(3):
         tip = o + length * A[k] / max(np.linalg.norm(A[k]), 1e-12)
-        traces.append(go.Scatter3d(
-            x=[o[0], tip[0]], y=[o[1], tip[1]], z=[o[2], tip[2]], mode="lines+text", text=["", labels[k]],
-            textposition="top center", line=dict(color=colors[k], width=5), name=f"{name} {labels[k]}",
-            legendgroup=name, showlegend=False, hoverinfo="skip", textfont=dict(color=colors[k]),
-        ))
+        traces.append(
+            go.Scatter3d(
+                x=[o[0], tip[0]],
+                y=[o[1], tip[1]],
+                z=[o[2], tip[2]],
+                mode="lines+text",
+                text=["", labels[k]],
+                textposition="top center",
+                line=dict(color=colors[k], width=5),
+                name=f"{name} {labels[k]}",
+                legendgroup=name,
+                showlegend=False,
+                hoverinfo="skip",
+                textfont=dict(color=colors[k]),
+            )
+        )
     return traces
 
 
-def skeleton_traces(joints: ArrayLike, skeleton: Skeleton = H36M17, name: str = "pose", color: str | None = None,
-                    width: float = 6.0, dash: str | None = None, marker_size: float = 3.0,
-                    showlegend: bool = True) -> list[go.Scatter3d]:
+def skeleton_traces(
+    joints: ArrayLike,
+    skeleton: Skeleton = H36M17,
+    name: str = "pose",
+    color: str | None = None,
+    width: float = 6.0,
+    dash: str | None = None,
+    marker_size: float = 3.0,
+    showlegend: bool = True,
+) -> list[go.Scatter3d]:
     """Bones of one pose as three line traces (left, right, centre) plus one marker trace of the joints.
 
     Args:
@@ -201,27 +258,65 @@ def skeleton_traces(joints: ArrayLike, skeleton: Skeleton = H36M17, name: str = 
         line = dict(color=color or SIDE_COLORS[side], width=width)
         if dash:
             line["dash"] = dash
-        traces.append(go.Scatter3d(x=x, y=y, z=z, mode="lines", line=line, name=name, meta=side,
-                                   legendgroup=name, showlegend=showlegend and k == 0, hoverinfo="skip"))
+        traces.append(
+            go.Scatter3d(
+                x=x,
+                y=y,
+                z=z,
+                mode="lines",
+                line=line,
+                name=name,
+                meta=side,
+                legendgroup=name,
+                showlegend=showlegend and k == 0,
+                hoverinfo="skip",
+            )
+        )
     Xr = np.round(X, DECIMALS)
-    traces.append(go.Scatter3d(
-        x=Xr[:, 0], y=Xr[:, 1], z=Xr[:, 2], mode="markers", name=f"{name} joints", legendgroup=name, showlegend=False,
-        marker=dict(size=marker_size, color=color or "#222222"), text=list(skeleton.joints),
-        hovertemplate="%{text}<br>x=%{x:.0f} mm<br>y=%{y:.0f} mm<br>z=%{z:.0f} mm<extra>" + name + "</extra>",
-    ))
+    traces.append(
+        go.Scatter3d(
+            x=Xr[:, 0],
+            y=Xr[:, 1],
+            z=Xr[:, 2],
+            mode="markers",
+            name=f"{name} joints",
+            legendgroup=name,
+            showlegend=False,
+            marker=dict(size=marker_size, color=color or "#222222"),
+            text=list(skeleton.joints),
+            hovertemplate="%{text}<br>x=%{x:.0f} mm<br>y=%{y:.0f} mm<br>z=%{z:.0f} mm<extra>" + name + "</extra>",
+        )
+    )
     return traces
 
 
-def points_trace(points: ArrayLike, name: str = "points", color: str = "#222222", size: float = 3.0,
-                 labels: Sequence[str] | None = None) -> go.Scatter3d:
+def points_trace(
+    points: ArrayLike,
+    name: str = "points",
+    color: str = "#222222",
+    size: float = 3.0,
+    labels: Sequence[str] | None = None,
+) -> go.Scatter3d:
     """Markers at (N, 3) world points (mm)."""
     X = np.round(_np(points).reshape(-1, 3), DECIMALS)
-    return go.Scatter3d(x=X[:, 0], y=X[:, 1], z=X[:, 2], mode="markers", name=name,
-                        marker=dict(size=size, color=color), text=list(labels) if labels is not None else None)
+    return go.Scatter3d(
+        x=X[:, 0],
+        y=X[:, 1],
+        z=X[:, 2],
+        mode="markers",
+        name=name,
+        marker=dict(size=size, color=color),
+        text=list(labels) if labels is not None else None,
+    )
 
 
-def floor_trace(extent: float = 3000.0, step: float = 500.0, z: float = 0.0, center: Sequence[float] = (0.0, 0.0),
-                color: str = "#c8c8c8") -> go.Scatter3d:
+def floor_trace(
+    extent: float = 3000.0,
+    step: float = 500.0,
+    z: float = 0.0,
+    center: Sequence[float] = (0.0, 0.0),
+    color: str = "#c8c8c8",
+) -> go.Scatter3d:
     """A square grid of lines on the floor plane ``z`` (mm), ``2 * extent`` wide, centred at ``center``."""
     cx, cy = float(center[0]), float(center[1])
     ticks = np.arange(-extent, extent + 1e-6, step)
@@ -230,8 +325,9 @@ def floor_trace(extent: float = 3000.0, step: float = 500.0, z: float = 0.0, cen
         starts += [(cx + s, cy - extent, z), (cx - extent, cy + s, z)]
         ends += [(cx + s, cy + extent, z), (cx + extent, cy + s, z)]
     x, y, zz = _segments(np.array(starts), np.array(ends))
-    return go.Scatter3d(x=x, y=y, z=zz, mode="lines", line=dict(color=color, width=1), name="floor",
-                        hoverinfo="skip", showlegend=False)
+    return go.Scatter3d(
+        x=x, y=y, z=zz, mode="lines", line=dict(color=color, width=1), name="floor", hoverinfo="skip", showlegend=False
+    )
 
 
 def scene_layout(title: str | None = None, height: int = 600, ranges: np.ndarray | None = None) -> go.Layout:
@@ -270,10 +366,17 @@ def _as_pose_dict(poses: Mapping[str, ArrayLike] | ArrayLike | None) -> dict[str
     return {"pose": _np(poses)}
 
 
-def scene_figure(cameras: Camera | None = None, poses: Mapping[str, ArrayLike] | ArrayLike | None = None,
-                 skeleton: Skeleton = H36M17, title: str | None = None, frustum_depth: float = 500.0,
-                 floor: bool = True, pose_colors: Mapping[str, str | None] | None = None,
-                 pose_dash: Mapping[str, str | None] | None = None, height: int = 600) -> go.Figure:
+def scene_figure(
+    cameras: Camera | None = None,
+    poses: Mapping[str, ArrayLike] | ArrayLike | None = None,
+    skeleton: Skeleton = H36M17,
+    title: str | None = None,
+    frustum_depth: float = 500.0,
+    floor: bool = True,
+    pose_colors: Mapping[str, str | None] | None = None,
+    pose_dash: Mapping[str, str | None] | None = None,
+    height: int = 600,
+) -> go.Figure:
     """A 3D scene of camera frusta and skeletons.
 
     Args:
@@ -314,9 +417,17 @@ def scene_figure(cameras: Camera | None = None, poses: Mapping[str, ArrayLike] |
     return fig
 
 
-def skeleton_animation(joints: ArrayLike, cameras: Camera | None = None, skeleton: Skeleton = H36M17,
-                       fps: float = 10.0, title: str | None = None, frame_labels: Sequence[str] | None = None,
-                       frustum_depth: float = 500.0, height: int = 600, slider_prefix: str = "frame ") -> go.Figure:
+def skeleton_animation(
+    joints: ArrayLike,
+    cameras: Camera | None = None,
+    skeleton: Skeleton = H36M17,
+    fps: float = 10.0,
+    title: str | None = None,
+    frame_labels: Sequence[str] | None = None,
+    frustum_depth: float = 500.0,
+    height: int = 600,
+    slider_prefix: str = "frame ",
+) -> go.Figure:
     """A skeleton moving through ``T`` frames, with play/pause buttons and a frame slider.
 
     Works without a kernel (in exported HTML) because all frames are stored in the figure. Keep ``T`` modest
@@ -356,10 +467,18 @@ def skeleton_animation(joints: ArrayLike, cameras: Camera | None = None, skeleto
     return fig
 
 
-def poses_animation(poses: Mapping[str, ArrayLike], cameras: Camera | None = None, skeleton: Skeleton = H36M17,
-                    fps: float = 10.0, title: str | None = None, frame_labels: Sequence[str] | None = None,
-                    frustum_depth: float = 500.0, height: int = 600, pose_dash: Mapping[str, str | None] | None = None,
-                    slider_prefix: str = "frame ") -> go.Figure:
+def poses_animation(
+    poses: Mapping[str, ArrayLike],
+    cameras: Camera | None = None,
+    skeleton: Skeleton = H36M17,
+    fps: float = 10.0,
+    title: str | None = None,
+    frame_labels: Sequence[str] | None = None,
+    frustum_depth: float = 500.0,
+    height: int = 600,
+    pose_dash: Mapping[str, str | None] | None = None,
+    slider_prefix: str = "frame ",
+) -> go.Figure:
     """Several skeleton sequences moving together (e.g. two reconstructions side by side), with a frame slider.
 
     Args:
@@ -378,8 +497,9 @@ def poses_animation(poses: Mapping[str, ArrayLike], cameras: Camera | None = Non
     if not seqs or any(s != (T, skeleton.num_joints, 3) for s in shapes.values()):
         raise ValueError(f"poses must all have shape (T, {skeleton.num_joints}, 3), got {shapes}")
     labels = list(frame_labels) if frame_labels is not None else [str(i) for i in range(T)]
-    fig = scene_figure(cameras, {k: v[0] for k, v in seqs.items()}, skeleton, title, frustum_depth,
-                       pose_dash=pose_dash, height=height)
+    fig = scene_figure(
+        cameras, {k: v[0] for k, v in seqs.items()}, skeleton, title, frustum_depth, pose_dash=pose_dash, height=height
+    )
     pts = np.concatenate([v.reshape(-1, 3) for v in seqs.values()])
     if cameras is not None:
         pts = np.concatenate([pts, _np(cameras.center).reshape(-1, 3)])
@@ -391,7 +511,7 @@ def poses_animation(poses: Mapping[str, ArrayLike], cameras: Camera | None = Non
     for i in range(T):
         data = []
         for k, seq in enumerate(seqs.values()):
-            for tr, ref in zip(skeleton_traces(seq[i], skeleton, name=static[4 * k].name), static[4 * k:4 * k + 4]):
+            for tr, ref in zip(skeleton_traces(seq[i], skeleton, name=static[4 * k].name), static[4 * k : 4 * k + 4]):
                 tr.line = ref.line if ref.mode == "lines" else tr.line
                 tr.marker = ref.marker if ref.mode == "markers" else tr.marker
                 data.append(tr)
@@ -413,17 +533,45 @@ def _bounds(points: np.ndarray) -> np.ndarray:
 def _add_play_controls(fig: go.Figure, labels: Sequence[str], fps: float, slider_prefix: str) -> None:
     """Play / pause buttons and a frame slider for the figure's frames (named by ``labels``), offline-safe."""
     duration = 1000.0 / fps
-    play = dict(label="play", method="animate",
-                args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
-                                 transition=dict(duration=0))])
-    pause = dict(label="pause", method="animate",
-                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
-    steps = [dict(label=label, method="animate",
-                  args=[[label], dict(frame=dict(duration=0, redraw=True), mode="immediate",
-                                      transition=dict(duration=0))]) for label in labels]
+    play = dict(
+        label="play",
+        method="animate",
+        args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True, transition=dict(duration=0))],
+    )
+    pause = dict(
+        label="pause", method="animate", args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]
+    )
+    steps = [
+        dict(
+            label=label,
+            method="animate",
+            args=[[label], dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))],
+        )
+        for label in labels
+    ]
     fig.update_layout(
-        updatemenus=[dict(type="buttons", buttons=[play, pause], x=0.0, y=0.0, xanchor="left", yanchor="top",
-                          direction="left", pad=dict(t=10, r=10))],
-        sliders=[dict(steps=steps, active=0, x=0.12, len=0.85, y=0.0, yanchor="top",
-                      currentvalue=dict(prefix=slider_prefix), pad=dict(t=10))],
+        updatemenus=[
+            dict(
+                type="buttons",
+                buttons=[play, pause],
+                x=0.0,
+                y=0.0,
+                xanchor="left",
+                yanchor="top",
+                direction="left",
+                pad=dict(t=10, r=10),
+            )
+        ],
+        sliders=[
+            dict(
+                steps=steps,
+                active=0,
+                x=0.12,
+                len=0.85,
+                y=0.0,
+                yanchor="top",
+                currentvalue=dict(prefix=slider_prefix),
+                pad=dict(t=10),
+            )
+        ],
     )

@@ -10,7 +10,7 @@ coordinates, where ``eye`` and ``center`` are given.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -36,8 +36,13 @@ def scene_bounds(fig: go.Figure) -> np.ndarray:
     return np.stack([allp.min(0), allp.max(0)], 1)
 
 
-def focus_on(fig: go.Figure, points: np.ndarray, margin: float = 300.0, direction: Sequence[float] = (1.0, -1.0, 0.55),
-             framing: float = 1.3) -> go.Figure:
+def focus_on(
+    fig: go.Figure,
+    points: np.ndarray,
+    margin: float = 300.0,
+    direction: Sequence[float] = (1.0, -1.0, 0.55),
+    framing: float = 1.3,
+) -> go.Figure:
     """Open a 3D scene's view on ``points`` (the subject) while keeping every trace within the axis ranges.
 
     Args:
@@ -68,10 +73,18 @@ def focus_on(fig: go.Figure, points: np.ndarray, margin: float = 300.0, directio
     d = np.asarray(direction, dtype=float)
     eye = centre + d / np.linalg.norm(d) * framing * size / big
     scene = {f"{a}axis": dict(range=[float(bounds[k, 0]), float(bounds[k, 1])]) for k, a in enumerate("xyz")}
-    fig.update_layout(scene=dict(
-        **scene, aspectmode="manual", aspectratio=dict(x=span[0] / big, y=span[1] / big, z=span[2] / big),
-        camera=dict(up=dict(x=0, y=0, z=1), center=dict(x=centre[0], y=centre[1], z=centre[2]),
-                    eye=dict(x=eye[0], y=eye[1], z=eye[2]))))
+    fig.update_layout(
+        scene=dict(
+            **scene,
+            aspectmode="manual",
+            aspectratio=dict(x=span[0] / big, y=span[1] / big, z=span[2] / big),
+            camera=dict(
+                up=dict(x=0, y=0, z=1),
+                center=dict(x=centre[0], y=centre[1], z=centre[2]),
+                eye=dict(x=eye[0], y=eye[1], z=eye[2]),
+            ),
+        )
+    )
     return fig
 
 
@@ -98,7 +111,20 @@ def pose_toggles(fig: go.Figure, names: Sequence[str], always: Sequence[str] = (
 
     buttons = [dict(label="all", method="restyle", args=[{"visible": mask(posed)}])]
     buttons += [dict(label=n, method="restyle", args=[{"visible": mask({n})}]) for n in names]
-    fig.update_layout(updatemenus=[dict(type="buttons", direction="right", buttons=buttons, x=0.0, y=0.0,
-                                        xanchor="left", yanchor="bottom", pad=dict(l=4, b=4), showactive=True)],
-                      legend=dict(title=dict(text="click to hide / show")))
+    fig.update_layout(
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="right",
+                buttons=buttons,
+                x=0.0,
+                y=0.0,
+                xanchor="left",
+                yanchor="bottom",
+                pad=dict(l=4, b=4),
+                showactive=True,
+            )
+        ],
+        legend=dict(title=dict(text="click to hide / show")),
+    )
     return fig

@@ -13,12 +13,13 @@ test suite and :mod:`lt_core.reproduce` set it).
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .mpl import small_multiples
+from lt_core.viz.mpl import small_multiples
 
 __all__ = ["HEADLESS_ENV", "widgets_enabled", "slider_or_grid"]
 
@@ -46,10 +47,17 @@ def widgets_enabled(interactive: bool | None = None) -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
-def slider_or_grid(draw: Callable[[Axes, Any], None], values: Sequence[Any], name: str = "value",
-                   interactive: bool | None = None, ncols: int = 4, panel: tuple[float, float] = (3.2, 3.0),
-                   fmt: str = "{name} = {value}", suptitle: str | None = None, start: Any | None = None
-                   ) -> Figure | Any:
+def slider_or_grid(
+    draw: Callable[[Axes, Any], None],
+    values: Sequence[Any],
+    name: str = "value",
+    interactive: bool | None = None,
+    ncols: int = 4,
+    panel: tuple[float, float] = (3.2, 3.0),
+    fmt: str = "{name} = {value}",
+    suptitle: str | None = None,
+    start: Any | None = None,
+) -> Figure | Any:
     """Explore ``draw(ax, value)`` over ``values``: a slider when live, small multiples when headless.
 
     Args:
@@ -75,9 +83,13 @@ def slider_or_grid(draw: Callable[[Axes, Any], None], values: Sequence[Any], nam
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    slider = widgets.SelectionSlider(options=[(str(v), v) for v in values], description=name,
-                                     value=start if start is not None else values[len(values) // 2],
-                                     continuous_update=False, layout=widgets.Layout(width="60%"))
+    slider = widgets.SelectionSlider(
+        options=[(str(v), v) for v in values],
+        description=name,
+        value=start if start is not None else values[len(values) // 2],
+        continuous_update=False,
+        layout=widgets.Layout(width="60%"),
+    )
 
     def update(value: Any) -> None:
         fig, ax = plt.subplots(figsize=(panel[0] * 1.6, panel[1] * 1.6))

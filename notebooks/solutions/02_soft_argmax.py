@@ -7,8 +7,9 @@ def soft_argmax(heatmaps, beta):
     """(N, h, w) heatmaps -> (N, 2) expected (u, v) under softmax(beta * H), integer coordinates = pixel centres."""
     N, h, w = heatmaps.shape
     p = torch.softmax(beta * heatmaps.reshape(N, -1), -1).reshape(N, h, w)
-    return torch.stack([(p.sum(1) * torch.arange(w, dtype=p.dtype)).sum(-1),
-                        (p.sum(2) * torch.arange(h, dtype=p.dtype)).sum(-1)], -1)
+    return torch.stack(
+        [(p.sum(1) * torch.arange(w, dtype=p.dtype)).sum(-1), (p.sum(2) * torch.arange(h, dtype=p.dtype)).sum(-1)], -1
+    )
 
 
 def grad_u(heatmap, beta):

@@ -10,8 +10,9 @@ def dlt_rows(uv, P):
 
 def triangulate_svd(uv, P, w):
     """Weighted DLT of one point: rows of view c times w_c, smallest right singular vector, dehomogenised."""
-    A = torch.cat([w[c] * torch.stack([uv[c, 0] * P[c, 2] - P[c, 0], uv[c, 1] * P[c, 2] - P[c, 1]])
-                   for c in range(P.shape[0])])
+    A = torch.cat(
+        [w[c] * torch.stack([uv[c, 0] * P[c, 2] - P[c, 0], uv[c, 1] * P[c, 2] - P[c, 1]]) for c in range(P.shape[0])]
+    )
     Xh = torch.linalg.svd(A).Vh[-1]
     return Xh[:3] / Xh[3]
 

@@ -7,7 +7,7 @@ import torch
 
 def mpjpe_relative(pred, gt, root=6):
     """Mean joint distance after subtracting each pose's pelvis from prediction and ground truth (mm)."""
-    rel = (pred - pred[:, root:root + 1]) - (gt - gt[:, root:root + 1])
+    rel = (pred - pred[:, root : root + 1]) - (gt - gt[:, root : root + 1])
     return float(rel.norm(dim=-1).mean())
 
 

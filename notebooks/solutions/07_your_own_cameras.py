@@ -15,8 +15,9 @@ def fundamental(K_a, R_a, t_a, K_b, R_b, t_b):
     R = R_b @ R_a.T
     t = t_b - R @ t_a
     zero = torch.zeros((), dtype=t.dtype)
-    tx = torch.stack([torch.stack([zero, -t[2], t[1]]), torch.stack([t[2], zero, -t[0]]),
-                      torch.stack([-t[1], t[0], zero])])
+    tx = torch.stack(
+        [torch.stack([zero, -t[2], t[1]]), torch.stack([t[2], zero, -t[0]]), torch.stack([-t[1], t[0], zero])]
+    )
     return torch.linalg.inv(K_b).T @ tx @ R @ torch.linalg.inv(K_a)
 
 
@@ -28,8 +29,9 @@ def triangulate_joint(uv, conf, cameras):
     uv = torch.where(conf[:, None] > 0, uv, torch.zeros_like(uv))
     und = cameras.undistort_points(uv[:, None])[:, 0]  # (C, 2) ideal pinhole pixels
     P = cameras.projection  # (C, 3, 4)
-    rows = torch.cat([conf[:, None] * (und[:, :1] * P[:, 2] - P[:, 0]),
-                      conf[:, None] * (und[:, 1:] * P[:, 2] - P[:, 1])])  # (2C, 4)
+    rows = torch.cat(
+        [conf[:, None] * (und[:, :1] * P[:, 2] - P[:, 0]), conf[:, None] * (und[:, 1:] * P[:, 2] - P[:, 1])]
+    )  # (2C, 4)
     Xh = torch.linalg.svd(rows).Vh[-1]
     return Xh[:3] / Xh[3]
 
