@@ -60,6 +60,7 @@ from lt_core.data.motion import Motion, MotionFormatError, read_asf_amc, read_bv
 from lt_core.data.restpose import detect_rest_frames
 from lt_core.data.units import check_unit, detect_unit, leg_joints_from_mapping, parse_unit
 from lt_core.paths import data_dir
+from lt_core.skeleton import H36M17
 
 __all__ = [
     "H36M_JOINTS",
@@ -77,46 +78,12 @@ __all__ = [
     "list_embedded_clips",
 ]
 
-H36M_JOINTS: tuple[str, ...] = (
-    "RAnkle",
-    "RKnee",
-    "RHip",
-    "LHip",
-    "LKnee",
-    "LAnkle",
-    "Pelvis",
-    "Spine",
-    "Thorax",
-    "Head",
-    "RWrist",
-    "RElbow",
-    "RShoulder",
-    "LShoulder",
-    "LElbow",
-    "LWrist",
-    "Neck",
-)
-"""Human3.6M-17 joint names in index order (pelvis = 6; joint 16 ``"Neck"`` is the neck/nose point)."""
+H36M_JOINTS: tuple[str, ...] = H36M17.joints
+"""Human3.6M-17 joint names in index order (pelvis = 6; joint 16 ``"Neck"`` is the neck/nose point):
+:data:`lt_core.skeleton.H36M17`'s."""
 
-H36M_BONES: tuple[tuple[int, int], ...] = (
-    (6, 2),
-    (2, 1),
-    (1, 0),
-    (6, 3),
-    (3, 4),
-    (4, 5),
-    (6, 7),
-    (7, 8),
-    (8, 16),
-    (16, 9),
-    (8, 12),
-    (12, 11),
-    (11, 10),
-    (8, 13),
-    (13, 14),
-    (14, 15),
-)
-"""(parent, child) index pairs of the Human3.6M-17 skeleton."""
+H36M_BONES: tuple[tuple[int, int], ...] = H36M17.bones
+"""(parent, child) index pairs of the Human3.6M-17 skeleton (:data:`lt_core.skeleton.H36M17`'s)."""
 
 _ALIASES = {"Neck/Nose": "Neck", "Nose": "Neck"}
 
