@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
+from lt_core.notebook_utils import markdown_table
 from lt_core.paths import REPO_ROOT, code_version_text
 
 __all__ = ["NotebookRun", "discover_notebooks", "select_notebooks", "run_notebook", "write_report", "reproduce", "main"]
@@ -168,13 +171,20 @@ def write_report(
         f"- software: {_software()}",
         f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores",
         "",
-        "| notebook | status | duration (s) | executed notebook | figures | tables |",
-        "|---|---|---|---|---|---|",
     ]
-    for r in runs:
-        executed = f"[{r.executed}]({r.executed})" if r.executed else "-"
-        n_tables = len([t for t in r.tables if t.endswith(".csv")])
-        lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {executed} | {len(r.figures)} | {n_tables} |")
+    rows = [
+        {
+            "notebook": r.name,
+            "status": r.status,
+            "duration (s)": float(r.seconds),
+            "executed notebook": f"[{r.executed}]({r.executed})" if r.executed else "-",
+            "figures": len(r.figures),
+            "tables": len([t for t in r.tables if t.endswith(".csv")]),
+        }
+        for r in runs
+    ]
+    columns = ["notebook", "status", "duration (s)", "executed notebook", "figures", "tables"]
+    lines += markdown_table(pd.DataFrame(rows, columns=columns), ".1f").split("\n")
     failed = [r for r in runs if r.status == "failed"]
     for r in failed:
         lines += ["", f"**{r.name} failed**: {r.error}. The executed notebook shows the cell that failed."]
