@@ -3,10 +3,6 @@
 # camera calibration readers/writers, Pose2Sim demo, Human3.6M (paper's labels, 3d-pose-baseline, VideoPose3D) and
 # CMU Panoptic datasets
 from lt_core.data.calibration import (
-    CalibrationError,
-    h36m_camera_from_raw,
-    h36m_cameras_from_labels,
-    load_h36m_cameras_h5,
     load_panoptic_calibration,
     load_rig_json,
     load_toml_calibration,
@@ -14,8 +10,14 @@ from lt_core.data.calibration import (
     save_rig_json,
     save_toml_calibration,
 )
+from lt_core.data.calibration_common import CalibrationError  # noqa: E402
 from lt_core.data.calibration_formats import load_anipose_calibration, load_easymocap_cameras  # noqa: E402
 from lt_core.data.h36m_baseline import load_h36m_baseline  # noqa: E402
+from lt_core.data.h36m_cameras import (  # noqa: E402
+    h36m_camera_from_raw,
+    h36m_cameras_from_labels,
+    load_h36m_cameras_h5,
+)
 from lt_core.data.h36m_sequences import H36MSequence, H36MSequenceDataset, H36MSequences  # noqa: E402
 from lt_core.data.human36m import Human36MDataset, collate_samples, load_h36m_labels  # noqa: E402
 from lt_core.data.panoptic import PanopticDataset  # noqa: E402

@@ -5,14 +5,15 @@ Every reader returns a :class:`~lt_core.camera.Camera` in millimetres with ``X_c
 OpenCV's, or Human3.6M's own for the Human3.6M formats; see :mod:`lt_core.lens`), ``image_size = (W, H)`` where the
 format records it and ``names`` set. Formats:
 
-* Human3.6M, preprocessed labels of the paper's code (``cameras`` structured array, already in mm and ``R, t``).
-* Human3.6M, raw ``cameras.h5`` of 3d-pose-baseline (MATLAB arrays, transposed; ``T`` is the camera centre, so
-  ``t = -R C``). Needs ``h5py`` (``pip install lt-triangulation[h36m]``); the conversion itself
-  (:func:`h36m_camera_from_raw`) does not.
+* Human3.6M, the paper's preprocessed labels and the raw ``cameras.h5`` of 3d-pose-baseline: read by
+  :mod:`lt_core.data.h36m_cameras` (its functions are importable from here too).
 * CMU Panoptic ``calibration_<seq>.json`` (centimetres; optional rotation of its y-down world to our Z-up world).
 * Pose2Sim TOML (``translation`` in metres, ``rotation`` a Rodrigues vector); anipose's ``calibration.toml`` (same
   fields, board units) and EasyMocap's ``intri.yml`` / ``extri.yml`` are in :mod:`lt_core.data.calibration_formats`.
 * The project's own rig JSON (:func:`save_rig_json` / :func:`load_rig_json`).
+
+This module holds the Panoptic, TOML and rig JSON formats, readers and writers; the field checks every reader
+shares live in :mod:`lt_core.data.calibration_common`.
 
 Errors: a missing file raises :class:`FileNotFoundError` naming the path; malformed content raises
 :class:`CalibrationError` naming the file, the camera and the field.
@@ -21,7 +22,6 @@ Errors: a missing file raises :class:`FileNotFoundError` naming the path; malfor
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +31,26 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lt_core.camera import Camera, CameraError, stack_cameras
+from lt_core.camera import Camera
+from lt_core.data.calibration_common import (
+    CalibrationError,
+    PathLike,
+    _array,
+    _field,
+    _make_camera,
+    _require_file,
+    _select,
+    _stack,
+)
+from lt_core.data.h36m_cameras import (
+    H36M_CAMERA_NAMES,
+    H36M_IMAGE_SIZES,
+    h36m_camera_from_raw,
+    h36m_cameras_from_labels,
+    import_h5py,
+    load_h36m_cameras_h5,
+    open_h5,
+)
 from lt_core.data.textio import load_json, load_toml, names_file
 from lt_core.rotation import matrix_to_rodrigues, rodrigues_to_matrix
 
@@ -43,6 +62,8 @@ __all__ = [
     "h36m_cameras_from_labels",
     "h36m_camera_from_raw",
     "load_h36m_cameras_h5",
+    "import_h5py",
+    "open_h5",
     "load_panoptic_calibration",
     "save_panoptic_calibration",
     "load_toml_calibration",
@@ -51,19 +72,6 @@ __all__ = [
     "save_rig_json",
     "rotate_world",
 ]
-
-PathLike = str | Path
-
-H36M_CAMERA_NAMES: tuple[str, ...] = ("54138969", "55011271", "58860488", "60457274")
-"""Human3.6M camera names in the order of the paper's labels and of ``cameras.h5`` (camera1..camera4)."""
-
-H36M_IMAGE_SIZES: dict[str, tuple[int, int]] = {
-    "54138969": (1000, 1002),
-    "55011271": (1000, 1000),
-    "58860488": (1000, 1000),
-    "60457274": (1000, 1002),
-}
-"""Full-frame (W, H) of each Human3.6M camera."""
 
 PANOPTIC_TO_ZUP = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
 """Proper rotation ``Q`` (det +1) from CMU Panoptic's y-down world to our Z-up world:
@@ -75,83 +83,7 @@ PANOPTIC_CAMERA_TYPE_ALIASES: dict[str, str] = {"kinect": "kinect-color"}
 ``"kinect-color"``)."""
 
 
-class CalibrationError(ValueError):
-    """Malformed calibration content; the message names the file, the camera and the field."""
-
-
 # ------------------------------------------------------------------------------------------------------- helpers
-def _require_file(path: PathLike) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"calibration file not found: {p}")
-    return p
-
-
-def _array(
-    value: Any, shape: tuple[int, ...], where: str, field: str, sizes: Sequence[int] | None = None
-) -> np.ndarray:
-    """Convert ``value`` into a float64 array of ``shape`` (or of one of ``sizes`` when 1-D), or raise."""
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise CalibrationError(f"{where}: field {field!r} is not numeric ({e})") from None
-    if sizes is not None:
-        a = a.reshape(-1)
-        if a.size not in sizes:
-            allowed = " or ".join(map(str, sizes))
-            raise CalibrationError(f"{where}: field {field!r} must hold {allowed} numbers, got {a.size}")
-    elif a.size == math.prod(shape):
-        a = a.reshape(shape)
-    else:
-        raise CalibrationError(f"{where}: field {field!r} must have shape {shape}, got {a.shape}")
-    if not np.isfinite(a).all():
-        raise CalibrationError(f"{where}: field {field!r} contains NaN or inf")
-    return a
-
-
-def _field(record: Mapping[str, Any], key: str, where: str) -> Any:
-    if not isinstance(record, Mapping):
-        raise CalibrationError(f"{where}: expected a table/object, got {type(record).__name__}")
-    if key not in record:
-        raise CalibrationError(f"{where}: missing field {key!r}")
-    return record[key]
-
-
-def _make_camera(K, R, t_mm, dist, size, name: str, where: str, model: str = "opencv") -> Camera:
-    try:
-        cam = Camera(
-            K=torch.as_tensor(K, dtype=torch.float64),
-            R=torch.as_tensor(R, dtype=torch.float64),
-            t=torch.as_tensor(t_mm, dtype=torch.float64).reshape(3),
-            dist=torch.as_tensor(dist, dtype=torch.float64).reshape(-1),
-            image_size=None if size is None else torch.as_tensor(size, dtype=torch.float64).reshape(2),
-            names=[name],
-            distortion_model=model,
-        )
-        cam.validate(atol=1e-3)
-    except CameraError as e:
-        raise CalibrationError(f"{where}: {e}") from None
-    return cam
-
-
-def _stack(cams: Sequence[Camera], source: Path | str) -> Camera:
-    if not cams:
-        raise CalibrationError(f"{source}: no cameras selected")
-    if any(c.image_size is None for c in cams):
-        for c in cams:
-            c.image_size = None
-    return stack_cameras(cams)
-
-
-def _select(names: list[str], wanted: Sequence[str] | None, source: Path | str) -> list[int]:
-    if wanted is None:
-        return list(range(len(names)))
-    missing = [n for n in wanted if n not in names]
-    if missing:
-        raise CalibrationError(f"{source}: no camera named {missing}; available: {names}")
-    return [names.index(n) for n in wanted]
-
-
 def _opencv_only(camera: Camera, fmt: str) -> None:
     """Formats that store OpenCV coefficients cannot hold another lens model: refuse instead of writing wrong data."""
     if camera.distortion_model != "opencv" and camera.has_distortion:
@@ -208,149 +140,6 @@ def rotate_world(camera: Camera, Q: Tensor) -> Camera:
     """
     Q = torch.as_tensor(Q, dtype=camera.dtype, device=camera.device)
     return replace(camera, R=camera.R @ Q.T)
-
-
-# ---------------------------------------------------------------------------------------------------------- H36M
-def import_h5py(purpose: str):
-    """The ``h5py`` module, or an ImportError that says how to install it (the ``h36m`` extra)."""
-    try:
-        import h5py  # noqa: PLC0415 (optional dependency)
-    except ImportError as e:
-        raise ImportError(
-            f"{purpose} needs the optional package h5py: pip install 'lt-triangulation[h36m]' "
-            "(or pip install h5py); the preprocessed labels need no extra package"
-        ) from e
-    return h5py
-
-
-def open_h5(path: PathLike):
-    """Open an HDF5 file for reading; a truncated or non-HDF5 file raises :class:`CalibrationError` naming it."""
-    h5py = import_h5py(f"reading {Path(path).name}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        raise CalibrationError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {e}") from None
-
-
-def h36m_cameras_from_labels(labels: Mapping[str, Any], subject: str | int) -> Camera:
-    """Cameras of one subject from the paper's preprocessed Human3.6M labels.
-
-    Args:
-        labels: the dict loaded from ``human36m-multiview-labels-GTbboxes.npy`` (keys ``cameras``,
-            ``subject_names``, ``camera_names``); ``cameras`` is a structured array of shape
-            (n_subjects, n_cameras) with fields ``R`` (3, 3), ``t`` (3, 1) mm, ``K`` (3, 3), ``dist`` (5,).
-        subject: subject name (``"S9"``) or index into ``subject_names``.
-
-    Returns:
-        Camera with batch shape (n_cameras,), float64, ``t`` in mm, names = ``camera_names``, full-frame
-        ``image_size`` for the known Human3.6M cameras (``None`` if a name is unknown), and the Human3.6M lens
-        model (``distortion_model="h36m"``: the labels copy ``k`` and ``p`` of ``cameras.h5``).
-    """
-    where = "Human3.6M labels"
-    for key in ("cameras", "subject_names", "camera_names"):
-        _field(labels, key, where)
-    subjects = list(labels["subject_names"])
-    if isinstance(subject, str):
-        if subject not in subjects:
-            raise CalibrationError(f"{where}: unknown subject {subject!r}; subjects are {subjects}")
-        s = subjects.index(subject)
-    else:
-        s = int(subject)
-    arr = labels["cameras"]
-    names = [str(n) for n in labels["camera_names"]]
-    fields = set(arr.dtype.names or ())
-    missing = {"R", "t", "K", "dist"} - fields
-    if missing:
-        raise CalibrationError(f"{where}: cameras array lacks fields {sorted(missing)}")
-    cams = []
-    for c, name in enumerate(names):
-        rec = arr[s, c]
-        w = f"{where}, subject {subjects[s]}, camera {name}"
-        cams.append(
-            _make_camera(
-                _array(rec["K"], (3, 3), w, "K"),
-                _array(rec["R"], (3, 3), w, "R"),
-                _array(rec["t"], (3,), w, "t"),
-                _array(rec["dist"], (5,), w, "dist", sizes=(4, 5)),
-                H36M_IMAGE_SIZES.get(name),
-                name,
-                w,
-                model="h36m",
-            )
-        )
-    return _stack(cams, where)
-
-
-def h36m_camera_from_raw(R, T, f, c, k, p, name: str = "", transpose: bool = True) -> Camera:
-    """Convert one camera of the raw Human3.6M ``cameras.h5`` layout into our convention.
-
-    Args:
-        R: (3, 3) world-to-camera rotation as stored (MATLAB order; transposed when ``transpose``).
-        T: (3,) or (3, 1) camera centre ``C`` in world mm (``X_cam = R (X - C)``).
-        f: (2,) focal lengths in px; ``c``: (2,) principal point in px.
-        k: (3,) radial distortion ``k1, k2, k3``; ``p``: (2,) tangential ``p1, p2`` (file order).
-        name: camera name (e.g. ``"54138969"``); sets the full-frame ``image_size`` when known.
-        transpose: the stored ``R`` is the MATLAB transpose (true for ``cameras.h5``).
-
-    Returns:
-        A single Camera with ``t = -R C`` in mm, ``dist = (k1, k2, p1, p2, k3)`` and ``distortion_model="h36m"``:
-        Human3.6M's tangential terms are not OpenCV's (reading ``p`` as OpenCV's ``p1, p2`` moves points by up to
-        0.4 px on these cameras), so the camera keeps Human3.6M's own formula (:mod:`lt_core.lens`), which
-        reproduces the dataset's projection exactly.
-    """
-    where = f"Human3.6M raw camera {name or '?'}"
-    R = _array(R, (3, 3), where, "R")
-    R = R.T if transpose else R
-    C = _array(T, (3,), where, "T")
-    f = _array(f, (2,), where, "f")
-    c = _array(c, (2,), where, "c")
-    k = _array(k, (3,), where, "k")
-    p = _array(p, (2,), where, "p")
-    K = np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])
-    dist = np.array([k[0], k[1], p[0], p[1], k[2]])
-    return _make_camera(K, R, -R @ C, dist, H36M_IMAGE_SIZES.get(name), name, where, model="h36m")
-
-
-def load_h36m_cameras_h5(path: PathLike, subjects: Sequence[int] = (1, 5, 6, 7, 8, 9, 11)) -> dict[str, Camera]:
-    """Read the raw Human3.6M ``cameras.h5`` (3d-pose-baseline layout ``subject<s>/camera<c>/{R,T,f,c,k,p,Name}``).
-
-    Args:
-        path: the ``cameras.h5`` file.
-        subjects: subject numbers to read.
-
-    Returns:
-        ``{"S1": Camera (4,), ...}`` in our convention (mm, ``t = -R C``), names from the file's ``Name`` field.
-
-    Raises:
-        ImportError: ``h5py`` is not installed (it is optional: ``pip install lt-triangulation[h36m]``).
-        CalibrationError: the file is not HDF5 (e.g. truncated), or a group or field is missing.
-    """
-    p = _require_file(path)
-    import_h5py("reading the raw Human3.6M cameras.h5")
-    out: dict[str, Camera] = {}
-    with open_h5(p) as hf:
-        for s in subjects:
-            cams = []
-            for ci in range(1, 5):
-                group = f"subject{s}/camera{ci}"
-                if group not in hf:
-                    raise CalibrationError(f"{p}: missing group {group!r}")
-                g = hf[group]
-                missing = [key for key in ("R", "T", "f", "c", "k", "p") if key not in g]
-                if missing:
-                    raise CalibrationError(f"{p}: {group} lacks fields {missing}")
-                try:
-                    raw = {key: g[key][()] for key in ("R", "T", "f", "c", "k", "p")}
-                    name = (
-                        "".join(chr(int(x)) for x in np.asarray(g["Name"][()]).reshape(-1))
-                        if "Name" in g
-                        else H36M_CAMERA_NAMES[ci - 1]
-                    )
-                except OSError as e:
-                    raise CalibrationError(f"{p}: cannot read {group} (truncated or corrupt file?): {e}") from None
-                cams.append(h36m_camera_from_raw(**raw, name=name))
-            out[f"S{s}"] = _stack(cams, p)
-    return out
 
 
 # ------------------------------------------------------------------------------------------------------ Panoptic

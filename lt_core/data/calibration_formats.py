@@ -34,7 +34,15 @@ import numpy as np
 import torch
 
 from lt_core.camera import Camera
-from lt_core.data.calibration import CalibrationError, _array, _field, _make_camera, _require_file, _select, _stack
+from lt_core.data.calibration_common import (
+    CalibrationError,
+    _array,
+    _field,
+    _make_camera,
+    _require_file,
+    _select,
+    _stack,
+)
 from lt_core.data.opencv_yaml import read_opencv_yaml
 from lt_core.data.textio import load_toml, names_file
 from lt_core.rotation import rodrigues_to_matrix

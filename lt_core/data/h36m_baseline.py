@@ -27,7 +27,8 @@ from typing import Literal
 import numpy as np
 
 from lt_core.camera import Camera
-from lt_core.data.calibration import CalibrationError, load_h36m_cameras_h5, open_h5
+from lt_core.data.calibration_common import CalibrationError
+from lt_core.data.h36m_cameras import load_h36m_cameras_h5, open_h5
 from lt_core.data.h36m_sequences import (
     H36M32_TO_17,
     H36MSequence,

@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from lt_core.camera import Camera
 from lt_core.conventions import check_convention, scale_box
-from lt_core.data.calibration import h36m_cameras_from_labels
+from lt_core.data.h36m_cameras import h36m_cameras_from_labels
 from lt_core.data.resize_area import resize_area
 from lt_core.data.sample import collate_samples  # the one collate of the sample format; re-exported here
 from lt_core.data.undistort import undistort_image, undistortion_map

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from lt_core.data.calibration import CalibrationError
+from lt_core.data.calibration_common import CalibrationError
 from lt_core.data.textio import names_file, read_text
 
 __all__ = ["read_opencv_yaml"]

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from lt_core.camera import Camera, stack_cameras
-from lt_core.data.calibration import H36M_CAMERA_NAMES
+from lt_core.data.h36m_cameras import H36M_CAMERA_NAMES
 from lt_core.data.h36m_sequences import (
     H36M32_TO_17,
     LAYOUT_TO_H36M17,

@@ -21,16 +21,8 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from lt_core.ops.triangulation import (
-    TriangulationError,
-    _det3,
-    _threads,
-    dlt_normalized,
-    normalize_projections,
-    null_vector_dehomogenized,
-    project_points,
-    single_thread_below,
-)
+from lt_core.ops.dlt_kernels import _det3, dlt_normalized, normalize_projections, null_vector_dehomogenized
+from lt_core.ops.triangulation import TriangulationError, _threads, project_points, single_thread_below
 
 __all__ = ["triangulate_ransac", "triangulate_best_subset", "refine_reprojection"]
 

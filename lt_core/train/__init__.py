@@ -6,7 +6,8 @@ Public API:
 - :class:`Trainer`, :func:`train` (``loop``): Adam with per-group learning rates, AMP on CUDA, gradient clipping,
   CSV/TensorBoard logs, per-epoch validation, atomic exactly-resumable checkpoints, ``manifest.json``.
 - :func:`predict`, :func:`evaluate_model`, :class:`Predictions`, :func:`load_trained_model` (``evaluate``).
-- ``distributed``: torchrun / DDP helpers; ``checkpoint``: atomic saves and RNG states.
+- ``distributed``: torchrun / DDP helpers; ``checkpoint``: atomic saves and RNG states; ``resume``: what a
+  trainer checkpoint holds and the checks before a run continues from it.
 
 Command line: ``python -m lt_core.train --config cfg.json [--set key=value ...]``, or with DDP
 ``torchrun --nproc_per_node=2 -m lt_core.train --config cfg.json``.
