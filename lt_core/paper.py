@@ -12,7 +12,8 @@ the reference protocol) and read the metric from them. A method the paper report
 NaN and a ``measured from`` entry saying why.
 
 Finding, loading and running the trained models whose evaluations fill these tables is the job of
-:mod:`lt_core.train.methods` (this module only imports its :data:`METHOD_NAMES`, the display names of the methods).
+:mod:`lt_core.train.methods` and :mod:`lt_core.train.catalog`; this module only imports the display names of the
+methods (:data:`lt_core.train.catalog.METHOD_NAMES`), so importing it does not load the models.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from lt_core.metrics import Evaluation
-from lt_core.train.methods import METHOD_NAMES
+from lt_core.train.catalog import METHOD_NAMES
 
 __all__ = [
     "CITATION",

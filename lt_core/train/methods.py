@@ -12,8 +12,7 @@ Notebooks 04-06 and the table scripts ask three questions of a folder of checkpo
   :func:`evaluate_methods` runs every model over them (volumetric cuboids centred on the algebraic model's pelvis,
   the paper's test-time protocol) and :func:`pooled_evaluation` pools prediction sets.
 
-The paper's own numbers and the comparison tables live in :mod:`lt_core.paper`, which imports this module; nothing
-here imports :mod:`lt_core.paper`.
+The paper's own numbers and the comparison tables live in :mod:`lt_core.paper`; nothing here imports it.
 """
 
 from __future__ import annotations
