@@ -53,17 +53,20 @@ def normalize_sum(x: Tensor, dim: int | tuple[int, ...]) -> Tensor:
     return x / x.sum(dim, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
 
 
-def weighted_mean(values: Tensor, weights: Tensor, min_total: float = 1.0) -> Tensor:
-    """``sum(values * weights) / max(sum(weights), min_total)``: a masked or weighted mean over every element.
+def weighted_mean(values: Tensor, weights: Tensor, min_total: float = 1.0, scale: float = 1.0) -> Tensor:
+    """``scale * sum(values * weights) / max(sum(weights), min_total)``: a masked or weighted mean over every element.
 
-    With 0/1 weights (a validity mask) this is the mean over valid elements, and 0 when none is valid.
+    With 0/1 weights (a validity mask) this is the mean over valid elements, and 0 when none is valid. ``scale``
+    multiplies the sum before the division, in that order (a loss weight), so that a scaled mean is bit for bit the
+    expression ``scale * (values * weights).sum() / weights.sum()`` it replaces.
 
     Args:
         values: any shape.
         weights: broadcastable to ``values``, non-negative.
         min_total: the smallest denominator (1 for masks: one valid element or none gives its value or 0).
+        scale: factor applied to the weighted sum before dividing (1: none; multiplying by 1 is exact).
 
     Returns:
         A scalar tensor.
     """
-    return (values * weights).sum() / weights.sum().clamp_min(min_total)
+    return scale * (values * weights).sum() / weights.sum().clamp_min(min_total)

@@ -61,3 +61,22 @@ def test_weighted_mean_is_the_mean_over_valid_elements():
     grad = torch.ones(4, requires_grad=True)
     weighted_mean(values * grad, torch.tensor([1.0, 1.0, 0.0, 0.0])).backward()
     torch.testing.assert_close(grad.grad, torch.tensor([0.5, 1.0, 0.0, 0.0]))
+
+
+def test_weighted_mean_repeats_the_replaced_expressions_bit_for_bit():
+    """Training amplifies last-bit differences: the helper must keep the operation order of the code it replaced."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        err = torch.rand(4, 3, 17, generator=g) * torch.rand(1, generator=g) * 10
+        m = (torch.rand(4, 3, 17, generator=g) > 0.3).float()
+        assert torch.equal(weighted_mean(err, m, scale=1000.0), 1000.0 * (err * m).sum() / m.sum().clamp(min=1.0))
+        assert torch.equal(weighted_mean(err, m), (err * m).sum() / m.sum().clamp(min=1.0))
+        assert torch.equal(-weighted_mean(err, m), -(err * m).sum() / m.sum().clamp_min(1.0))
+    # the other order differs in the last bit for some inputs: the test above can fail
+    err = torch.rand(4093, generator=g)
+    m = torch.ones(4093)
+    orders_differ = [
+        not torch.equal(1000.0 * (e * m).sum() / m.sum(), 1000.0 * ((e * m).sum() / m.sum()))
+        for e in (err * k for k in torch.linspace(0.1, 10, 50))
+    ]
+    assert any(orders_differ)

@@ -249,7 +249,7 @@ def heatmap_2d_loss(
     uv_hm = resize_coordinate(uv, uv.new_tensor([w / W, h / H]), batch["cameras"].convention)
     err = (hm - heatmap_targets(uv_hm, (h, w), sigma)).pow(2).mean((-1, -2))  # (B, C, J)
     m = mask.to(err.dtype)
-    loss = weight * weighted_mean(err, m)
+    loss = weighted_mean(err, m, scale=weight)
     if keypoints_weight and "joints_2d" in output:
         loss = loss + keypoints_weight * keypoints_2d_loss(output, batch)
     return loss
