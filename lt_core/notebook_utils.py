@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lt_core.tables import markdown_table
+
 __all__ = [
     "SIZES",
     "SIZE_ENV",
@@ -311,30 +313,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def _cell(value: Any, floatfmt: str) -> str:
-    if isinstance(value, (float, np.floating)):
-        return "nan" if not np.isfinite(value) else format(float(value), floatfmt)
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    return str(value).replace("|", "\\|")
-
-
-def markdown_table(df: Any, floatfmt: str = ".2f", index: bool = False) -> str:
-    """A pandas DataFrame as a GitHub Markdown table (no extra dependency).
-
-    Args:
-        df: the table.
-        floatfmt: format of float cells.
-        index: include the index as the first column.
-    """
-    frame = df.reset_index() if index else df
-    cols = [str(c).replace("|", "\\|") for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, floatfmt) for v in row) + " |")
-    return "\n".join(lines)
 
 
 class NotebookResults:

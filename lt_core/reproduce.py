@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lt_core.notebook_utils import markdown_table
 from lt_core.paths import REPO_ROOT, code_version_text
+from lt_core.tables import markdown_table
 
 __all__ = ["NotebookRun", "discover_notebooks", "select_notebooks", "run_notebook", "write_report", "reproduce", "main"]
 

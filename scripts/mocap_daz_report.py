@@ -41,8 +41,8 @@ from lt_core.data.motion import forward_kinematics, read_bvh  # noqa: E402
 from lt_core.data.restpose import detect_rest_frames  # noqa: E402
 from lt_core.data.retarget import H36M_BONES, H36M_JOINTS, load_clip  # noqa: E402
 from lt_core.data.synthetic import DAZ_EXCLUDED_CLIPS, DAZ_VAL_CLIPS, TRAIN_CLIPS, VAL_CLIPS  # noqa: E402
-from lt_core.notebook_utils import markdown_table  # noqa: E402
 from lt_core.skeleton import H36M17  # noqa: E402
+from lt_core.tables import markdown_table  # noqa: E402
 from lt_core.viz.colors import SIDE_COLORS  # noqa: E402
 
 BONE_NAMES = [f"{H36M_JOINTS[a]}-{H36M_JOINTS[b]}" for a, b in H36M_BONES]

@@ -31,12 +31,12 @@ from lt_core.camera import Camera  # noqa: E402
 from lt_core.data.human36m import Human36MDataset  # noqa: E402
 from lt_core.models import AlgebraicTriangulationNet, BackboneConfig, V2VConfig, VolumetricTriangulationNet  # noqa: E402
 from lt_core.models.backbone import BackboneOutput  # noqa: E402
-from lt_core.notebook_utils import markdown_table  # noqa: E402
 from lt_core.ops.ransac import triangulate_ransac  # noqa: E402
 from lt_core.ops.ransac_official import triangulate_ransac_official  # noqa: E402
 from lt_core.ops.triangulation import triangulate  # noqa: E402
 from lt_core.ops.unprojection import unproject_features  # noqa: E402
 from lt_core.paths import code_version, code_version_text  # noqa: E402
+from lt_core.tables import markdown_table  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "official"
 CONVENTIONS = ("official", "centres")

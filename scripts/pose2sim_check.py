@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 
 from lt_core.data.pose2sim import Pose2SimCheck, Pose2SimDetections, pose2sim_check  # noqa: E402
-from lt_core.notebook_utils import markdown_table  # noqa: E402
+from lt_core.tables import markdown_table  # noqa: E402
 
 VARIANTS = {"plain": None, "reject15": 15.0}
 

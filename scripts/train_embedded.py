@@ -73,7 +73,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from lt_core.data.synthetic import SyntheticMultiViewDataset  # noqa: E402
-from lt_core.notebook_utils import markdown_table  # noqa: E402
+from lt_core.tables import markdown_table  # noqa: E402
 from lt_core.train import (  # noqa: E402
     TrainConfig,
     Trainer,
