@@ -35,6 +35,33 @@ def random_points(b: int, j: int, dtype: torch.dtype = torch.float64, seed: int 
     return torch.randn(b, j, 3, generator=g, dtype=dtype) * 400 + torch.tensor([0.0, 0.0, 900.0], dtype=dtype)
 
 
+def standing_pose_mm() -> torch.Tensor:
+    """(17, 3) float64 Human3.6M-17 joints of a person standing at the origin, arms out, in mm (Z up; drawn by
+    hand for drawing and scene tests, not taken from data)."""
+    return torch.tensor(
+        [
+            [-150, 0, 80],
+            [-150, 0, 500],
+            [-120, 0, 930],
+            [120, 0, 930],
+            [150, 0, 500],
+            [150, 0, 80],
+            [0, 0, 930],
+            [0, 0, 1150],
+            [0, 0, 1400],
+            [0, 0, 1700],
+            [-300, 0, 900],
+            [-300, 0, 1150],
+            [-200, 0, 1400],
+            [200, 0, 1400],
+            [300, 0, 1150],
+            [300, 0, 900],
+            [0, 0, 1550],
+        ],
+        dtype=torch.float64,
+    )
+
+
 @pytest.fixture
 def rig4() -> Camera:
     return ring_rig(4)

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from conftest import ring_rig
+from conftest import ring_rig, standing_pose_mm
 
 from lt_core import viz
 
@@ -103,28 +102,7 @@ def plot_counts(dom: _Dom) -> dict[str, int]:
 
 
 def scene_html(tmp_path: Path) -> Path:
-    pose = torch.tensor(
-        [
-            [-150, 0, 80],
-            [-150, 0, 500],
-            [-120, 0, 930],
-            [120, 0, 930],
-            [150, 0, 500],
-            [150, 0, 80],
-            [0, 0, 930],
-            [0, 0, 1150],
-            [0, 0, 1400],
-            [0, 0, 1700],
-            [-300, 0, 900],
-            [-300, 0, 1150],
-            [-200, 0, 1400],
-            [200, 0, 1400],
-            [300, 0, 1150],
-            [300, 0, 900],
-            [0, 0, 1550],
-        ],
-        dtype=torch.float64,
-    )
+    pose = standing_pose_mm()
     fig = viz.scene_figure(ring_rig(4), pose, title="browser test", floor=False)
     for trace in fig.data[-4:-1]:  # thick bones so that they cover many pixels
         trace.line.width = 14

@@ -8,37 +8,16 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from conftest import standing_pose_mm  # noqa: E402
 
 from lt_core import viz  # noqa: E402
 from lt_core.data.rigs import human36m_like_rig  # noqa: E402
 
-POSE = torch.tensor(
-    [
-        [-150, 0, 80],
-        [-150, 0, 500],
-        [-120, 0, 930],
-        [120, 0, 930],
-        [150, 0, 500],
-        [150, 0, 80],
-        [0, 0, 930],
-        [0, 0, 1150],
-        [0, 0, 1400],
-        [0, 0, 1700],
-        [-300, 0, 900],
-        [-300, 0, 1150],
-        [-200, 0, 1400],
-        [200, 0, 1400],
-        [300, 0, 1150],
-        [300, 0, 900],
-        [0, 0, 1550],
-    ],
-    dtype=torch.float64,
-)
+POSE = standing_pose_mm()
 
 
 def _scene(focus: bool):

@@ -14,7 +14,7 @@ import plotly.graph_objects as go  # noqa: E402
 import plotly.io as pio  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ring_rig  # noqa: E402
+from conftest import ring_rig, standing_pose_mm  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
 from lt_core import viz  # noqa: E402
@@ -27,29 +27,7 @@ from lt_core.viz.offline import OfflineNotebookRenderer  # noqa: E402
 def standing_pose() -> torch.Tensor:
     """A plausible (17, 3) Human3.6M pose in mm (not from data; only for drawing tests)."""
     g = torch.Generator().manual_seed(1)
-    base = torch.tensor(
-        [
-            [-150, 0, 80],
-            [-150, 0, 500],
-            [-120, 0, 930],
-            [120, 0, 930],
-            [150, 0, 500],
-            [150, 0, 80],
-            [0, 0, 930],
-            [0, 0, 1150],
-            [0, 0, 1400],
-            [0, 0, 1700],
-            [-300, 0, 900],
-            [-300, 0, 1150],
-            [-200, 0, 1400],
-            [200, 0, 1400],
-            [300, 0, 1150],
-            [300, 0, 900],
-            [0, 0, 1550],
-        ],
-        dtype=torch.float64,
-    )
-    return base + torch.randn(17, 3, generator=g, dtype=torch.float64) * 5
+    return standing_pose_mm() + torch.randn(17, 3, generator=g, dtype=torch.float64) * 5
 
 
 def bone_segments(trace: go.Scatter3d) -> int:
