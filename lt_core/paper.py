@@ -55,6 +55,11 @@ __all__ = [
     "load_method_model",
     "evaluate_methods",
     "pooled_evaluation",
+    "PAPER_SETUP",
+    "training_facts",
+    "training_table",
+    "training_caption",
+    "paper_parameters",
 ]
 
 CITATION = "Iskakov, Burkov, Lempitsky, Malkov. Learnable Triangulation of Human Pose. ICCV 2019"
@@ -510,7 +515,7 @@ def checkpoints_table(checkpoints: Sequence[CheckpointInfo], root: str | Path | 
 
 # ------------------------------------------------------------------------------------------------ evaluation data
 def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, views: int | Sequence[int] | None = None,
-                          frames_per_clip: int | None = 60, split: str = "val", seed: int = 0,
+                          frames_per_clip: int | None = 60, split: str = "val_ext", seed: int = 0,
                           options: Mapping[str, Any] | None = None, convention: str = "centres"):
     """Held-out embedded samples for evaluation: the validation clips through a rig, fixed views, fixed frames.
 
@@ -519,7 +524,10 @@ def embedded_eval_dataset(rig: str, image_size: int | tuple[int, int] = 128, vie
         image_size: crop side in pixels (use the checkpoint's).
         views: number of cameras (evenly spread over the rig), explicit camera indices, or ``None`` for all.
         frames_per_clip: frames kept per validation clip, evenly spread (``None``: every frame at 30 fps).
-        split: ``"val"`` (clips never seen in training).
+        split: ``"val_ext"`` (the default: 131_03, 05_06 and one held-out clip or salsa pair of each family of
+            ``data/mocap_cmu_daz``, never seen in training; the committed checkpoints are evaluated on it by
+            ``scripts/train_embedded.py`` with 125 frames per clip, the same samples as notebook 06's main tables) or
+            ``"val"`` (131_03 and 05_06 only).
         seed: dataset seed (placement, subjects, scenes).
         options: other dataset options (e.g. a checkpoint's ``dataset_options``); rig, split, views and frames
             given here win.
@@ -762,3 +770,6 @@ def pooled_evaluation(predictions: Sequence[Any], exclude_damaged: bool = False)
     return evaluate_predictions(np.concatenate([p.joints_3d for p in preds]), np.concatenate([p.gt for p in preds]),
                                 [m for p in preds for m in p.meta], np.concatenate([p.valid for p in preds]),
                                 exclude_damaged=exclude_damaged)
+
+
+from lt_core.paper_facts import PAPER_SETUP, paper_parameters, training_caption, training_facts, training_table  # noqa: E402,F401

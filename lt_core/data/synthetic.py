@@ -56,7 +56,8 @@ from .rigs import load_rig
 from .sample import collate_samples
 
 __all__ = ["TRAIN_CLIPS", "VAL_CLIPS", "DAZ_VAL_CLIPS", "DAZ_EXCLUDED_CLIPS", "CLIP_SETS", "clip_set",
-           "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints"]
+           "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints", "jitter_boxes",
+           "roll_crop_cameras", "CROP_JITTER_KEYS"]
 
 TRAIN_CLIPS: tuple[str, ...] = ("01_01", "02_01", "11_01", "131_01", "131_02")
 VAL_CLIPS: tuple[str, ...] = ("131_03", "05_06")
@@ -159,6 +160,13 @@ class SyntheticMultiViewDataset(Dataset):
         convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`). Images are always
             rendered through the exact crop cameras (``"centres"``); with ``"official"`` the returned cameras are
             what the released code's crop and resize rules make of the same box, as for a real dataset.
+        crop_jitter: render-time augmentation of every view's crop (training data; ``None``: the tight boxes), a
+            dict with any of ``scale`` (the box side is multiplied by ``exp(u)``, ``u`` uniform in
+            ``[-scale, scale]``), ``shift`` (the box centre moves by up to this fraction of its side along each axis)
+            and ``roll`` (the crop camera turns about its optical axis by up to this many degrees; the person's
+            image rotates about the crop centre, :func:`roll_crop_cameras`). Drawn per view from ``(seed, clip,
+            frame)``; the returned cameras are the jittered ones, so labels stay exact. Rolled views are rendered
+            without the black area outside the full frame.
     """
 
     def __init__(self, split: str = "train", clips: Sequence[str] | None = None, rig: str | Path | Camera = "human36m",
@@ -167,8 +175,10 @@ class SyntheticMultiViewDataset(Dataset):
                  view_indices: Sequence[int] | None = None, subjects_per_clip: int = 2, placement: str = "random",
                  placement_radius: float | None = None, margin: float = 0.2, supersample: int = 1, seed: int = 0,
                  cache_dir: str | Path | None = None, load_images: bool = True,
-                 render_threads: int | None = 1, convention: str = "centres") -> None:
+                 render_threads: int | None = 1, convention: str = "centres",
+                 crop_jitter: dict[str, float] | None = None) -> None:
         self.convention = check_convention(convention)
+        self.crop_jitter = _check_crop_jitter(crop_jitter)
         if clips is None:
             clips = clip_set(split)
         if placement not in ("random", "center", "original"):
@@ -261,6 +271,8 @@ class SyntheticMultiViewDataset(Dataset):
             parts.append(self.convention)
         if rig.distortion_model != "opencv":
             parts.append(rig.distortion_model)
+        if self.crop_jitter:
+            parts.append(("crop_jitter", sorted(self.crop_jitter.items())))
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ items
@@ -316,6 +328,12 @@ class SyntheticMultiViewDataset(Dataset):
         full = self.rig[views]
         names = [self.rig.names[i] for i in views] if self.rig.names else [f"cam_{i}" for i in views]
         cams, boxes = crop_to_person(joints, full, self.out_size, body, margin=self.margin)
+        roll = None
+        if self.crop_jitter:
+            boxes, roll = jitter_boxes(boxes, self.crop_jitter, seed_from(self.seed, s["clip"], s["frame"], "crop"))
+            cams = full.to(torch.float64).crop_and_resize(boxes, self.out_size)
+            if roll is not None:
+                cams = roll_crop_cameras(cams, roll)
         # a view is valid when the person is in front of the camera and at least half of the joints are in frame
         uv = full.project(joints.double()[None].expand(len(views), 17, 3))
         depth = full.depth(joints.double()[None].expand(len(views), 17, 3))
@@ -327,7 +345,7 @@ class SyntheticMultiViewDataset(Dataset):
                 "action": self._clip_info.get(s["clip"], {}).get("description", s["clip"]), "clip": s["clip"],
                 "frame": s["frame"], "index": int(index), "camera_names": names, "bbox_ltrb": boxes.float()}
         if self.load_images:
-            region = crop_region(boxes, full.image_size, self.out_size)
+            region = crop_region(boxes, full.image_size, self.out_size) if roll is None else None
             out = render(joints, cams, body, s["scene"], self.out_size, supersample=self.supersample,
                          valid_region=region, noise_seed=s["noise_seed"], num_threads=self.render_threads)
             sample["images"] = out.images
@@ -339,6 +357,76 @@ class SyntheticMultiViewDataset(Dataset):
         sample.update({"cameras": cams, "joints_3d": joints.float(), "joints_valid": torch.ones(17, dtype=torch.bool),
                        "views_valid": views_valid, "meta": meta})
         return sample
+
+
+CROP_JITTER_KEYS = ("scale", "shift", "roll")
+"""Keys of the dataset's ``crop_jitter`` option."""
+
+
+def _check_crop_jitter(jitter: dict[str, float] | None) -> dict[str, float]:
+    if not jitter:
+        return {}
+    unknown = sorted(set(jitter) - set(CROP_JITTER_KEYS))
+    if unknown:
+        raise ValueError(f"crop_jitter: unknown keys {unknown}; use {CROP_JITTER_KEYS}")
+    out = {k: float(v) for k, v in jitter.items() if float(v) != 0.0}
+    bad = {k: v for k, v in out.items() if v < 0 or not math.isfinite(v)}
+    if bad:
+        raise ValueError(f"crop_jitter amplitudes must be finite and >= 0, got {bad}")
+    return out
+
+
+def jitter_boxes(boxes: Tensor, jitter: dict[str, float], seed: int) -> tuple[Tensor, Tensor | None]:
+    """Randomly scaled and shifted crop boxes, and roll angles, one draw per view.
+
+    Args:
+        boxes: (C, 4) square boxes ``(left, top, right, bottom)``, full-frame pixel-corner units.
+        jitter: amplitudes ``scale`` (log of the side factor), ``shift`` (fraction of the side), ``roll`` (degrees).
+        seed: seed of the draw.
+
+    Returns:
+        ``(boxes (C, 4) float64, roll (C,) radians or None when jitter has no roll)``.
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    C = boxes.shape[0]
+    u = lambda: 2.0 * torch.rand(C, generator=g, dtype=torch.float64) - 1.0  # noqa: E731
+    boxes = boxes.double()
+    centre = 0.5 * (boxes[:, :2] + boxes[:, 2:])
+    side = boxes[:, 2:] - boxes[:, :2]
+    scale, shift, roll = u(), torch.stack([u(), u()], -1), u()  # always drawn: one amplitude never moves another
+    side = side * torch.exp(jitter.get("scale", 0.0) * scale)[:, None]
+    centre = centre + jitter.get("shift", 0.0) * shift * side
+    out = torch.cat([centre - 0.5 * side, centre + 0.5 * side], -1)
+    return out, (torch.deg2rad(jitter["roll"] * roll) if jitter.get("roll") else None)
+
+
+def roll_crop_cameras(cameras: Camera, angles: Tensor) -> Camera:
+    """Crop cameras turned about their optical axes: the image rotates by ``angles`` about the crop centre.
+
+    With ``R' = R_z R``, ``t' = R_z t`` (``R_z`` the rotation by the angle about the camera's z axis) and the
+    principal point ``p' = c + Rot(p - c)`` (``c`` the crop centre, pixel-centre coordinates), a point that
+    projected to ``u`` projects to ``c + Rot(u - c)`` when ``fx = fy`` (to within ``|fx - fy| / fx`` otherwise).
+    Either way the returned camera is a valid pinhole camera and images rendered through it match its projections.
+
+    Args:
+        cameras: (C,) crop cameras with ``image_size``.
+        angles: (C,) radians (counter-clockwise in the image as displayed with v pointing down: clockwise).
+
+    Returns:
+        The rolled cameras (same dtype, convention and lens).
+    """
+    a = angles.to(cameras.dtype)
+    c, s = torch.cos(a), torch.sin(a)
+    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    rz = torch.stack([torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1),
+                      torch.stack([zero, zero, one], -1)], -2)  # (C, 3, 3)
+    centre = 0.5 * (cameras.image_size - 1.0)  # (C, 2), pixel centres at integers
+    K = cameras.K.clone()
+    p = K[..., :2, 2] - centre
+    K[..., 0, 2] = centre[..., 0] + c * p[..., 0] - s * p[..., 1]
+    K[..., 1, 2] = centre[..., 1] + s * p[..., 0] + c * p[..., 1]
+    return Camera(K, rz @ cameras.R, (rz @ cameras.t[..., None])[..., 0], cameras.dist, cameras.image_size,
+                  cameras.names, cameras.convention, cameras.distortion_model)
 
 
 def _to_cache(sample: dict[str, Any]) -> dict[str, Any]:
