@@ -772,4 +772,5 @@ def pooled_evaluation(predictions: Sequence[Any], exclude_damaged: bool = False)
                                 exclude_damaged=exclude_damaged)
 
 
-from lt_core.paper_facts import PAPER_SETUP, paper_parameters, training_caption, training_facts, training_table  # noqa: E402,F401
+from lt_core.paper_facts import (  # noqa: E402,F401  (re-exported)
+    PAPER_SETUP, paper_parameters, training_caption, training_facts, training_table)

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lt_core.camera import Camera
-from lt_core.data.synthetic import SyntheticMultiViewDataset, jitter_boxes, roll_crop_cameras
+from lt_core.data.augment import TILT_CLEARANCE, jitter_boxes, roll_crop_cameras, tilt_pose
+from lt_core.data.synthetic import SyntheticMultiViewDataset
 from lt_core.render import seed_from
 from lt_core.train.batching import SeededDataset
 from lt_core.train.rendered import ColorJitter, Compose, Occluders, RenderedDataset, ViewDropout, cache_key
@@ -96,6 +97,23 @@ def test_crop_jitter_rejects_unknown_keys_and_negative_amplitudes():
     with pytest.raises(ValueError, match="finite and >= 0"):
         _dataset(crop_jitter={"scale": -0.1})
     assert _dataset(crop_jitter={"scale": 0.0}).config_key() == _dataset().config_key()
+
+
+def test_tilted_poses_keep_their_shape_and_stay_above_the_floor():
+    joints = _dataset(max_frames_per_clip=1, placement="center")[0]["joints_3d"]
+    tilted = [tilt_pose(joints, 1.0, 180.0, seed=k) for k in range(20)]
+    d0 = torch.cdist(joints.double(), joints.double())
+    for t in tilted:
+        assert torch.allclose(torch.cdist(t.double(), t.double()), d0, atol=1e-3)  # a rigid motion
+        assert float(t[:, 2].min()) >= TILT_CLEARANCE - 1e-3
+    up = lambda j: (0.5 * (j[12] + j[13]) - 0.5 * (j[2] + j[3]))  # noqa: E731
+    angles = [math.degrees(math.acos(float(up(t)[2] / up(t).norm()))) for t in tilted]
+    assert max(angles) > 120 and min(angles) < 60  # upside down and nearly upright among the draws
+    assert torch.equal(tilt_pose(joints, 0.0, 180.0, seed=1), joints)
+    assert torch.equal(tilt_pose(joints, 1.0, 90.0, seed=4), tilt_pose(joints, 1.0, 90.0, seed=4))
+    assert _dataset(pose_tilt=(0.5, 90.0)).config_key() != _dataset().config_key()
+    with pytest.raises(ValueError, match="pose_tilt must be"):
+        _dataset(pose_tilt=(1.5, 90.0))
 
 
 # ---------------------------------------------------------------------------------------------- rendered sets

@@ -52,12 +52,13 @@ from ..camera import Camera
 from ..conventions import check_convention
 from ..render import BodyStyle, SceneStyle, crop_region, crop_to_person, render, seed_from
 from ..render.raycast import NEAR
+from .augment import CROP_JITTER_KEYS, TILT_CLEARANCE, check_crop_jitter, jitter_boxes, roll_crop_cameras, tilt_pose
 from .rigs import load_rig
 from .sample import collate_samples
 
 __all__ = ["TRAIN_CLIPS", "VAL_CLIPS", "DAZ_VAL_CLIPS", "DAZ_EXCLUDED_CLIPS", "CLIP_SETS", "clip_set",
            "SyntheticMultiViewDataset", "collate_samples", "place_joints", "load_joints", "jitter_boxes",
-           "roll_crop_cameras", "CROP_JITTER_KEYS"]
+           "roll_crop_cameras", "CROP_JITTER_KEYS", "tilt_pose", "TILT_CLEARANCE"]
 
 TRAIN_CLIPS: tuple[str, ...] = ("01_01", "02_01", "11_01", "131_01", "131_02")
 VAL_CLIPS: tuple[str, ...] = ("131_03", "05_06")
@@ -167,6 +168,10 @@ class SyntheticMultiViewDataset(Dataset):
             image rotates about the crop centre, :func:`roll_crop_cameras`). Drawn per view from ``(seed, clip,
             frame)``; the returned cameras are the jittered ones, so labels stay exact. Rolled views are rendered
             without the black area outside the full frame.
+        pose_tilt: render-time pose augmentation ``(probability, max_degrees)``: with that probability an item's
+            pose is turned about a random horizontal axis through its pelvis by up to ``max_degrees`` and lifted
+            until every joint is :data:`TILT_CLEARANCE` mm above the floor (:func:`tilt_pose`), so that training sees
+            bodies bent over or upside down (a held-out dance has them); ``None``: poses as captured.
     """
 
     def __init__(self, split: str = "train", clips: Sequence[str] | None = None, rig: str | Path | Camera = "human36m",
@@ -176,9 +181,13 @@ class SyntheticMultiViewDataset(Dataset):
                  placement_radius: float | None = None, margin: float = 0.2, supersample: int = 1, seed: int = 0,
                  cache_dir: str | Path | None = None, load_images: bool = True,
                  render_threads: int | None = 1, convention: str = "centres",
-                 crop_jitter: dict[str, float] | None = None) -> None:
+                 crop_jitter: dict[str, float] | None = None,
+                 pose_tilt: tuple[float, float] | None = None) -> None:
         self.convention = check_convention(convention)
-        self.crop_jitter = _check_crop_jitter(crop_jitter)
+        self.crop_jitter = check_crop_jitter(crop_jitter)
+        if pose_tilt is not None and (len(pose_tilt) != 2 or not 0 <= pose_tilt[0] <= 1 or pose_tilt[1] < 0):
+            raise ValueError(f"pose_tilt must be (probability in [0, 1], max degrees >= 0), got {pose_tilt!r}")
+        self.pose_tilt = (float(pose_tilt[0]), float(pose_tilt[1])) if pose_tilt and pose_tilt[0] else None
         if clips is None:
             clips = clip_set(split)
         if placement not in ("random", "center", "original"):
@@ -273,6 +282,8 @@ class SyntheticMultiViewDataset(Dataset):
             parts.append(rig.distortion_model)
         if self.crop_jitter:
             parts.append(("crop_jitter", sorted(self.crop_jitter.items())))
+        if self.pose_tilt:
+            parts.append(("pose_tilt", self.pose_tilt))
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ items
@@ -293,6 +304,8 @@ class SyntheticMultiViewDataset(Dataset):
             joints = place_joints(joints, yaw, (r * math.cos(phi), r * math.sin(phi)))
         elif self.placement == "center":
             joints = place_joints(joints, 0.0, (0.0, 0.0))
+        if self.pose_tilt:
+            joints = tilt_pose(joints, *self.pose_tilt, seed=seed_from(self.seed, clip, frame, "tilt"))
         k = int(torch.randint(self.subjects_per_clip, (), generator=g))
         cmu_subject = self._clip_info.get(clip, {}).get("subject") or clip.split("_")[0]
         subject = f"cmu{cmu_subject}-{k}"
@@ -357,76 +370,6 @@ class SyntheticMultiViewDataset(Dataset):
         sample.update({"cameras": cams, "joints_3d": joints.float(), "joints_valid": torch.ones(17, dtype=torch.bool),
                        "views_valid": views_valid, "meta": meta})
         return sample
-
-
-CROP_JITTER_KEYS = ("scale", "shift", "roll")
-"""Keys of the dataset's ``crop_jitter`` option."""
-
-
-def _check_crop_jitter(jitter: dict[str, float] | None) -> dict[str, float]:
-    if not jitter:
-        return {}
-    unknown = sorted(set(jitter) - set(CROP_JITTER_KEYS))
-    if unknown:
-        raise ValueError(f"crop_jitter: unknown keys {unknown}; use {CROP_JITTER_KEYS}")
-    out = {k: float(v) for k, v in jitter.items() if float(v) != 0.0}
-    bad = {k: v for k, v in out.items() if v < 0 or not math.isfinite(v)}
-    if bad:
-        raise ValueError(f"crop_jitter amplitudes must be finite and >= 0, got {bad}")
-    return out
-
-
-def jitter_boxes(boxes: Tensor, jitter: dict[str, float], seed: int) -> tuple[Tensor, Tensor | None]:
-    """Randomly scaled and shifted crop boxes, and roll angles, one draw per view.
-
-    Args:
-        boxes: (C, 4) square boxes ``(left, top, right, bottom)``, full-frame pixel-corner units.
-        jitter: amplitudes ``scale`` (log of the side factor), ``shift`` (fraction of the side), ``roll`` (degrees).
-        seed: seed of the draw.
-
-    Returns:
-        ``(boxes (C, 4) float64, roll (C,) radians or None when jitter has no roll)``.
-    """
-    g = torch.Generator().manual_seed(int(seed))
-    C = boxes.shape[0]
-    u = lambda: 2.0 * torch.rand(C, generator=g, dtype=torch.float64) - 1.0  # noqa: E731
-    boxes = boxes.double()
-    centre = 0.5 * (boxes[:, :2] + boxes[:, 2:])
-    side = boxes[:, 2:] - boxes[:, :2]
-    scale, shift, roll = u(), torch.stack([u(), u()], -1), u()  # always drawn: one amplitude never moves another
-    side = side * torch.exp(jitter.get("scale", 0.0) * scale)[:, None]
-    centre = centre + jitter.get("shift", 0.0) * shift * side
-    out = torch.cat([centre - 0.5 * side, centre + 0.5 * side], -1)
-    return out, (torch.deg2rad(jitter["roll"] * roll) if jitter.get("roll") else None)
-
-
-def roll_crop_cameras(cameras: Camera, angles: Tensor) -> Camera:
-    """Crop cameras turned about their optical axes: the image rotates by ``angles`` about the crop centre.
-
-    With ``R' = R_z R``, ``t' = R_z t`` (``R_z`` the rotation by the angle about the camera's z axis) and the
-    principal point ``p' = c + Rot(p - c)`` (``c`` the crop centre, pixel-centre coordinates), a point that
-    projected to ``u`` projects to ``c + Rot(u - c)`` when ``fx = fy`` (to within ``|fx - fy| / fx`` otherwise).
-    Either way the returned camera is a valid pinhole camera and images rendered through it match its projections.
-
-    Args:
-        cameras: (C,) crop cameras with ``image_size``.
-        angles: (C,) radians (counter-clockwise in the image as displayed with v pointing down: clockwise).
-
-    Returns:
-        The rolled cameras (same dtype, convention and lens).
-    """
-    a = angles.to(cameras.dtype)
-    c, s = torch.cos(a), torch.sin(a)
-    zero, one = torch.zeros_like(a), torch.ones_like(a)
-    rz = torch.stack([torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1),
-                      torch.stack([zero, zero, one], -1)], -2)  # (C, 3, 3)
-    centre = 0.5 * (cameras.image_size - 1.0)  # (C, 2), pixel centres at integers
-    K = cameras.K.clone()
-    p = K[..., :2, 2] - centre
-    K[..., 0, 2] = centre[..., 0] + c * p[..., 0] - s * p[..., 1]
-    K[..., 1, 2] = centre[..., 1] + s * p[..., 0] + c * p[..., 1]
-    return Camera(K, rz @ cameras.R, (rz @ cameras.t[..., None])[..., 0], cameras.dist, cameras.image_size,
-                  cameras.names, cameras.convention, cameras.distortion_model)
 
 
 def _to_cache(sample: dict[str, Any]) -> dict[str, Any]:
