@@ -25,10 +25,9 @@ reproduce: setup
 	$(PY) -m lt_core.reproduce --size $(SIZE)
 
 # retrain the small checkpoints in data/checkpoints and rewrite results/tables/embedded_{h36m_rig,dome}.*
-# (27 + 28 minutes on 2 cores)
+# (both rigs side by side, one single-thread process each: TIMING_TBD on the shared 2-core CPU)
 train: setup
-	$(PY) scripts/train_embedded.py --fresh
-	$(PY) scripts/train_embedded.py --rig dome --fresh
+	$(PY) scripts/train_embedded.py --rig all --fresh
 
 test: setup lint
 	$(PY) -m pytest -q tests

@@ -1,57 +1,55 @@
-"""Train small CPU models on the embedded 4-camera data and compare them on held-out clips.
+"""Train small CPU models on the embedded multi-view data and compare them on held-out clips.
 
 Usage::
 
-    python scripts/train_embedded.py --fresh         # the committed checkpoints and table (about 27 min, 2 cores)
-    python scripts/train_embedded.py --quick         # a smoke run in a few minutes (numbers not meaningful)
-    python scripts/train_embedded.py --evaluate-only # re-evaluate data/checkpoints/embedded_*.pt, rewrite the tables
-    python scripts/train_embedded.py --resume        # continue interrupted stages from runs/embedded/<stage>/last.pt
-    python scripts/train_embedded.py --stages vol_softmax  # retrain one stage on the existing 2D backbone run
+    python scripts/train_embedded.py --rig all --fresh   # both rigs in parallel (make train): the committed checkpoints
+    python scripts/train_embedded.py --fresh             # the Human3.6M-like rig only
+    python scripts/train_embedded.py --rig dome --fresh  # the Panoptic-like dome only
+    python scripts/train_embedded.py --quick             # a smoke run in a few minutes (numbers not meaningful)
+    python scripts/train_embedded.py --evaluate-only     # re-evaluate data/checkpoints, rewrite the tables
+    python scripts/train_embedded.py --resume            # continue stages from runs/embedded/<stage>/last.pt
+    python scripts/train_embedded.py --stages vol_softmax  # retrain one stage on the existing earlier stages
 
-Data: :class:`lt_core.data.synthetic.SyntheticMultiViewDataset` with the Human3.6M-like 4-camera rig, 128 x 128
-crops. Training clips and validation clips are disjoint (``TRAIN_CLIPS`` / ``VAL_CLIPS`` of that module). The
-training images are rendered once and kept in memory (uint8) for all stages. The tables are measured on exactly the
-samples notebook 06 evaluates (:func:`held_out`: 125 evenly spread frames per held-out clip, 60 on the dome), so the
-two report the same numbers; ``--eval-split val_ext`` (a default for the Human3.6M-like rig) adds a table on the
-extended held-out set, which also holds one clip of each Daz/Poser family (salsa, martial arts, Indian dance) that
-these checkpoints never trained on.
+RECIPE (the defaults; see EXPERIMENTS below for the measurements behind each choice)
+------------------------------------------------------------------------------------
+Data: the ``train_ext`` clips (:mod:`lt_core.data.synthetic`: 5 CMU clips and 37 CMU clips on the Daz figure, salsa,
+martial arts and Indian dance) rendered once through the rig (:class:`lt_core.train.rendered.RenderedDataset`, cached
+as uint8 under ``runs/embedded/renders``): every frame of the 5 CMU clips and every ``--stride-daz``-th frame of the
+others at 30 fps, ``--subjects`` clothing/build styles per clip, a random scene per frame, and per view a random crop
+scale, shift and roll (``--crop-jitter``). At read time: occluders and colour jitter. Crops ``--image-size`` px.
 
-Stages (all with the tiny backbone, ResNet-18 at width 0.25; Adam; the paper's losses):
+Stages (the tiny backbone, ResNet-18 at width 0.25; Adam with a cosine learning-rate decay; the paper's losses):
 
-1. ``2d``: the backbone is trained on 2D keypoints, like the paper's backbone pretrained on 2D pose: Gaussian
-   heatmap MSE (sigma 1.5 heatmap pixels) plus 0.1 x the soft-argmax L1 in pixels
-   (:func:`lt_core.train.factory.heatmap_2d_loss`). The **RANSAC** baseline uses this backbone as it is (hard
-   argmax + RANSAC, the paper's 15 px threshold at 384 px scaled to the 128 px crops: 5 px).
-2. ``alg_noconf``: algebraic triangulation without confidences (unweighted DLT), fine-tuned end to end from (1)
-   with the smooth-MSE 3D loss.
-3. ``alg_conf``: the same with the learned per-view, per-joint confidences.
-4. ``vol``: volumetric triangulation (softmax aggregation), backbone from (1), L1 + 0.01 CE loss; at test time its
-   cuboid is centred on the pelvis predicted by ``alg_conf`` (the paper's protocol).
+1. ``2d``: the backbone is trained on 2D keypoints, as the paper starts from a backbone pretrained on 2D pose:
+   Gaussian heatmap MSE plus 0.1 x the soft-argmax L1 in pixels (:func:`lt_core.train.factory.heatmap_2d_loss`).
+   The **RANSAC** baseline is this backbone as it is (hard argmax + RANSAC, the paper's 15 px at 384 px scaled to
+   the crop).
+2. ``alg_noconf``: algebraic triangulation without confidences (unweighted DLT), fine-tuned from (1).
+3. ``alg_conf``: the same with the learned per-view, per-joint confidences, fine-tuned from (1).
+4. ``vol_softmax``: volumetric triangulation (softmax aggregation), backbone from ``--vol-init`` (the trained
+   ``alg_conf`` by default), L1 + 0.01 CE loss, some samples with fewer views (``--view-dropout``) so that it also
+   answers from one camera; at test time its cuboid is centred on the pelvis predicted by ``alg_conf`` (the
+   paper's protocol).
 
-Stages 2-3 take 600 optimizer steps each (batch 8), the volumetric stage 2400: its V2V starts from scratch and
-needs the longer schedule to overtake the algebraic model (at 1600 steps it was better in relative MPJPE only,
-105.5 vs 107.2 mm, not yet in absolute). The volume is 16^3 voxels over a 2200 mm cube (147 mm spacing; the paper:
-64^3 over 2500 mm, 40 mm) with a V2V of widths 16-32-32-32 to fit a CPU budget; a coarser voxel grid with twice the
-V2V width learned faster than a finer one with the narrow preset (8-16-16-16 at 24^3 reached 138 mm after 600
-steps, 16-32-32-32 at 16^3 114 mm after 800, relative MPJPE with the ground-truth pelvis). The learning rates are
-larger than the paper's (which fine-tuned large pretrained networks) because these small networks start from much
-less.
+Evaluation: the held-out ``val_ext`` clips (131_03, 05_06 and one clip or pair of each new family), 4 views,
+``--eval-frames`` frames per clip evenly spread: exactly the samples notebook 06 evaluates
+(:func:`lt_core.paper.embedded_eval_dataset`), so the two report the same numbers. Per clip, per family and pooled
+(:func:`lt_core.train.evaluate.per_clip_table`); the pooled row of the two original clips (``family: cmu``) keeps the
+earlier numbers comparable. The volumetric model is also run on each camera alone (cuboid on the ground-truth
+pelvis), like the paper's monocular row.
 
-Timing (2 cores, 1 torch thread; measured at commit 73d1229): rendering ~20 s, 2D stage ~4.5 min, each algebraic
-stage ~2 min, volumetric ~18-20 min (~0.45 s per step); 27 min in all (28 min with ``--rig dome``). Runs are
-deterministic: re-running gives the same numbers, and ``--resume`` continues a stage exactly where it stopped (its
-recorded train time then adds up the runs).
+``--rig all`` runs ``--rig human36m`` and ``--rig dome`` as two processes side by side (one torch thread each:
+on the shared 2-core machine two single-thread processes are robust, while two threads in one process were up to
+8x slower under load) and reports the wall time of the whole.
 
-``--rig dome`` trains the same stages on the Panoptic-like 31-camera dome, 4 cameras per sample (random ones in
-training, 4 evenly spread ones at test), as the paper trains on CMU Panoptic; the checkpoints are
-``embedded_dome_<name>.pt`` and the table ``results/tables/embedded_dome.md``. Notebook 06 uses them for the
-Panoptic table, the camera-count curve and the Panoptic -> Human3.6M transfer direction.
+EXPERIMENTS
+-----------
+(filled in below as measured)
 
-Outputs: ``data/checkpoints/embedded_<name>.pt`` (weights + config, a few MB) with ``embedded_<name>.json``
-(manifest: config, seed, code version, metrics), run folders under ``--runs`` (CSV logs, full checkpoints), and
-``results/tables/embedded_h36m_rig.csv`` / ``.md`` (absolute and relative MPJPE, PA-MPJPE in mm) with
-``embedded_h36m_rig_per_clip.csv`` (per held-out clip, per family and pooled), and the same for ``val_ext`` as
-``embedded_h36m_rig_val_ext.*``.
+Outputs: ``data/checkpoints/<prefix>_<name>.pt`` (weights + config) with ``<prefix>_<name>.json`` (manifest: config,
+seed, code version, metrics, training time, data and model size), run folders under ``--runs`` (CSV logs, full
+checkpoints, ``timings.json``), and ``results/tables/<table>.md`` / ``.csv`` (pooled) with ``<table>_per_clip.csv``;
+prefix ``embedded`` / table ``embedded_h36m_rig`` for the Human3.6M-like rig, ``embedded_dome`` for the dome.
 """
 
 from __future__ import annotations
@@ -59,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,52 +69,16 @@ if str(ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torch.utils.data import ConcatDataset, Dataset  # noqa: E402
 
-from lt_core.data.synthetic import SyntheticMultiViewDataset  # noqa: E402
+from lt_core.data.synthetic import TRAIN_CLIPS, SyntheticMultiViewDataset, clip_set  # noqa: E402
 from lt_core.tables import markdown_table  # noqa: E402
-from lt_core.train import (  # noqa: E402
-    TrainConfig,
-    Trainer,
-    load_trained_model,  # noqa: E402
-    predict,
-)
+from lt_core.train import TrainConfig, Trainer, predict  # noqa: E402
 from lt_core.train.evaluate import per_clip_table  # noqa: E402
 from lt_core.train.factory import build_model, init_from_checkpoint  # noqa: E402
-from lt_core.train.methods import embedded_eval_dataset  # noqa: E402
+from lt_core.train.methods import embedded_eval_dataset, load_method_model, pooled_evaluation  # noqa: E402
 from lt_core.train.records import code_version, write_manifest  # noqa: E402
-
-IMAGE_SIZE = 128
-
-
-class InMemory(Dataset):
-    """A rendered dataset held in memory, images as uint8 (a quarter of float32's memory).
-
-    Args:
-        dataset: any dataset in the sample format.
-        workers: DataLoader workers used once to render everything.
-        desc: progress label.
-    """
-
-    def __init__(self, dataset: Dataset, workers: int = 2, desc: str = "render") -> None:
-        from tqdm.auto import tqdm
-
-        self.items: list[dict[str, Any]] = []
-        loader = DataLoader(dataset, batch_size=None, num_workers=workers)
-        for s in tqdm(loader, total=len(dataset), desc=desc, disable=not sys.stderr.isatty()):
-            s = dict(s)
-            s["images"] = (s["images"].clamp(0, 1) * 255).round().to(torch.uint8)
-            s["meta"] = {k: v for k, v in s["meta"].items() if k in ("dataset", "subject", "action", "clip", "frame")}
-            self.items.append(s)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        s = dict(self.items[i])
-        s["images"] = s["images"].float() / 255.0
-        return s
-
+from lt_core.train.rendered import ColorJitter, Compose, Occluders, RenderedDataset, ViewDropout  # noqa: E402
 
 STAGES = ("2d", "alg_noconf", "alg_conf", "vol_softmax")
 """Training stages in order; ``2d`` also exports the RANSAC baseline (``ransac``), which trains nothing itself."""
@@ -125,20 +88,99 @@ RIGS = {  # --rig -> (file prefix, table name, description)
     "dome": ("embedded_dome", "embedded_dome", "Panoptic-like 31-camera dome, 4 cameras per sample"),
 }
 
+MODELS = (  # (checkpoint name, method key of lt_core.paper, table label)
+    ("ransac", "ransac", "RANSAC (hard argmax, 2D backbone)"),
+    ("alg_noconf", "algebraic_noconf", "Algebraic, no confidences (unweighted DLT)"),
+    ("alg_conf", "algebraic", "Algebraic, learned confidences"),
+    ("vol_softmax", "volumetric", "Volumetric (softmax), root from algebraic"),
+)
 
-def data_options(split: str, quick: bool, rig: str = "human36m") -> dict[str, Any]:
-    """Dataset options of a split. On the dome every sample shows 4 of its 31 cameras: drawn at random for
-    training, the same evenly spread 4 for validation (as in the paper's 4-camera Panoptic evaluation)."""
-    opts: dict[str, Any] = {"rig": rig, "image_size": IMAGE_SIZE, "fps": 30.0, "seed": 0}
+
+EVAL_FRAMES = {"human36m": 125, "dome": 60}
+"""Frames per held-out clip, evenly spread, by rig: notebook 06's ``FRAMES["main"]`` and ``FRAMES["dome"]``, so that
+the tables written here and notebook 06 evaluate the same samples and report the same numbers."""
+
+
+def eval_frames(args: argparse.Namespace) -> int:
+    """Held-out frames per clip: ``--eval-frames`` or the rig's :data:`EVAL_FRAMES`."""
+    return args.eval_frames if args.eval_frames else EVAL_FRAMES[args.rig]
+
+
+# ------------------------------------------------------------------------------------------------ data
+def jitter_option(text: str) -> dict[str, float]:
+    """``"scale,shift,roll"`` (e.g. ``"0.1,0.05,15"``) -> the dataset's ``crop_jitter`` dict."""
+    values = [float(v) for v in text.split(",")]
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"--crop-jitter needs scale,shift,roll, got {text!r}")
+    return {k: v for k, v in zip(("scale", "shift", "roll"), values) if v}
+
+
+def train_sources(args: argparse.Namespace, rig: str) -> list[SyntheticMultiViewDataset]:
+    """The training datasets of a rig: the CMU clips (stride ``--stride-cmu``) and the Daz-figure clips (stride
+    ``--stride-daz``) of ``--train-split``, rendered with the training augmentation."""
+    clips = clip_set(args.train_split)
+    groups = [
+        ([c for c in clips if c in TRAIN_CLIPS], args.stride_cmu),
+        ([c for c in clips if c not in TRAIN_CLIPS], args.stride_daz),
+    ]
+    opts: dict[str, Any] = dict(
+        rig=rig,
+        image_size=args.image_size,
+        fps=30.0,
+        seed=args.seed,
+        subjects_per_clip=args.subjects,
+        crop_jitter=args.crop_jitter or None,
+        pose_tilt=tuple(args.pose_tilt) if args.pose_tilt[0] else None,
+        random_views=True,
+    )
     if rig == "dome":
         opts["num_views"] = 4
-    if split == "val":
-        opts["frame_stride"] = 2
-    if quick:
-        opts["max_frames_per_clip"] = 24 if split == "train" else 8
-    return opts
+    if args.quick:
+        opts["max_frames_per_clip"] = 4
+    return [SyntheticMultiViewDataset(args.train_split, clips=c, frame_stride=s, **opts) for c, s in groups if c]
 
 
+def render_train(args: argparse.Namespace, rig: str) -> Dataset:
+    """Rendered training set (uint8, cached) with the read-time augmentation."""
+    parts = [
+        RenderedDataset(ds, workers=args.render_workers, cache_dir=args.render_cache, desc=f"train {i}")
+        for i, ds in enumerate(train_sources(args, rig))
+    ]
+    aug = [
+        t
+        for t in (Occluders(args.occluders) if args.occluders else None, ColorJitter() if args.color_jitter else None)
+        if t is not None
+    ]
+    for p in parts:
+        p.transform = Compose(aug) if aug else None
+    if parts[0].clips[0] in TRAIN_CLIPS:  # the CMU clips, read --cmu-repeat times per epoch
+        parts = [parts[0]] * args.cmu_repeat + parts[1:]
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def eval_set(args: argparse.Namespace, rig: str, views: int | list[int] = 4) -> RenderedDataset:
+    """The held-out samples notebook 06 evaluates (cached renders)."""
+    frames = 2 if args.quick else eval_frames(args)
+    ds = embedded_eval_dataset(
+        rig, image_size=args.image_size, views=views, frames_per_clip=frames, split=args.eval_split
+    )
+    return RenderedDataset(ds, workers=args.render_workers, cache_dir=args.render_cache, desc="eval")
+
+
+class ViewDropped(Dataset):
+    """A rendered dataset whose reads also drop views (volumetric stage)."""
+
+    def __init__(self, dataset: Dataset, dropout: ViewDropout) -> None:
+        self.dataset, self.dropout = dataset, dropout
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.dropout(self.dataset[i])
+
+
+# ------------------------------------------------------------------------------------------------ training
 def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
     """The shared settings of every stage, updated with ``kw``."""
     d: dict[str, Any] = dict(
@@ -146,8 +188,10 @@ def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
         backbone="tiny",
         v2v="tiny",
         dataset="synthetic",
-        dataset_options=data_options("train", args.quick, args.rig),
-        image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        dataset_options={"rig": args.rig, "image_size": args.image_size, "fps": 30.0, "seed": args.seed},
+        train_split=args.train_split,
+        val_split=args.eval_split,
+        image_size=(args.image_size, args.image_size),
         batch_size=args.batch_size,
         epochs=1000,
         device="cpu",
@@ -159,15 +203,33 @@ def base_config(name: str, args: argparse.Namespace, **kw: Any) -> TrainConfig:
         progress=None,
         grad_clip=args.grad_clip,
         resume="auto" if args.resume else None,
+        lr_schedule=args.lr_schedule,
+        warmup_steps=args.warmup,
+        lr_final_factor=args.lr_final,
     )
     d.update(kw)
     return TrainConfig(**d)
 
 
-def run_stage(cfg: TrainConfig, train: Dataset, val: Dataset, val_every: int) -> tuple[Trainer, float]:
+def channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """Channels-last weights for the 2D and 3D convolutions (oneDNN picks faster CPU kernels: measured 16-17 % less
+    time per training step of the 2D and volumetric stages, EXPERIMENTS)."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.to(memory_format=torch.channels_last)
+        elif isinstance(module, (torch.nn.Conv3d, torch.nn.ConvTranspose3d)):
+            module.to(memory_format=torch.channels_last_3d)
+    return model
+
+
+def run_stage(cfg: TrainConfig, train: Dataset, val: Dataset, fast_layout: bool = True) -> tuple[Trainer, float]:
     """Train one stage; returns the trainer and its wall time in seconds (summed over resumed runs)."""
+    from lt_core.train.checkpoint import seed_everything
+
     t0 = time.time()
-    trainer = Trainer(cfg.updated(val_every=val_every), train_dataset=train, val_dataset=val)
+    seed_everything(cfg.seed)  # as the trainer does before building a model itself
+    model = channels_last(build_model(cfg)) if fast_layout else None
+    trainer = Trainer(cfg.updated(val_every=1), model=model, train_dataset=train, val_dataset=val)
     trainer.fit()
     record = Path(cfg.out_dir) / "stage_seconds.json"
     earlier = json.loads(record.read_text())["seconds"] if cfg.resume and record.exists() else 0.0
@@ -177,8 +239,7 @@ def run_stage(cfg: TrainConfig, train: Dataset, val: Dataset, val_every: int) ->
 
 
 def portable_config(cfg: TrainConfig) -> dict[str, Any]:
-    """``cfg.to_dict()`` with the run paths (``out_dir``, ``init_from``) relative to the repository when inside it,
-    so that an exported checkpoint does not record the machine it was trained on."""
+    """``cfg.to_dict()`` with the run paths relative to the repository when inside it."""
     d = cfg.to_dict()
     for key in ("out_dir", "init_from"):
         if d.get(key):
@@ -190,8 +251,7 @@ def portable_config(cfg: TrainConfig) -> dict[str, Any]:
 def export(
     trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any], out: Path
 ) -> Path:
-    """Write ``<prefix>_<name>.pt`` (weights + config) and ``<prefix>_<name>.json`` (manifest); ``name`` includes
-    the rig's prefix (``embedded_alg_conf``, ``embedded_dome_alg_conf``)."""
+    """Write ``<name>.pt`` (weights + config) and ``<name>.json`` (manifest) into ``out``."""
     model = trainer_or_model.raw_model if isinstance(trainer_or_model, Trainer) else trainer_or_model
     path = out / f"{name}.pt"
     version = code_version()
@@ -220,306 +280,427 @@ def export(
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
-    ap.add_argument(
-        "--rig",
-        choices=sorted(RIGS),
-        default="human36m",
-        help="training and test rig: the Human3.6M-like rig (embedded_*.pt) or the dome, 4 of its cameras "
-        "per sample (embedded_dome_*.pt, for the paper's Panoptic experiments)",
-    )
-    ap.add_argument("--steps-2d", type=int, default=1500, help="optimizer steps of the 2D backbone stage")
-    ap.add_argument("--steps-3d", type=int, default=600, help="optimizer steps of each algebraic stage")
-    ap.add_argument("--steps-vol", type=int, default=2400, help="optimizer steps of the volumetric stage")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--lr-2d", type=float, default=1e-3)
-    ap.add_argument("--lr-backbone", type=float, default=3e-4, help="backbone lr of the 3D stages")
-    ap.add_argument("--lr-heads", type=float, default=1e-3, help="confidence head / process_features / V2V lr")
-    ap.add_argument("--grad-clip", type=float, default=10.0)
-    ap.add_argument("--lr-heads-vol", type=float, default=3e-3, help="process_features / V2V lr (volumetric)")
-    ap.add_argument("--volume-size", type=int, default=16, help="voxels per side (multiple of 8 for the tiny V2V)")
-    ap.add_argument(
-        "--v2v-channels",
-        default="16,32,32,32",
-        help="V2V widths c0,...,cL (the tiny preset is 8,16,16,16; the paper's 32,64,128,128,128,128)",
-    )
-    ap.add_argument("--v2v-front", type=int, default=16, help="channels of the V2V's first convolution")
-    ap.add_argument("--cuboid-side", type=float, default=2200.0, help="cuboid side in mm")
-    ap.add_argument("--val-during", type=int, default=48, help="validation samples during training")
-    ap.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (1 is the most robust on a shared machine)"
-    )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", default=str(ROOT / "runs" / "embedded"), help="run folders (logs, full checkpoints)")
-    ap.add_argument("--checkpoints", default=str(ROOT / "data" / "checkpoints"))
-    ap.add_argument("--tables", default=str(ROOT / "results" / "tables"))
-    ap.add_argument("--resume", action="store_true", help="continue interrupted stages from their last.pt")
-    ap.add_argument(
-        "--stages",
-        default=",".join(STAGES),
-        help="comma-separated stages to (re)train; the others keep their exported checkpoints (the 3D "
-        "stages need runs/embedded/embedded_2d/last.pt from an earlier 2d stage)",
-    )
-    ap.add_argument("--fresh", action="store_true", help="delete this rig's run folders first")
-    ap.add_argument(
-        "--evaluate-only",
-        action="store_true",
-        help="skip training: evaluate the checkpoints in --checkpoints and rewrite the tables",
-    )
-    ap.add_argument(
-        "--eval-split",
-        choices=sorted(EVAL_SPLITS),
-        action="append",
-        help="held-out clip set(s) of the tables (repeatable; default: val, and val_ext for the "
-        "Human3.6M-like rig): val_ext adds one held-out clip of each Daz/Poser family",
-    )
-    args = ap.parse_args(argv)
-    args.stages = set(args.stages.split(","))
-    if args.stages - set(STAGES):  # before anything is rendered
-        ap.error(f"unknown --stages {sorted(args.stages - set(STAGES))}; choose from {', '.join(STAGES)}")
-    if args.quick:
-        args.steps_2d, args.steps_3d, args.steps_vol, args.val_during = 20, 10, 10, 8
-    torch.set_num_threads(args.threads)
-    runs, ckpt_dir, tables = Path(args.runs), Path(args.checkpoints), Path(args.tables)
-    if args.fresh and not args.evaluate_only:  # this rig's run folders only (the other rig's stay)
-        for stage in (*STAGES, "ransac"):
-            shutil.rmtree(runs / f"{RIGS[args.rig][0]}_{stage}", ignore_errors=True)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tables.mkdir(parents=True, exist_ok=True)
-    t_start = time.time()
-
-    print(f"rendering the embedded data ({RIGS[args.rig][2]}, {IMAGE_SIZE} px) ...", flush=True)
-    t0 = time.time()
-    train = (
-        None
-        if args.evaluate_only
-        else InMemory(SyntheticMultiViewDataset("train", **data_options("train", args.quick, args.rig)), desc="train")
-    )
-    val = (
-        None
-        if args.evaluate_only
-        else InMemory(SyntheticMultiViewDataset("val", **data_options("val", args.quick, args.rig)), desc="val")
-    )
-    render_s = time.time() - t0
-    print(
-        f"  {len(train) if train else 0} training and {len(val) if val else 0} validation samples in {render_s:.0f} s",
-        flush=True,
-    )
-    val_every = 2 if not args.quick else 1
-    timings: dict[str, float] = {"render": render_s}
-    if not args.evaluate_only:
-        train_all(args, train, val, val_every, timings, runs, ckpt_dir)
-    splits = args.eval_split or (["val", "val_ext"] if args.rig == "human36m" else ["val"])
-    frames = {}
-    for split in splits:
-        print(f"evaluating on the {split} clips ...", flush=True)
-        frames[split] = write_tables(ckpt_dir, tables, args.quick, args.rig, split)
-    total = time.time() - t_start
-    timings["total"] = total
-    runs.mkdir(parents=True, exist_ok=True)
-    (runs / "timings.json").write_text(json.dumps(timings, indent=2))
-    for split, df in frames.items():
-        print(f"{split}:\n{df.to_string(index=False)}")
-    print(f"total {total / 60:.1f} min (render {render_s:.0f} s); timings in {runs / 'timings.json'}")
-    return 0
+def data_record(train: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """What the training data was, for the manifests (and notebook 06's captions)."""
+    parts = list({id(p): p for p in (train.datasets if isinstance(train, ConcatDataset) else [train])}.values())
+    clips = [c for p in parts for c in p.clips]
+    views = int(parts[0].images.shape[1])
+    return {
+        "split": args.train_split,
+        "clips": len(clips),
+        "frames": int(sum(len(p) for p in parts)),
+        "views_per_frame": views,
+        "images": int(sum(len(p) for p in parts)) * views,
+        "image_size": args.image_size,
+        "subjects_per_clip": args.subjects,
+        "cmu_repeat": args.cmu_repeat,
+        "crop_jitter": args.crop_jitter or {},
+        "pose_tilt": list(args.pose_tilt),
+        "occluders": args.occluders,
+        "color_jitter": args.color_jitter,
+    }
 
 
 def train_all(
-    args: argparse.Namespace,
-    train: Dataset,
-    val: Dataset,
-    val_every: int,
-    timings: dict[str, float],
-    runs: Path,
-    ckpt_dir: Path,
+    args: argparse.Namespace, train: Dataset, val: Dataset, timings: dict[str, float], runs: Path, ckpt_dir: Path
 ) -> None:
-    """The four stages; each exports its checkpoint and manifest to ``ckpt_dir``."""
-    stages = args.stages
+    """The four stages of one rig; each exports its checkpoint and manifest to ``ckpt_dir``."""
     prefix = RIGS[args.rig][0]
-    backbone_ckpt = str(runs / f"{prefix}_2d" / "last.pt")
-    if "2d" in stages:
-        # 1. 2D backbone (also the RANSAC baseline's)
+    data = data_record(train, args)
+    ckpt = {s: str(runs / f"{prefix}_{s}" / "last.pt") for s in STAGES}
+
+    def extra(stage: str, trainer: Trainer, depends: tuple[str, ...]) -> dict[str, Any]:
+        seconds = {s: timings.get(s, _recorded_seconds(runs / f"{prefix}_{s}")) for s in depends + (stage,)}
+        return {
+            "train_steps": trainer.step,
+            "train_s": round(timings[stage], 1),
+            "pipeline_s": round(timings.get("render", 0.0) + sum(seconds.values()), 1),
+            "pipeline": list(depends + (stage,)),
+            "train_data": data,
+            "threads": args.threads,
+        }
+
+    if "2d" in args.stages:
         cfg2d = base_config(
             f"{prefix}_2d",
             args,
             model="algebraic",
             model_options={"use_confidences": False},
             loss="heatmap_2d",
-            loss_options={"sigma": 1.5, "keypoints_weight": 0.1},
+            loss_options={"sigma": args.sigma, "keypoints_weight": 0.1},
             max_steps=args.steps_2d,
             lr_backbone=args.lr_2d,
             lr_heads=args.lr_2d,
+            warmup_steps=args.warmup_2d,
         )
         print(f"stage 2d: {args.steps_2d} steps", flush=True)
-        tr2d, timings["2d"] = run_stage(cfg2d, train, val, val_every)
-
-        # RANSAC on the 2D backbone (nothing more to train)
+        tr2d, timings["2d"] = run_stage(cfg2d, train, val, args.channels_last)
         cfg_r = base_config(
             f"{prefix}_ransac",
             args,
             model="ransac",
             epochs=0,
-            init_from=backbone_ckpt,
-            model_options={"threshold": 15.0 * IMAGE_SIZE / 384},
+            init_from=ckpt["2d"],
+            model_options={"threshold": 15.0 * args.image_size / 384},
         )
         torch.manual_seed(args.seed)
         ransac = build_model(cfg_r)
-        init_from_checkpoint(ransac, backbone_ckpt)
+        init_from_checkpoint(ransac, ckpt["2d"])
         export(
             ransac,
             cfg_r,
             f"{prefix}_ransac",
             tr2d.last_val,
-            {"train_steps": tr2d.step, "train_s": round(timings["2d"], 1), "backbone_from": f"{prefix}_2d"},
+            {**extra("2d", tr2d, ()), "backbone_from": f"{prefix}_2d"},
             ckpt_dir,
         )
-    elif not Path(backbone_ckpt).exists():
-        raise SystemExit(f"{backbone_ckpt} is missing: run the 2d stage first (--stages 2d,...)")
+    elif not Path(ckpt["2d"]).exists():
+        raise SystemExit(f"{ckpt['2d']} is missing: run the 2d stage first (--stages 2d,...)")
 
-    # 2-3. algebraic without / with confidences, 4. volumetric; all fine-tuned from the 2D backbone
-    common = dict(
-        max_steps=args.steps_3d, init_from=backbone_ckpt, lr_backbone=args.lr_backbone, lr_heads=args.lr_heads
-    )
+    v2v = {"channels": [int(c) for c in args.v2v_channels.split(",")], "front_channels": args.v2v_front}
     stage_list = [
-        ("alg_noconf", dict(model="algebraic", model_options={"use_confidences": False})),
-        ("alg_conf", dict(model="algebraic", model_options={"use_confidences": True})),
+        (
+            "alg_noconf",
+            ("2d",),
+            dict(model="algebraic", model_options={"use_confidences": False}, max_steps=args.steps_noconf),
+        ),
+        (
+            "alg_conf",
+            ("2d",),
+            dict(model="algebraic", model_options={"use_confidences": True}, max_steps=args.steps_conf),
+        ),
         (
             "vol_softmax",
+            ("2d", args.vol_init) if args.vol_init != "2d" else ("2d",),
             dict(
                 model="volumetric",
                 lr_heads=args.lr_heads_vol,
+                lr_backbone=args.lr_backbone_vol,
+                max_steps=args.steps_vol,
+                init_from=ckpt[args.vol_init],
                 model_options={
                     "volume_size": args.volume_size,
                     "cuboid_side": args.cuboid_side,
                     "aggregation": "softmax",
-                    "v2v_options": {
-                        "channels": [int(c) for c in args.v2v_channels.split(",")],
-                        "front_channels": args.v2v_front,
-                    },
+                    "v2v_options": v2v,
                 },
             ),
         ),
     ]
-    for name, kw in [st for st in stage_list if st[0] in stages]:
-        steps = args.steps_vol if name.startswith("vol") else args.steps_3d
-        cfg = base_config(f"{prefix}_{name}", args, **{**common, "max_steps": steps, **kw})
-        print(f"stage {name}: {steps} steps", flush=True)
-        tr, timings[name] = run_stage(cfg, train, val, val_every)
+    for name, depends, kw in [st for st in stage_list if st[0] in args.stages]:
+        if not Path(kw.get("init_from", ckpt["2d"])).exists():
+            raise SystemExit(f"{kw['init_from']} is missing: train {depends[-1]} first")
+        cfg = base_config(
+            f"{prefix}_{name}",
+            args,
+            **{"init_from": ckpt["2d"], "lr_backbone": args.lr_backbone, "lr_heads": args.lr_heads, **kw},
+        )
+        data_in = (
+            ViewDropped(train, ViewDropout(args.view_dropout))
+            if name.startswith("vol") and args.view_dropout
+            else train
+        )
+        print(f"stage {name}: {cfg.max_steps} steps", flush=True)
+        tr, timings[name] = run_stage(cfg, data_in, val, args.channels_last)
         export(
             tr,
             cfg,
             f"{prefix}_{name}",
             tr.last_val,
-            {"train_steps": tr.step, "train_s": round(timings[name], 1), "init_from": f"{prefix}_2d"},
+            {**extra(name, tr, depends), "init_from": Path(cfg.init_from).parent.name},
             ckpt_dir,
         )
 
 
-MODELS = (  # (checkpoint name, table label)
-    ("ransac", "RANSAC (hard argmax, 2D backbone)"),
-    ("alg_noconf", "Algebraic, no confidences (unweighted DLT)"),
-    ("alg_conf", "Algebraic, learned confidences"),
-    ("vol_softmax", "Volumetric (softmax), root from algebraic"),
-)
+def _recorded_seconds(run_dir: Path) -> float:
+    record = run_dir / "stage_seconds.json"
+    return json.loads(record.read_text())["seconds"] if record.exists() else 0.0
 
 
-EVAL_FRAMES = {"human36m": 125, "dome": 60}
-"""Frames per held-out clip, evenly spread, by rig: notebook 06's ``FRAMES["main"]`` and ``FRAMES["dome"]``, so that
-the tables written here and notebook 06 evaluate the same samples and report the same numbers."""
-
-EVAL_SPLITS = {"val": "", "val_ext": "_val_ext"}
-"""Held-out clip sets the tables can be measured on -> suffix of the table's file names."""
-
-
-def held_out(rig: str, split: str, quick: bool) -> Dataset:
-    """The held-out samples of a rig: 4 cameras (the dome's 4 evenly spread ones), ``EVAL_FRAMES`` frames per clip
-    of ``split`` (:func:`lt_core.train.methods.embedded_eval_dataset`, exactly as notebook 06 builds them)."""
-    return embedded_eval_dataset(
-        rig, image_size=IMAGE_SIZE, views=4, frames_per_clip=2 if quick else EVAL_FRAMES[rig], split=split
-    )
-
-
-def write_tables(ckpt_dir: Path, tables: Path, quick: bool, rig: str = "human36m", split: str = "val") -> pd.DataFrame:
-    """Evaluate the exported checkpoints of ``rig`` on held-out clips; write the CSV / Markdown tables.
-
-    The samples are notebook 06's (:func:`held_out`). The volumetric model's cuboid is centred on the pelvis
-    predicted by ``alg_conf`` (the paper's test protocol); its manifest also records the result with the
-    ground-truth pelvis. Missing checkpoints (a stage still being trained in another process) are skipped with a
-    message. Per clip, per family and pooled errors go to ``<table>_per_clip.csv`` and the Markdown table.
-
-    Args:
-        ckpt_dir: folder of the exported ``<prefix>_<name>.pt`` checkpoints.
-        tables: output folder.
-        quick: smoke run (2 frames per clip; the caption says the numbers mean nothing).
-        rig: ``"human36m"`` or ``"dome"``.
-        split: ``"val"`` (the two original held-out clips; the manifests' test metrics) or ``"val_ext"`` (also one
-            held-out clip of each family of the Daz/Poser clips), written as ``<table>_val_ext.*``.
-    """
-    prefix, table_name, description = RIGS[rig]
-    table_name += EVAL_SPLITS[split]
-    val = held_out(rig, split, quick)
-    rows, per_clip = [], {}
-    alg_preds = None
-    for name, label in MODELS:
+# ------------------------------------------------------------------------------------------------ evaluation
+def evaluate(args: argparse.Namespace, ckpt_dir: Path, tables: Path) -> pd.DataFrame:
+    """Evaluate the exported checkpoints of ``args.rig`` on the held-out clips; write the tables."""
+    prefix, table_name, description = RIGS[args.rig]
+    val = eval_set(args, args.rig)
+    rows, per_clip, alg_preds = [], [], None
+    for name, method, label in MODELS:
         path = ckpt_dir / f"{prefix}_{name}.pt"
         if not path.exists():
             print(f"  {path.name}: missing, not in the table", flush=True)
             continue
-        model = load_trained_model(path)
-        root = alg_preds if name.startswith("vol") and alg_preds is not None else "gt"
+        model = load_method_model(path, method)
+        root: Any = alg_preds if name.startswith("vol") and alg_preds is not None else "gt"
         preds = predict(model, val, batch_size=8, root=root)
         if name == "alg_conf":
             alg_preds = preds
-        ev = preds.evaluate()
+        table = per_clip_table(preds)
         manifest = json.loads(path.with_suffix(".json").read_text())
-        if split == "val":
-            metrics = dict(ev.summary)
-            if name.startswith("vol"):
-                gt_root = predict(model, val, batch_size=8, root="gt").evaluate().summary["mpjpe_rel"]
-                metrics["mpjpe_rel_gt_root"] = gt_root
-            manifest["metrics"] = {**manifest.get("metrics", {}), **{f"test_{k}": v for k, v in metrics.items()}}
-            path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        metrics = {k: float(table.loc["pooled", k]) for k in ("mpjpe_abs", "mpjpe_rel", "pa_mpjpe")}
+        metrics["frames"] = int(table.loc["pooled", "frames"])
+        metrics["mpjpe_rel_two_clips"] = (
+            float(table.loc["family: cmu", "mpjpe_rel"]) if "family: cmu" in table.index else float("nan")
+        )
+        metrics["mpjpe_rel_worst_clip"] = float(
+            table.loc[list(dict.fromkeys(m["clip"] for m in preds.meta)), "mpjpe_rel"].max()
+        )
+        if name.startswith("vol"):
+            metrics["mpjpe_rel_gt_root"] = predict(model, val, batch_size=8, root="gt").evaluate().summary["mpjpe_rel"]
+            singles = [
+                predict(model, eval_set(args, args.rig, views=[c]), batch_size=8, root="gt")
+                for c in single_view_cameras(args.rig)
+            ]
+            metrics["mpjpe_rel_single_view"] = pooled_evaluation(singles).summary["mpjpe_rel"]
+        manifest["metrics"] = {
+            **{k: v for k, v in manifest.get("metrics", {}).items() if not k.startswith("test_")},
+            **{f"test_{k}": v for k, v in metrics.items()},
+        }
+        manifest["test_data"] = {
+            "split": args.eval_split,
+            "frames_per_clip": eval_frames(args),
+            "clips": sorted({m["clip"] for m in preds.meta}),
+            "views": 4,
+        }
+        path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         rows.append(
             {
                 "model": label,
                 "checkpoint": path.name,
-                "MPJPE abs (mm)": ev.summary["mpjpe_abs"],
-                "MPJPE rel (mm)": ev.summary["mpjpe_rel"],
-                "PA-MPJPE (mm)": ev.summary["pa_mpjpe"],
-                "frames": ev.summary["frames"],
-                "train steps": manifest.get("train_steps", manifest.get("step")),
+                "MPJPE abs (mm)": metrics["mpjpe_abs"],
+                "MPJPE rel (mm)": metrics["mpjpe_rel"],
+                "PA-MPJPE (mm)": metrics["pa_mpjpe"],
+                "rel, 131_03 + 05_06 (mm)": metrics["mpjpe_rel_two_clips"],
+                "rel, worst clip (mm)": metrics["mpjpe_rel_worst_clip"],
+                "frames": metrics["frames"],
+                "train steps": manifest.get("train_steps"),
                 "train time (s)": manifest.get("train_s"),
+                "pipeline time (s)": manifest.get("pipeline_s"),
             }
         )
-        per_clip[label] = per_clip_table(preds)
+        per_clip.append(table.reset_index().assign(model=label)[["model", *table.reset_index().columns]])
+        extra = f", single view {metrics['mpjpe_rel_single_view']:.1f} mm" if name.startswith("vol") else ""
         print(
-            f"  {name}: {ev.summary['mpjpe_rel']:.1f} mm relative, {ev.summary['mpjpe_abs']:.1f} mm absolute",
+            f"  {name}: {metrics['mpjpe_rel']:.1f} mm relative (two original clips "
+            f"{metrics['mpjpe_rel_two_clips']:.1f}, worst clip {metrics['mpjpe_rel_worst_clip']:.1f}){extra}",
             flush=True,
         )
     if not rows:
         raise SystemExit(f"no {prefix}_*.pt checkpoints in {ckpt_dir}")
     df = pd.DataFrame(rows)
     df.to_csv(tables / f"{table_name}.csv", index=False, float_format="%.2f")
-    long = pd.concat(per_clip, names=["model"]).reset_index()
-    long.to_csv(tables / f"{table_name}_per_clip.csv", index=False, float_format="%.2f")
-    wide = long.pivot(index="model", columns="clip", values="mpjpe_rel")
-    wide = wide.loc[list(per_clip), list(dict.fromkeys(long["clip"]))].reset_index()
-    clips = [c for c in wide.columns[1:] if not c.startswith(("family:", "mean", "pooled"))]
-    n = int(df["frames"].iloc[0])
+    clips = pd.concat(per_clip, ignore_index=True)
+    clips.to_csv(tables / f"{table_name}_per_clip.csv", index=False, float_format="%.2f")
+    stale = tables / f"{table_name}_per_action.csv"  # the earlier per-clip file, superseded by _per_clip.csv
+    if stale.exists():
+        stale.unlink()
+    write_markdown(args, df, clips, val, tables / f"{table_name}.md", description)
+    return df
+
+
+def single_view_cameras(rig: str) -> list[int]:
+    """Cameras run alone for the monocular row: all 4 of the Human3.6M-like rig, the 4 test cameras of the dome."""
+    return [0, 1, 2, 3] if rig == "human36m" else [0, 10, 20, 30]
+
+
+def write_markdown(
+    args: argparse.Namespace, df: pd.DataFrame, clips: pd.DataFrame, val: Dataset, path: Path, description: str
+) -> None:
+    n_clip = clips.groupby("model")["frames"].first().iloc[0] if len(clips) else 0
     caption = (
-        f"**Embedded data, {description}**, 128 px crops, held-out clips ({n} frames: "
-        f"{2 if quick else EVAL_FRAMES[rig]} evenly spread frames of each of {', '.join(clips)}, the samples "
-        "notebook 06 evaluates); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
-        "pelvis subtracted from prediction and ground truth. "
-        + ("QUICK SMOKE RUN: numbers not meaningful. " if quick else "")
+        f"**Embedded data, {description}**, {args.image_size} px crops, held-out clips "
+        f"({len(val)} frames, {eval_frames(args) if not args.quick else n_clip} per clip, of "
+        f"{', '.join(val.clips)}); tiny CPU models (ResNet-18 x0.25 backbone); MPJPE in mm, relative = "
+        "pelvis subtracted from prediction and ground truth; '131_03 + 05_06' = the two clips held out "
+        "before the extended set. "
+        + ("QUICK SMOKE RUN: numbers not meaningful. " if args.quick else "")
         + "Written by `scripts/train_embedded.py`."
     )
-    per_clip_caption = "Relative MPJPE (mm) per held-out clip, per family and pooled ('pooled' = over frames):"
-    text = f"{caption}\n\n{markdown_table(df, '.1f')}\n\n{per_clip_caption}\n\n{markdown_table(wide, '.1f')}\n"
-    (tables / f"{table_name}.md").write_text(text)
-    return df
+    wide = clips.pivot_table(index="model", columns="clip", values="mpjpe_rel", sort=False)
+    wide = wide.reindex(index=list(dict.fromkeys(clips["model"])), columns=list(dict.fromkeys(clips["clip"])))
+    per_clip_caption = "Relative MPJPE (mm) per held-out clip, per family (frames pooled) and pooled over every frame:"
+    wide_md = markdown_table(wide.reset_index(), ".1f")
+    text = f"{caption}\n\n{markdown_table(df, '.1f')}\n\n{per_clip_caption}\n\n{wide_md}\n"
+    path.write_text(text)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a = ap.add_argument
+    a("--quick", action="store_true", help="tiny smoke run (minutes; numbers not meaningful)")
+    a(
+        "--rig",
+        choices=[*sorted(RIGS), "all"],
+        default="human36m",
+        help="the Human3.6M-like rig (embedded_*.pt), the dome with 4 of its cameras per sample (embedded_dome_*.pt), "
+        "or both in two parallel processes",
+    )
+    a("--train-split", default="train_ext", help="clip set of the training data (lt_core.data.synthetic.CLIP_SETS)")
+    a("--eval-split", default="val_ext", help="held-out clip set evaluated")
+    a(
+        "--eval-frames",
+        type=int,
+        default=None,
+        help="held-out frames per clip, evenly spread (default: notebook 06's, 125 on the Human3.6M-like rig, 60 on "
+        "the dome)",
+    )
+    a("--stride-cmu", type=int, default=1, help="keep every n-th 30 fps frame of the CMU clips of data/mocap_cmu")
+    a("--stride-daz", type=int, default=3, help="keep every n-th 30 fps frame of the clips of data/mocap_cmu_daz")
+    a(
+        "--cmu-repeat",
+        type=int,
+        default=1,
+        help="read the CMU clips of data/mocap_cmu this many times per epoch (their joints follow the CMU BVH "
+        "definitions of pelvis and thorax, the Daz clips others: see EXPERIMENTS)",
+    )
+    a("--subjects", type=int, default=6, help="clothing/build styles per clip")
+    a(
+        "--crop-jitter",
+        type=jitter_option,
+        default=jitter_option("0.1,0.05,15"),
+        help="render-time crop jitter scale,shift,roll (log side factor, fraction of the side, degrees); 0,0,0: none",
+    )
+    a(
+        "--pose-tilt",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("PROB", "DEG"),
+        help="tilt a pose about a horizontal axis with probability PROB by up to DEG degrees (bent and upside-down "
+        "bodies); 0 0: none",
+    )
+    a("--occluders", type=float, default=0.2, help="probability that a view gets occluding rectangles (0: none)")
+    a("--color-jitter", type=int, default=1, help="1: random brightness/contrast/channel gains per view")
+    a("--image-size", type=int, default=128, help="crop side in pixels (a multiple of 32, >= 128)")
+    a("--steps-2d", type=int, default=6000, help="optimizer steps of the 2D backbone stage")
+    a("--steps-noconf", type=int, default=1000, help="optimizer steps of the unweighted algebraic stage")
+    a("--steps-conf", type=int, default=1500, help="optimizer steps of the algebraic stage with confidences")
+    a("--steps-vol", type=int, default=4000, help="optimizer steps of the volumetric stage")
+    a("--batch-size", type=int, default=8)
+    a("--lr-schedule", choices=("constant", "cosine"), default="cosine")
+    a("--lr-final", type=float, default=0.02, help="last learning rate of the cosine decay, fraction of the first")
+    a("--warmup", type=int, default=0, help="warm-up steps of the 3D stages")
+    a("--warmup-2d", type=int, default=100, help="warm-up steps of the 2D stage")
+    a("--lr-2d", type=float, default=2e-3)
+    a("--sigma", type=float, default=1.5, help="heatmap Gaussian sigma (heatmap pixels) of the 2D stage")
+    a("--lr-backbone", type=float, default=3e-4, help="backbone lr of the algebraic stages")
+    a("--lr-heads", type=float, default=1e-3, help="confidence head lr of the algebraic stages")
+    a("--lr-backbone-vol", type=float, default=3e-4, help="backbone lr of the volumetric stage")
+    a("--lr-heads-vol", type=float, default=3e-3, help="process_features / V2V lr of the volumetric stage")
+    a("--grad-clip", type=float, default=10.0)
+    a(
+        "--vol-init",
+        choices=("2d", "alg_conf", "alg_noconf"),
+        default="alg_conf",
+        help="stage whose backbone initialises the volumetric model",
+    )
+    a(
+        "--view-dropout",
+        type=float,
+        default=0.2,
+        help="probability that a volumetric training sample keeps only 1 to 3 of its views",
+    )
+    a("--volume-size", type=int, default=16, help="voxels per side (multiple of 8 for the tiny V2V)")
+    a("--v2v-channels", default="16,32,32,32", help="V2V widths c0,...,cL (paper: 32,64,128,128,128,128)")
+    a("--v2v-front", type=int, default=16, help="channels of the V2V's first convolution")
+    a("--cuboid-side", type=float, default=2200.0, help="cuboid side in mm")
+    a("--val-during", type=int, default=48, help="held-out samples validated at each epoch end (logs only)")
+    a("--threads", type=int, default=1, help="torch CPU threads per process")
+    a("--channels-last", type=int, default=1, help="1: channels-last convolution weights (faster on CPU)")
+    a("--render-workers", type=int, default=2, help="DataLoader workers rendering the data")
+    a("--seed", type=int, default=0)
+    a("--runs", default=str(ROOT / "runs" / "embedded"), help="run folders (logs, full checkpoints)")
+    a("--render-cache", default=str(ROOT / "runs" / "embedded" / "renders"), help="uint8 render cache ('' : none)")
+    a("--checkpoints", default=str(ROOT / "data" / "checkpoints"))
+    a("--tables", default=str(ROOT / "results" / "tables"))
+    a("--resume", action="store_true", help="continue interrupted stages from their last.pt")
+    a("--stages", default=",".join(STAGES), help="comma-separated stages to (re)train; the others keep their runs")
+    a("--fresh", action="store_true", help="delete this rig's run folders first (not the render cache)")
+    a("--evaluate-only", action="store_true", help="skip training: evaluate the checkpoints, rewrite the tables")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
+    args = ap.parse_args(argv)
+    args.stages = set(args.stages.split(","))
+    if args.stages - set(STAGES):  # before anything is rendered
+        ap.error(f"unknown --stages {sorted(args.stages - set(STAGES))}; choose from {', '.join(STAGES)}")
+    if args.image_size % 32 or args.image_size < 128:
+        ap.error(f"--image-size must be a multiple of 32 and at least 128, got {args.image_size}")
+    if args.quick:
+        args.steps_2d, args.steps_noconf, args.steps_conf, args.steps_vol, args.val_during = 6, 3, 3, 3, 4
+        args.warmup_2d = min(args.warmup_2d, 2)
+    args.render_cache = args.render_cache or None
+    if args.rig == "all":
+        return run_both(args, argv or [])
+    torch.set_num_threads(args.threads)
+    runs, ckpt_dir, tables = Path(args.runs), Path(args.checkpoints), Path(args.tables)
+    prefix = RIGS[args.rig][0]
+    if args.fresh and not args.evaluate_only:  # this rig's run folders only (the other rig's stay)
+        for stage in (*STAGES, "ransac"):
+            shutil.rmtree(runs / f"{prefix}_{stage}", ignore_errors=True)
+    for d in (ckpt_dir, tables, runs):
+        d.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    timings: dict[str, float] = {}
+    if not args.evaluate_only:
+        print(f"rendering the training data ({RIGS[args.rig][2]}, {args.image_size} px) ...", flush=True)
+        t0 = time.time()
+        train = render_train(args, args.rig)
+        val = eval_set(args, args.rig)
+        timings["render"] = time.time() - t0
+        print(f"  {len(train)} training and {len(val)} held-out samples in {timings['render']:.0f} s", flush=True)
+        train_all(args, train, val, timings, runs, ckpt_dir)
+    t0 = time.time()
+    df = evaluate(args, ckpt_dir, tables)
+    timings["evaluate"] = time.time() - t0
+    timings["total"] = time.time() - t_start
+    (runs / f"timings_{prefix}.json").write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2))
+    print(df.to_string(index=False))
+    print(f"total {timings['total'] / 60:.1f} min; timings in {runs / f'timings_{prefix}.json'}")
+    return 0
+
+
+def run_both(args: argparse.Namespace, argv: list[str]) -> int:
+    """``--rig all``: one process per rig, side by side; logs in ``<runs>/train_<rig>.log``."""
+    t0 = time.time()
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    rest = [a for a in (argv or sys.argv[1:]) if a not in ("--rig", "all") and not a.startswith("--rig=")]
+    procs = {}
+    for rig in RIGS:
+        log = (runs / f"train_{rig}.log").open("w")
+        procs[rig] = (
+            subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--rig", rig, *rest],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            log,
+        )
+        print(f"{rig}: started, log in {runs / f'train_{rig}.log'}", flush=True)
+    failed = []
+    for rig, (p, log) in procs.items():
+        if p.wait() != 0:
+            failed.append(rig)
+        log.close()
+    total = time.time() - t0
+    summary = {
+        "rigs": list(RIGS),
+        "total_s": round(total, 1),
+        "failed": failed,
+        **{
+            rig: json.loads((runs / f"timings_{RIGS[rig][0]}.json").read_text())
+            for rig in RIGS
+            if (runs / f"timings_{RIGS[rig][0]}.json").exists() and rig not in failed
+        },
+    }
+    (runs / "timings_all.json").write_text(json.dumps(summary, indent=2))
+    for rig in RIGS:
+        print(f"--- {rig} (tail of {runs / f'train_{rig}.log'})")
+        print("".join((runs / f"train_{rig}.log").read_text().splitlines(True)[-12:]), end="")
+    print(f"both rigs: {total / 60:.1f} min wall{'; FAILED: ' + ', '.join(failed) if failed else ''}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -228,6 +228,50 @@ def test_resume_gives_identical_next_steps(tmp_path):
     assert a == b and sorted(a) == list(range(1, 8))
 
 
+def test_cosine_schedule_with_warmup_and_exact_resume(tmp_path):
+    cfg = _cfg(tmp_path, lr_schedule="cosine", warmup_steps=2, lr_final_factor=0.1, max_steps=7)
+    factors = [cfg.lr_factor(s, 7) for s in range(7)]
+    assert factors[:2] == [0.5, 1.0] and factors[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(factors[1:], factors[2:]))  # decays after the warm-up
+    with pytest.raises(ValueError, match="lr_schedule"):
+        _cfg(tmp_path, lr_schedule="linear")
+    straight = _trainer(
+        _cfg(
+            tmp_path / "a",
+            epochs=2,
+            max_steps=7,
+            lr_schedule="cosine",
+            warmup_steps=2,
+            lr_final_factor=0.1,
+            log_every=1,
+        )
+    )
+    straight.fit()
+    import csv
+
+    with (tmp_path / "a" / "run" / "train.csv").open() as f:
+        lrs = [float(r["lr_backbone"]) for r in csv.DictReader(f)]
+    assert lrs == pytest.approx([1e-2 * x for x in factors])
+    first = _trainer(
+        _cfg(tmp_path / "b", epochs=2, max_steps=3, lr_schedule="cosine", warmup_steps=2, lr_final_factor=0.1)
+    )
+    first.fit()  # a shorter run decays over its own 3 steps ...
+    resumed = _trainer(
+        _cfg(
+            tmp_path / "b",
+            epochs=2,
+            max_steps=7,
+            lr_schedule="cosine",
+            warmup_steps=2,
+            lr_final_factor=0.1,
+            resume="auto",
+        )
+    )
+    resumed.fit()  # ... and resuming follows the 7-step schedule from step 3 on: only steps 1-3 differ
+    assert resumed.step == 7
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * factors[-1])
+
+
 def test_keyboard_interrupt_saves_and_resumes_exactly(tmp_path):
     straight = _trainer(_cfg(tmp_path / "a", epochs=2))
     straight.fit()

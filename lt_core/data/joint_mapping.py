@@ -13,7 +13,11 @@ Default mapping (first match wins; ``a + b`` means the midpoint; ``*_end`` the e
 ============  =========================================================================================
 Human3.6M     source joints (CMU BVH 01_01-style / CMU BVH 131-style / CMU ASF / Mixamo)
 ============  =========================================================================================
-Pelvis        Hips / Hips / root / Hips   (also ``pelvis``, an unsided ``hip``)
+Pelvis        RightUpLeg + LeftUpLeg / RightHip + LeftHip / rfemur + lfemur / RightUpLeg + LeftUpLeg: the midpoint
+              of the two hip joints, as Human3.6M's pelvis (5 mm from that midpoint in its released labels); the
+              root (``Hips``, ``root``, ``pelvis``, an unsided ``hip``) only if no hip pair is found. CMU's
+              roots lie 96-107 mm above that midpoint along the trunk and the Daz/Poser ``hip`` 26-28 mm below it,
+              so taking the root would give each source its own pelvis.
 R/LHip        RightUpLeg / RightHip / rfemur (start of the thigh) / RightUpLeg (also ``thigh``, ``upperleg``)
 R/LKnee       RightLeg / RightKnee / rtibia / RightLeg (also ``lowerleg``, ``shin``, ``calf``)
 R/LAnkle      RightFoot / RightAnkle / rfoot / RightFoot
@@ -68,11 +72,14 @@ def _sided(side: str, *bases: str) -> tuple[str, ...]:
     return tuple(f"{side}_{b}" for b in bases)
 
 
+_HIP_BASES = ("upleg", "femur", "thigh", "upperleg", "hip")  # source names of the start of the thigh
+
+
 def _limbs(side: str, prefix: str) -> dict[str, tuple[Alternative, ...]]:
     return {
         f"{prefix}Ankle": _sided(side, "ankle", "foot"),
         f"{prefix}Knee": _sided(side, "knee", "tibia", "leg", "lowerleg", "shin", "calf"),
-        f"{prefix}Hip": _sided(side, "upleg", "femur", "thigh", "upperleg", "hip"),
+        f"{prefix}Hip": _sided(side, *_HIP_BASES),
         f"{prefix}Wrist": _sided(side, "wrist", "hand"),
         f"{prefix}Elbow": _sided(side, "forearm", "radius", "lowerarm", "elbow"),
         f"{prefix}Shoulder": _sided(side, "arm", "humerus", "upperarm", "shoulder", "shldr"),
@@ -82,7 +89,9 @@ def _limbs(side: str, prefix: str) -> dict[str, tuple[Alternative, ...]]:
 DEFAULT_MAPPING: dict[str, tuple[Alternative, ...]] = {
     **_limbs("right", "R"),
     **_limbs("left", "L"),
-    "Pelvis": ("hips", "root", "pelvis", "hip"),
+    # the midpoint of the two hip joints (as in Human3.6M, where the pelvis lies 5 mm from it); the skeleton's root
+    # only when the hips cannot be found (roots sit anywhere from 28 mm below to 107 mm above that midpoint)
+    "Pelvis": (*((f"right_{b}", f"left_{b}") for b in _HIP_BASES), "hips", "root", "pelvis", "hip"),
     "Spine": (
         ("upperback", "thorax"),
         ("spine", "spine1"),

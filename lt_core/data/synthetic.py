@@ -51,6 +51,14 @@ from torch.utils.data import Dataset
 
 from lt_core.camera import Camera
 from lt_core.conventions import check_convention
+from lt_core.data.augment import (
+    CROP_JITTER_KEYS,
+    TILT_CLEARANCE,
+    check_crop_jitter,
+    jitter_boxes,
+    roll_crop_cameras,
+    tilt_pose,
+)
 from lt_core.data.rigs import load_rig
 from lt_core.data.sample import collate_samples
 from lt_core.render import BodyStyle, SceneStyle, crop_region, crop_to_person, render, seed_from
@@ -67,6 +75,11 @@ __all__ = [
     "collate_samples",
     "place_joints",
     "load_joints",
+    "jitter_boxes",
+    "roll_crop_cameras",
+    "CROP_JITTER_KEYS",
+    "tilt_pose",
+    "TILT_CLEARANCE",
 ]
 
 TRAIN_CLIPS: tuple[str, ...] = ("01_01", "02_01", "11_01", "131_01", "131_02")
@@ -171,6 +184,17 @@ class SyntheticMultiViewDataset(Dataset):
         convention: pixel convention of the returned cameras (:mod:`lt_core.conventions`). Images are always
             rendered through the exact crop cameras (``"centres"``); with ``"official"`` the returned cameras are
             what the released code's crop and resize rules make of the same box, as for a real dataset.
+        crop_jitter: render-time augmentation of every view's crop (training data; ``None``: the tight boxes), a
+            dict with any of ``scale`` (the box side is multiplied by ``exp(u)``, ``u`` uniform in
+            ``[-scale, scale]``), ``shift`` (the box centre moves by up to this fraction of its side along each axis)
+            and ``roll`` (the crop camera turns about its optical axis by up to this many degrees; the person's
+            image rotates about the crop centre, :func:`roll_crop_cameras`). Drawn per view from ``(seed, clip,
+            frame)``; the returned cameras are the jittered ones, so labels stay exact. Rolled views are rendered
+            without the black area outside the full frame.
+        pose_tilt: render-time pose augmentation ``(probability, max_degrees)``: with that probability an item's
+            pose is turned about a random horizontal axis through its pelvis by up to ``max_degrees`` and lifted
+            until every joint is :data:`TILT_CLEARANCE` mm above the floor (:func:`tilt_pose`), so that training sees
+            bodies bent over or upside down (a held-out dance has them); ``None``: poses as captured.
     """
 
     def __init__(
@@ -195,8 +219,14 @@ class SyntheticMultiViewDataset(Dataset):
         load_images: bool = True,
         render_threads: int | None = 1,
         convention: str = "centres",
+        crop_jitter: dict[str, float] | None = None,
+        pose_tilt: tuple[float, float] | None = None,
     ) -> None:
         self.convention = check_convention(convention)
+        self.crop_jitter = check_crop_jitter(crop_jitter)
+        if pose_tilt is not None and (len(pose_tilt) != 2 or not 0 <= pose_tilt[0] <= 1 or pose_tilt[1] < 0):
+            raise ValueError(f"pose_tilt must be (probability in [0, 1], max degrees >= 0), got {pose_tilt!r}")
+        self.pose_tilt = (float(pose_tilt[0]), float(pose_tilt[1])) if pose_tilt and pose_tilt[0] else None
         if clips is None:
             clips = clip_set(split)
         if placement not in ("random", "center", "original"):
@@ -247,6 +277,10 @@ class SyntheticMultiViewDataset(Dataset):
                 frames = frames[np.round(np.linspace(0, len(frames) - 1, max_frames_per_clip)).astype(int)]
             index += [(clip, int(f)) for f in frames]
         self.index = index
+        motion = hashlib.sha1()
+        for clip in self.clips:
+            motion.update(self._joints[clip].numpy().tobytes())
+        self._motion_digest = motion.hexdigest()
         self._clip_info = self._embedded_info()
 
     # ------------------------------------------------------------------ set-up helpers
@@ -311,6 +345,11 @@ class SyntheticMultiViewDataset(Dataset):
             parts.append(self.convention)
         if rig.distortion_model != "opencv":
             parts.append(rig.distortion_model)
+        if self.crop_jitter:
+            parts.append(("crop_jitter", sorted(self.crop_jitter.items())))
+        if self.pose_tilt:
+            parts.append(("pose_tilt", self.pose_tilt))
+        parts.append(("motion", self._motion_digest))  # a changed joint mapping or rebuilt clip is a new key
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ items
@@ -331,6 +370,8 @@ class SyntheticMultiViewDataset(Dataset):
             joints = place_joints(joints, yaw, (r * math.cos(phi), r * math.sin(phi)))
         elif self.placement == "center":
             joints = place_joints(joints, 0.0, (0.0, 0.0))
+        if self.pose_tilt:
+            joints = tilt_pose(joints, *self.pose_tilt, seed=seed_from(self.seed, clip, frame, "tilt"))
         k = int(torch.randint(self.subjects_per_clip, (), generator=g))
         cmu_subject = self._clip_info.get(clip, {}).get("subject") or clip.split("_")[0]
         subject = f"cmu{cmu_subject}-{k}"
@@ -374,6 +415,12 @@ class SyntheticMultiViewDataset(Dataset):
         full = self.rig[views]
         names = [self.rig.names[i] for i in views] if self.rig.names else [f"cam_{i}" for i in views]
         cams, boxes = crop_to_person(joints, full, self.out_size, body, margin=self.margin)
+        roll = None
+        if self.crop_jitter:
+            boxes, roll = jitter_boxes(boxes, self.crop_jitter, seed_from(self.seed, s["clip"], s["frame"], "crop"))
+            cams = full.to(torch.float64).crop_and_resize(boxes, self.out_size)
+            if roll is not None:
+                cams = roll_crop_cameras(cams, roll)
         # a view is valid when the person is in front of the camera and at least half of the joints are in frame
         uv = full.project(joints.double()[None].expand(len(views), 17, 3))
         depth = full.depth(joints.double()[None].expand(len(views), 17, 3))
@@ -392,7 +439,7 @@ class SyntheticMultiViewDataset(Dataset):
             "bbox_ltrb": boxes.float(),
         }
         if self.load_images:
-            region = crop_region(boxes, full.image_size, self.out_size)
+            region = crop_region(boxes, full.image_size, self.out_size) if roll is None else None
             out = render(
                 joints,
                 cams,

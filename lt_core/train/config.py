@@ -8,6 +8,7 @@ and ``volume_net``). Small CPU models trained from scratch need larger rates; se
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ PAPER_LR: dict[str, tuple[float, float]] = {
 """Paper learning rates per model kind: (backbone, heads)."""
 
 MODEL_KINDS = ("algebraic", "volumetric", "ransac")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -54,6 +56,10 @@ class TrainConfig:
             ``None``: the paper's).
         weight_decay: Adam weight decay.
         grad_clip: max global gradient norm (``None`` or 0: no clipping).
+        lr_schedule: learning-rate schedule over the run's optimizer steps: ``"constant"`` or ``"cosine"`` (half a
+            cosine from each group's rate down to ``lr_final_factor`` times it at the last step).
+        warmup_steps: linear warm-up from ``1 / warmup_steps`` of the rate over this many first steps (any schedule).
+        lr_final_factor: the cosine schedule's last rate as a fraction of the initial one.
         loss: loss name for ``lt_core.losses.model_loss`` (``None``: the model kind's default), or one of the
             training package's own: ``"keypoints_2d"``, ``"heatmap_2d"`` (2D pretraining), ``"l1_cm"``.
         loss_options: keyword arguments of the loss (``model_loss``: ``scale``, ``ce_weight``;
@@ -103,6 +109,9 @@ class TrainConfig:
     lr_heads: float | None = None
     weight_decay: float = 0.0
     grad_clip: float | None = None
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    lr_final_factor: float = 0.0
     loss: str | None = None
     loss_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -140,6 +149,13 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1 and epochs >= 0")
         if self.val_every_steps < 0:
             raise ValueError(f"val_every_steps must be >= 0, got {self.val_every_steps}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.warmup_steps < 0 or not 0.0 <= self.lr_final_factor <= 1.0:
+            raise ValueError(
+                f"warmup_steps must be >= 0 and lr_final_factor in [0, 1], got {self.warmup_steps} and "
+                f"{self.lr_final_factor}"
+            )
         if self.amp not in ("auto", True, False):
             raise ValueError(f"amp must be 'auto', true or false, got {self.amp!r}")
 
@@ -157,6 +173,27 @@ class TrainConfig:
             self.lr_backbone if self.lr_backbone is not None else paper[0],
             self.lr_heads if self.lr_heads is not None else paper[1],
         )
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """Multiplier of every group's initial learning rate for the optimizer step taken after ``step`` steps.
+
+        Args:
+            step: steps already taken (0 for the first update).
+            total_steps: steps of the whole run.
+
+        Returns:
+            ``min(1, (step + 1) / warmup_steps)`` times 1 (``"constant"``) or, for ``"cosine"``,
+            ``f + (1 - f) (1 + cos(pi s / S)) / 2`` with ``f = lr_final_factor``, ``s = step + 1 - warmup_steps``
+            and ``S = total_steps - warmup_steps`` (``f`` at the last step, decaying from the first step after the
+            warm-up).
+        """
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.lr_schedule == "constant":
+            return warm
+        span = max(1, total_steps - self.warmup_steps)
+        progress = min(1.0, max(0.0, (step + 1 - self.warmup_steps) / span))
+        f = self.lr_final_factor
+        return warm * (f + (1.0 - f) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
     @property
     def run_dir(self) -> Path:

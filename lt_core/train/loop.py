@@ -122,6 +122,8 @@ class Trainer(CheckpointMixin):
         self.model = wrap_model(model, self.env, sync_bn=config.sync_bn)
         self.raw_model = unwrap_model(self.model)
         self.optimizer = torch.optim.Adam(param_groups(self.raw_model, config), weight_decay=config.weight_decay)
+        for group in self.optimizer.param_groups:  # the schedule scales these (saved with the optimizer state)
+            group["initial_lr"] = group["lr"]
         self.use_amp = (self.device.type == "cuda") if config.amp == "auto" else bool(config.amp)
         if self.use_amp and self.device.type != "cuda":
             raise ValueError("amp=True needs a CUDA device (mixed precision is float16 autocast + GradScaler)")
@@ -239,6 +241,9 @@ class Trainer(CheckpointMixin):
         """
         t0 = time.perf_counter()
         self._step_rng = rng_state()
+        factor = self.cfg.lr_factor(self.step, self.total_steps)
+        for group in self.optimizer.param_groups:  # (checkpoints written before schedules existed lack initial_lr)
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
         loss, parts = self.backward(batch)
         grad_norm = self._clip_and_norm()
         finite = bool(torch.isfinite(loss)) and math.isfinite(grad_norm)
