@@ -56,6 +56,9 @@ class TrainingFacts:
         parameters: parameters of the model.
         volume_size: voxels per cuboid side (0 for models without a volume).
         cuboid_side: cuboid side in mm (NaN without a volume).
+        pipeline_s: seconds of the whole pipeline that produced it, as recorded by ``scripts/train_embedded.py``
+            (rendering and every stage it builds on; NaN in older manifests, where :attr:`total_s` adds the
+            backbone and own stages instead).
     """
 
     checkpoint: str
@@ -70,10 +73,13 @@ class TrainingFacts:
     parameters: int
     volume_size: int
     cuboid_side: float
+    pipeline_s: float = float("nan")
 
     @property
     def total_s(self) -> float:
-        """Seconds of every stage the model builds on (backbone stage + its own)."""
+        """Seconds of every stage the model builds on: the recorded pipeline, else backbone stage + its own."""
+        if not math.isnan(self.pipeline_s):
+            return self.pipeline_s
         return self.backbone_s + (0.0 if math.isnan(self.stage_s) else self.stage_s)
 
 
@@ -130,8 +136,17 @@ def training_facts(checkpoint: Any) -> TrainingFacts:
         stage_s, backbone_s = 0.0, float(m.get("train_s", float("nan")))
     else:
         stage_s, backbone_s = float(m.get("train_s", float("nan"))), _backbone_seconds(path, m.get("init_from"))
-    data_opts = {k: v for k, v in (cfg.get("dataset_options") or {}).items() if k not in ("cache_dir",)}
-    clips, frames, views = _training_set(str(cfg.get("train_split", "train")), json.dumps(data_opts, sort_keys=True))
+        pipeline = list(m.get("pipeline") or [])
+        if math.isnan(backbone_s) and "2d" in pipeline and path.stem.endswith(f"_{pipeline[-1]}"):
+            # recorded as a chain of stages (2d -> alg_conf -> vol_softmax): the 2D stage of the same rig prefix
+            backbone_s = _backbone_seconds(path, f"{path.stem[: -len(pipeline[-1]) - 1]}_2d")
+    data = m.get("train_data")
+    if data and all(k in data for k in ("clips", "frames", "views_per_frame")):  # recorded by the training script
+        clips, frames, views = int(data["clips"]), int(data["frames"]), int(data["views_per_frame"])
+    else:  # older manifests: rebuild the training set from the configuration
+        data_opts = {k: v for k, v in (cfg.get("dataset_options") or {}).items() if k not in ("cache_dir",)}
+        split, options = str(cfg.get("train_split", "train")), json.dumps(data_opts, sort_keys=True)
+        clips, frames, views = _training_set(split, options)
     volumetric = model == "volumetric"
     return TrainingFacts(
         checkpoint=path.name,
@@ -146,6 +161,7 @@ def training_facts(checkpoint: Any) -> TrainingFacts:
         parameters=int(m["parameters"]),
         volume_size=int(opts.get("volume_size", 64)) if volumetric else 0,
         cuboid_side=float(opts.get("cuboid_side", 2500.0)) if volumetric else float("nan"),
+        pipeline_s=float(m.get("pipeline_s", float("nan"))),
     )
 
 
@@ -191,13 +207,15 @@ def training_table(checkpoints: Mapping[str, Any]) -> pd.DataFrame:
         if ckpt is None:
             continue
         f = training_facts(ckpt)
-        own = f", then {_minutes(f.stage_s)} for its own {f.steps} steps" if f.method != "ransac" else ""
+        own = f", its own {f.steps} steps {_minutes(f.stage_s)}" if f.method != "ransac" else ""
+        before = "rendering and earlier stages" if not math.isnan(f.pipeline_s) else "2D backbone"
         paper_volume = _volume(PAPER_SETUP["volume_size"], PAPER_SETUP["cuboid_side"]) if f.volume_size else "-"
         rows.append(
             {
                 "method": method,
                 "checkpoint": f.checkpoint,
-                "training time": f"{_minutes(f.total_s)} (2D backbone {_minutes(f.backbone_s)}{own})",
+                "training time": f"{_minutes(f.total_s)} ({before} {_minutes(f.total_s - (f.stage_s if own else 0))}"
+                f"{own})",
                 "training data": f"{f.frames:,} frames x {f.views} views of {f.clips} motion clips (rendered)",
                 "crop (px)": f.image_size,
                 "volume": _volume(f.volume_size, f.cuboid_side),
@@ -234,9 +252,10 @@ def training_caption(checkpoints: Mapping[str, Any], device: str = "a 2-core CPU
     volume = f", {vol.volume_size}^3 voxels over {vol.cuboid_side / 1000:.2g} m" if vol else ""
     size, side = PAPER_SETUP["volume_size"], PAPER_SETUP["cuboid_side"]
     paper_volume = f", {size}^3 voxels over {side / 1000:.2g} m" if vol else ""
+    included = "rendering and every stage it builds on" if not math.isnan(longest.pipeline_s) else "2D backbone stage"
     return (
-        f"Measured models: trained {_minutes(longest.total_s)} at most on {device} ({longest.method}, 2D backbone "
-        f"stage included) on {longest.frames:,} rendered frames x {longest.views} views of {longest.clips} motion "
+        f"Measured models: trained {_minutes(longest.total_s)} at most on {device} ({longest.method}, {included} "
+        f"included) on {longest.frames:,} rendered frames x {longest.views} views of {longest.clips} motion "
         f"clips, {longest.image_size} px crops{volume}, {min(ours) / 1e6:.1f}-{max(ours) / 1e6:.1f} M parameters. "
         f"The paper: {PAPER_SETUP['backbone']}, {PAPER_SETUP['image_size']} px crops{paper_volume}, "
         f"{min(paper) / 1e6:.0f}-{max(paper) / 1e6:.0f} M parameters, trained on {PAPER_SETUP['data']}."

@@ -33,10 +33,10 @@ Stages (the tiny backbone, ResNet-18 at width 0.25; Adam with a cosine learning-
 
 Evaluation: the held-out ``val_ext`` clips (131_03, 05_06 and one clip or pair of each new family), 4 views,
 ``--eval-frames`` frames per clip evenly spread: exactly the samples notebook 06 evaluates
-(:func:`lt_core.paper.embedded_eval_dataset`), so the two report the same numbers. Per clip, per family and pooled
-(:func:`lt_core.train.evaluate.per_clip_table`); the pooled row of the two original clips (``family: cmu``) keeps the
-earlier numbers comparable. The volumetric model is also run on each camera alone (cuboid on the ground-truth
-pelvis), like the paper's monocular row.
+(:func:`lt_core.train.methods.embedded_eval_dataset`), so the two report the same numbers. Per clip, per family and
+pooled (:func:`lt_core.train.evaluate.per_clip_table`); the pooled row of the two original clips (``family:
+cmu``) keeps the earlier numbers comparable. The volumetric model is also run on each camera alone (cuboid on the
+ground-truth pelvis; 40 frames per clip and camera, notebook 06's), like the paper's monocular row.
 
 ``--rig all`` runs ``--rig human36m`` and ``--rig dome`` as two processes side by side (one torch thread each:
 on the shared 2-core machine two single-thread processes are robust, while two threads in one process were up to
@@ -44,7 +44,48 @@ on the shared 2-core machine two single-thread processes are robust, while two t
 
 EXPERIMENTS
 -----------
-(filled in below as measured)
+Measured on the 2-core CPU (one torch thread per process, the two rigs side by side). "val48" is the validation
+logged during training (``val.csv`` of each run): the first 48 held-out samples, all from clip 131_03, relative
+MPJPE; the final numbers are on all 750 held-out samples (125 per clip of ``val_ext``; the dome: 60 per clip).
+
+1. The recipe before this one (commit 73d1229: the 5 CMU clips, 1,485 frames, 2 styles per clip, no augmentation,
+   1500 / 600 / 600 / 2400 steps at a constant learning rate, the skeleton's root as the pelvis) reached, on
+   ``val_ext``: volumetric 162.7, algebraic 166.8 (with confidences) / 167.9 (without), RANSAC 175.6 mm pooled,
+   168-228 mm on each Daz/Poser clip, 107.7 mm (volumetric) on 131_03 + 05_06.
+2. The pelvis. With the skeleton's root as the pelvis, the roots of the CMU clips lay 96 mm (131_03) and 107 mm
+   (05_06) above the midpoint of the hips along the trunk, those of the Daz/Poser clips 26-28 mm below it, and the
+   pelvis of real Human3.6M (the official fixture's 12 items) 5 mm from it. The training data mixed three pelvis
+   definitions while relative MPJPE subtracts the pelvis from every joint; :mod:`lt_core.data.joint_mapping` now
+   takes the midpoint of the hips for every source.
+3. This recipe, as the defaults say (train_ext: 42 clips, 11,991 frames x 4 views, 6 styles per clip, crop jitter
+   0.1 / 0.05 / 15 degrees, occluders 0.2, colour jitter, cosine decay to 0.02, view dropout 0.2 in the
+   volumetric stage) and the pelvis of (2). val48 after each epoch (1,498 steps):
+
+   ============================  =========================  =========================
+   stage                         Human3.6M-like rig         dome, 4 random cameras
+   ============================  =========================  =========================
+   2d (soft-argmax + DLT)        59.1, 48.0, 47.1, 44.4     75.4, 55.4, 46.2, 44.7
+   alg_noconf (1000 steps)       41.3                       39.0
+   alg_conf (1500 steps)         37.3                       34.3
+   vol_softmax (4000 steps)      31.4, 26.2, 24.5 (end)     42.1, 33.9, 33.0 (end)
+   ============================  =========================  =========================
+
+   Final, pooled over the 750 held-out samples of ``val_ext`` (``results/tables/embedded_h36m_rig.md``): volumetric
+   51.4, algebraic with confidences 55.8, without 59.6, RANSAC 57.1 mm; volumetric on one camera 97.3 mm (40 frames
+   per clip and camera). Per clip the volumetric model is at 26.5-45.0 mm on 131_03 and the four Daz/Poser clips
+   and 132.3 mm on 05_06 (modern dance). Dome: 51.8, 51.3, 56.7, 58.2 mm. Compared with (1): 3.0x (algebraic
+   with confidences) to 3.2x (volumetric) lower pooled error; the volumetric model's error on 131_03 + 05_06 fell
+   from 107.7 to 83.5 mm although those clips' pelvis moved (2).
+4. Volume and V2V (measured for the earlier recipe): 16^3 voxels over 2.2 m with V2V widths 16-32-32-32 learned
+   faster than 24^3 with 8-16-16-16 (114 mm after 800 steps against 138 mm after 600, relative MPJPE with the
+   ground-truth pelvis), at a cost a 2-core CPU affords; the paper's 64^3 over 2.5 m needs a GPU.
+5. Speed: channels-last convolution weights take 16-17 % less time per training step of the 2D and volumetric
+   stages; two single-thread processes (``--rig all``) were robust on the shared 2-core machine, while one
+   process with two threads was up to 8x slower under load.
+6. Time of ``make train`` (``--rig all --fresh``) with these defaults: 78.7 min wall for both rigs. Per rig:
+   rendering 426 s (the two rigs rendering at once), 2d 1197 s (0.20 s per step), alg_noconf 190 s, alg_conf 309
+   s, vol_softmax 2431 s (0.61 s per step), evaluation 168 s (102 s since the single-view row uses notebook 06's
+   40 frames per clip instead of 125).
 
 Outputs: ``data/checkpoints/<prefix>_<name>.pt`` (weights + config) with ``<prefix>_<name>.json`` (manifest: config,
 seed, code version, metrics, training time, data and model size), run folders under ``--runs`` (CSV logs, full
@@ -88,7 +129,7 @@ RIGS = {  # --rig -> (file prefix, table name, description)
     "dome": ("embedded_dome", "embedded_dome", "Panoptic-like 31-camera dome, 4 cameras per sample"),
 }
 
-MODELS = (  # (checkpoint name, method key of lt_core.paper, table label)
+MODELS = (  # (checkpoint name, method key of lt_core.train.methods, table label)
     ("ransac", "ransac", "RANSAC (hard argmax, 2D backbone)"),
     ("alg_noconf", "algebraic_noconf", "Algebraic, no confidences (unweighted DLT)"),
     ("alg_conf", "algebraic", "Algebraic, learned confidences"),
@@ -99,6 +140,10 @@ MODELS = (  # (checkpoint name, method key of lt_core.paper, table label)
 EVAL_FRAMES = {"human36m": 125, "dome": 60}
 """Frames per held-out clip, evenly spread, by rig: notebook 06's ``FRAMES["main"]`` and ``FRAMES["dome"]``, so that
 the tables written here and notebook 06 evaluate the same samples and report the same numbers."""
+
+
+SINGLE_VIEW_FRAMES = 40
+"""Frames per held-out clip and camera of the single-view row: notebook 06's ``FRAMES["single"]``."""
 
 
 def eval_frames(args: argparse.Namespace) -> int:
@@ -158,9 +203,12 @@ def render_train(args: argparse.Namespace, rig: str) -> Dataset:
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-def eval_set(args: argparse.Namespace, rig: str, views: int | list[int] = 4) -> RenderedDataset:
-    """The held-out samples notebook 06 evaluates (cached renders)."""
-    frames = 2 if args.quick else eval_frames(args)
+def eval_set(
+    args: argparse.Namespace, rig: str, views: int | list[int] = 4, frames: int | None = None
+) -> RenderedDataset:
+    """The held-out samples notebook 06 evaluates (cached renders): ``frames`` per clip (default
+    :func:`eval_frames`)."""
+    frames = 2 if args.quick else (frames or eval_frames(args))
     ds = embedded_eval_dataset(
         rig, image_size=args.image_size, views=views, frames_per_clip=frames, split=args.eval_split
     )
@@ -446,7 +494,7 @@ def evaluate(args: argparse.Namespace, ckpt_dir: Path, tables: Path) -> pd.DataF
         if name.startswith("vol"):
             metrics["mpjpe_rel_gt_root"] = predict(model, val, batch_size=8, root="gt").evaluate().summary["mpjpe_rel"]
             singles = [
-                predict(model, eval_set(args, args.rig, views=[c]), batch_size=8, root="gt")
+                predict(model, eval_set(args, args.rig, views=[c], frames=SINGLE_VIEW_FRAMES), batch_size=8, root="gt")
                 for c in single_view_cameras(args.rig)
             ]
             metrics["mpjpe_rel_single_view"] = pooled_evaluation(singles).summary["mpjpe_rel"]

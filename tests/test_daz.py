@@ -76,7 +76,7 @@ def test_daz_names_map_to_h36m(excerpt):
     m = info["mapping"]
     assert m["RShoulder"] == {"rShldr": 1.0} and m["LElbow"] == {"lForeArm": 1.0} and m["RWrist"] == {"rHand": 1.0}
     assert m["RHip"] == {"rThigh": 1.0} and m["LKnee"] == {"lShin": 1.0} and m["RAnkle"] == {"rFoot": 1.0}
-    assert m["Pelvis"] == {"hip": 1.0} and m["Thorax"] == {"neck": 1.0}
+    assert m["Pelvis"] == {"rThigh": 0.5, "lThigh": 0.5} and m["Thorax"] == {"neck": 1.0}  # mid-hips, not the root
     assert m["Spine"] == {"abdomen": 0.5, "chest": 0.5}
     assert m["Neck"] == {"head": 0.5, "leftEye": 0.25, "rightEye": 0.25}
     assert m["Head"] == {"head_top": 1.0}
@@ -99,13 +99,15 @@ def test_retargeted_positions_by_hand():
 
     root = np.array([10.0, 90.0, -5.0])
     r_hip = root + [-8.77824, 4.35084, 1.2192] + [0, -1.70687, -2.19456]
+    l_hip = root + [8.77824, 4.35084, 1.2192] + [0, -1.70687, -2.19456]
     chest = root + [0, 20.6881, -0.73152] + [0, 11.7043, -0.48768]
     r_shoulder = chest + [-2.68224, 19.2634, -4.8768] + [-8.77824, -1.95073, 1.46304]
     head = chest + [0, 22.1894, -2.19456] + [-0.24384, 7.07133, 1.2192]
     nose = head + 0.25 * np.array([4.14528, 8.04674, 8.04672]) + 0.25 * np.array([-3.6576, 8.04674, 8.04672])
     expected = {
-        "Pelvis": root,
+        "Pelvis": (r_hip + l_hip) / 2,  # 2.6 cm above and 1 cm behind the root "hip"
         "RHip": r_hip,
+        "LHip": l_hip,
         "RShoulder": r_shoulder,
         "Neck": nose,
         "RKnee": r_hip + [0, -36.8199, 0.73152],

@@ -88,14 +88,17 @@ def test_embedded_eval_dataset_is_fixed_and_described():
         frames_per_clip=3,
         options={"load_images": False, "clips": ["01_01"], "placement": "center"},
     )
-    assert len(ds) == 6 and ds.clips == ["131_03", "05_06"]  # the held-out clips, whatever the options say
+    held_out = ["131_03", "05_06", "salsa_14", "salsa_29", "martial_07", "indian_06"]
+    assert len(ds) == 18 and ds.clips == held_out  # the held-out clips, whatever the options say
     assert not ds.random_views and ds.num_views == 4 and ds.out_size == (96, 96) and ds.placement == "center"
     a, b = ds[1], ds[1]
     assert torch.equal(a["joints_3d"], b["joints_3d"]) and a["cameras"].names == b["cameras"].names
     text = describe_dataset(ds)
-    assert "embedded-dome" in text and "131_03" in text and "4 views" in text and "6 frames" in text
+    assert "embedded-dome" in text and "131_03" in text and "4 views" in text and "18 frames" in text
     one = embedded_eval_dataset("human36m", views=[2], frames_per_clip=1, options={"load_images": False})
     assert one.view_indices == [2] and "1 view per frame" in describe_dataset(one)
+    two = embedded_eval_dataset("human36m", frames_per_clip=1, split="val", options={"load_images": False})
+    assert two.clips == held_out[:2] and len(two) == 2
 
 
 # ---------------------------------------------------------------------------------------------- running the methods

@@ -31,21 +31,33 @@ def test_paper_parameters_match_the_released_checkpoints_layout():
         paper_parameters("v2v")
 
 
-def test_facts_of_the_committed_checkpoints_come_from_their_manifests():
+def test_facts_of_the_committed_checkpoints_come_from_their_manifests(tmp_path):
+    from lt_core.data.synthetic import clip_set
+
     vol = json.loads((CHECKPOINTS / "embedded_vol_softmax.json").read_text())
+    alg = json.loads((CHECKPOINTS / "embedded_alg_conf.json").read_text())
     ransac = json.loads((CHECKPOINTS / "embedded_ransac.json").read_text())
     f = training_facts(CHECKPOINTS / "embedded_vol_softmax.pt")
     assert f.method == "volumetric" and f.steps == vol["train_steps"] and f.parameters == vol["parameters"]
     assert f.stage_s == vol["train_s"] and f.backbone_s == ransac["train_s"]  # the 2D stage the RANSAC export records
-    assert f.total_s == pytest.approx(vol["train_s"] + ransac["train_s"])
+    # the whole chain: rendering, the 2D stage, the algebraic stage its backbone comes from, its own stage
+    assert vol["pipeline"] == ["2d", "alg_conf", "vol_softmax"]
+    assert f.total_s == vol["pipeline_s"] >= vol["train_s"] + alg["train_s"] + ransac["train_s"]
     state = torch.load(CHECKPOINTS / "embedded_vol_softmax.pt", map_location="cpu", weights_only=False)["model"]
     assert f.parameters == sum(v.numel() for k, v in state.items() if "running" not in k and "batches" not in k)
-    ds = SyntheticMultiViewDataset("train", **vol["config"]["dataset_options"])
-    assert (f.frames, f.clips, f.views) == (len(ds), len(ds.clips), 4)
+    data = vol["train_data"]
+    assert (f.frames, f.clips, f.views) == (data["frames"], data["clips"], 4)
+    assert f.clips == len(clip_set(data["split"])) and f.frames * 4 == data["images"]
     assert (f.image_size, f.volume_size) == (128, vol["config"]["model_options"]["volume_size"])
     r = training_facts(CHECKPOINTS / "embedded_ransac.pt")
-    assert r.method == "ransac" and r.stage_s == 0.0 and r.total_s == ransac["train_s"] and r.volume_size == 0
+    assert r.method == "ransac" and r.stage_s == 0.0 and r.total_s == ransac["pipeline_s"] and r.volume_size == 0
     assert math.isnan(r.cuboid_side)
+    # a manifest without the recorded data (older versions): the training set is rebuilt from the configuration
+    old = {k: v for k, v in vol.items() if k not in ("pipeline", "pipeline_s", "train_data")}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    ds = SyntheticMultiViewDataset(old["config"]["train_split"], **old["config"]["dataset_options"])
+    f_old = training_facts(tmp_path / "old.pt")
+    assert (f_old.frames, f_old.clips) == (len(ds), len(ds.clips)) and math.isnan(f_old.total_s)
 
 
 def test_table_and_caption_put_the_paper_beside_the_measured_models():

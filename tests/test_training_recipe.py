@@ -197,17 +197,25 @@ def test_training_facts_and_paper_scale_parameters(tmp_path):
         "pipeline_s": 5400.0,
         "train_steps": 4000,
         "threads": 1,
-        "train_data": {"clips": 42, "frames": 12000, "images": 48000},
+        "train_data": {"clips": 42, "frames": 12000, "views_per_frame": 4, "images": 48000},
     }
     (tmp_path / "vol.json").write_text(json.dumps(manifest))
     f = training_facts(tmp_path / "vol.pt")
-    assert (f.method, f.frames, f.volume_size, f.pipeline_s) == ("volumetric", 12000, 16, 5400.0)
+    assert (f.method, f.frames, f.clips, f.views, f.volume_size) == ("volumetric", 12000, 42, 4, 16)
+    assert f.total_s == 5400.0 and f.stage_s == 600.0  # the recorded pipeline, not backbone + own stage
     text = training_caption({"volumetric": tmp_path / "vol.pt", "algebraic": None})
-    assert "volumetric 90 min" in text and "12,000 rendered frames (48,000 crops) of 42 motion clips" in text
-    assert "16^3 voxels over 2.2 m" in text and "384 px crops, 64^3 voxels over 2.5 m" in text
-    assert f"{paper_parameters('volumetric'):,} (volumetric)" in text
+    assert (
+        "trained 90 min at most on a 2-core CPU (volumetric, rendering and every stage it builds on included)" in text
+    )
+    assert "on 12,000 rendered frames x 4 views of 42 motion clips, 128 px crops, 16^3 voxels over 2.2 m" in text
+    assert "384 px crops, 64^3 voxels over 2.5 m" in text
     table = training_table({"volumetric": tmp_path / "vol.pt"})
     assert table.loc[0, "parameters"] == 1393474 and table.loc[0, "paper: volume"] == "64^3 over 2.5 m"
+    assert table.loc[0, "training time"] == "90 min (rendering and earlier stages 80 min, its own 4000 steps 10 min)"
+    assert table.loc[0, "paper: parameters"] == paper_parameters("volumetric")
+    del manifest["pipeline_s"], manifest["train_data"]  # an older manifest: the time adds up the recorded stages
+    (tmp_path / "vol.json").write_text(json.dumps(manifest))
+    assert training_facts(tmp_path / "vol.pt").total_s != 5400.0
 
 
 def test_train_embedded_script_at_a_tiny_size(tmp_path):

@@ -8,12 +8,12 @@ mapping (the alternatives of :data:`lt_core.data.retarget.DEFAULT_MAPPING` that 
 ============  ==========================================================================================
 Human3.6M     Daz/Poser source
 ============  ==========================================================================================
-Pelvis        ``hip``
+Pelvis        ``(rThigh + lThigh) / 2``, the midpoint of the hips (the root ``hip`` lies 26-28 mm below it)
 R/LHip        ``rThigh`` (the femur's head; ``rButtock`` is a short offset joint above it)
 R/LKnee       ``rShin``
 R/LAnkle      ``rFoot``
-Spine         ``(abdomen + chest) / 2``: 266 mm above the pelvis in the rest pose, 0.49 of the way to the
-              thorax (the ASF/AMC clips of ``data/mocap_cmu``: 0.50)
+Spine         ``(abdomen + chest) / 2``: 239 mm above the pelvis in the rest pose, 0.46 of the way to the
+              thorax (median over salsa_01; the ASF/AMC clips of ``data/mocap_cmu``: 0.61)
 Thorax        ``neck`` (base of the neck)
 Neck/Nose     ``head / 2 + (leftEye + rightEye) / 4``: on the head, 40 mm above and 40 mm in front of the head
               joint, 123 mm from the thorax in the rest pose (the CMU clips: 132-152 mm)
