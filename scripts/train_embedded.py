@@ -206,15 +206,20 @@ def render_train(args: argparse.Namespace, rig: str) -> Dataset:
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-def eval_set(
+def held_out_dataset(
     args: argparse.Namespace, rig: str, views: int | list[int] = 4, frames: int | None = None
-) -> RenderedDataset:
-    """The held-out samples notebook 06 evaluates (cached renders): ``frames`` per clip (default
-    :func:`eval_frames`)."""
+) -> Dataset:
+    """The held-out samples notebook 06 evaluates, not yet rendered: ``frames`` per clip (default
+    :func:`eval_frames`; 2 in a quick run)."""
     frames = 2 if args.quick else (frames or eval_frames(args))
-    ds = embedded_eval_dataset(
+    return embedded_eval_dataset(
         rig, image_size=args.image_size, views=views, frames_per_clip=frames, split=args.eval_split
     )
+
+
+def eval_set(args: argparse.Namespace, rig: str) -> RenderedDataset:
+    """The held-out samples as uint8 cached renders: the validation logged during training."""
+    ds = held_out_dataset(args, rig)
     return RenderedDataset(ds, workers=args.render_workers, cache_dir=args.render_cache, desc="eval")
 
 
@@ -240,14 +245,10 @@ class Rendered(Dataset):
 def exact_eval_set(
     args: argparse.Namespace, rig: str, views: int | list[int] = 4, frames: int | None = None
 ) -> Rendered:
-    """The samples of :func:`eval_set` with notebook 06's float images: the tables use these, because storing the
-    images as uint8 moves RANSAC's hard-argmax points (57.1 instead of 56.8 mm on the Human3.6M-like rig; the
-    soft-argmax models change by less than 0.05 mm)."""
-    frames = 2 if args.quick else (frames or eval_frames(args))
-    ds = embedded_eval_dataset(
-        rig, image_size=args.image_size, views=views, frames_per_clip=frames, split=args.eval_split
-    )
-    return Rendered(ds, args.render_workers)
+    """The samples of :func:`held_out_dataset` with notebook 06's float images: the tables use these, because
+    storing the images as uint8 moves RANSAC's hard-argmax points (57.1 instead of 56.8 mm on the Human3.6M-like
+    rig; the soft-argmax models change by less than 0.05 mm)."""
+    return Rendered(held_out_dataset(args, rig, views, frames), args.render_workers)
 
 
 class ViewDropped(Dataset):

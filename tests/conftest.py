@@ -14,6 +14,7 @@ import torch  # noqa: E402
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from lt_core.camera import Camera, stack_cameras  # noqa: E402
+from lt_core.render.renderer import torch_threads  # noqa: E402
 
 
 def ring_rig(n: int, radius: float = 5000.0, dtype: torch.dtype = torch.float64, seed: int = 0) -> Camera:
@@ -60,6 +61,14 @@ def standing_pose_mm() -> torch.Tensor:
         ],
         dtype=torch.float64,
     )
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (restored after): small tensors and tiny models run fastest and reproducibly
+    on one thread, even on a loaded machine. Modules use it with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

@@ -340,6 +340,9 @@ def test_pelvis_is_the_midpoint_of_the_hips_in_every_source(clip_id, clips):
     mid_hips = (joints[:, J["RHip"]] + joints[:, J["LHip"]]) / 2
     # (the Daz clips ship as whole millimetres: up to 1 mm of rounding between the three joints)
     np.testing.assert_allclose(joints[:, J["Pelvis"]], mid_hips, atol=0.05 if clip_id in clips else 1.0)
+
+
+def test_pelvis_mapping_takes_the_hip_pair_else_the_root():
     resolved = resolve_mapping(
         ["Hips", "LeftUpLeg", "RightUpLeg"], {j: "Hips" for j in J if "Hip" not in j and j != "Pelvis"}
     )

@@ -22,14 +22,8 @@ from lt_core.render import (
     render,
 )
 from lt_core.render.raycast import capsule_bounds, capsule_params, hit_capsules, nearest_hits_loop, nearest_hits_tiled
-from lt_core.render.renderer import torch_threads
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread is fastest (and immune to a loaded machine)."""
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # a T-pose facing -y (its right side at -x), feet on the floor

@@ -103,13 +103,7 @@ def make_standin_dataset(cfg: TrainConfig, split: str) -> Dataset:
     return TinyDataset(n=int(cfg.dataset_options.get("n", 8)), split=split)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and reproducibly) on one thread, even on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(tmp_path: Path, **kw) -> TrainConfig:

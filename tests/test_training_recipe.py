@@ -23,12 +23,7 @@ from lt_core.train.rendered import ColorJitter, Compose, Occluders, RenderedData
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _dataset(**kw) -> SyntheticMultiViewDataset:
