@@ -113,7 +113,7 @@ if str(ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import ConcatDataset, DataLoader, Dataset  # noqa: E402
+from torch.utils.data import ConcatDataset, Dataset  # noqa: E402
 
 from lt_core.data.synthetic import TRAIN_CLIPS, SyntheticMultiViewDataset, clip_set  # noqa: E402
 from lt_core.tables import markdown_table  # noqa: E402
@@ -223,32 +223,14 @@ def eval_set(args: argparse.Namespace, rig: str) -> RenderedDataset:
     return RenderedDataset(ds, workers=args.render_workers, cache_dir=args.render_cache, desc="eval")
 
 
-class Rendered(Dataset):
-    """Samples rendered once and kept in memory as they are (float images), for the tables."""
-
-    def __init__(self, dataset: Dataset, workers: int) -> None:
-        self.source = dataset
-        self.items = [dict(s) for s in DataLoader(dataset, batch_size=None, num_workers=workers)]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
-
-    def __getattr__(self, name: str) -> Any:  # clips, dataset_name, ... of the source
-        if name in ("source", "items"):
-            raise AttributeError(name)
-        return getattr(self.source, name)
-
-
 def exact_eval_set(
     args: argparse.Namespace, rig: str, views: int | list[int] = 4, frames: int | None = None
-) -> Rendered:
-    """The samples of :func:`held_out_dataset` with notebook 06's float images: the tables use these, because
-    storing the images as uint8 moves RANSAC's hard-argmax points (57.1 instead of 56.8 mm on the Human3.6M-like
-    rig; the soft-argmax models change by less than 0.05 mm)."""
-    return Rendered(held_out_dataset(args, rig, views, frames), args.render_workers)
+) -> RenderedDataset:
+    """The samples of :func:`held_out_dataset` rendered once with their float images, as notebook 06 sees them (in
+    memory): the tables use these, because storing the images as uint8 moves RANSAC's hard-argmax points (57.1
+    instead of 56.8 mm on the Human3.6M-like rig; the soft-argmax models change by less than 0.05 mm)."""
+    ds = held_out_dataset(args, rig, views, frames)
+    return RenderedDataset(ds, workers=args.render_workers, desc="eval (float32)", storage="float32")
 
 
 class ViewDropped(Dataset):

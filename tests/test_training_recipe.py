@@ -131,6 +131,21 @@ def test_rendered_dataset_matches_its_source_and_reloads_from_the_cache(tmp_path
     assert cache_key(other) != cache_key(src)  # other frames, other key
 
 
+def test_float32_storage_keeps_the_rendered_images_exactly(tmp_path):
+    src = _dataset()
+    exact = RenderedDataset(src, workers=0, cache_dir=tmp_path, storage="float32")
+    assert exact.images.dtype == torch.float32 and exact.cache_path.suffix == ".f32"
+    ref = src[1]
+    assert torch.equal(exact[1]["images"], ref["images"]) and torch.equal(exact[1]["cameras"].t, ref["cameras"].t)
+    exact[1]["images"].zero_()  # reads are copies: an in-place transform cannot change the store
+    assert torch.equal(exact[1]["images"], ref["images"])
+    again = RenderedDataset(src, workers=0, cache_dir=tmp_path, storage="float32")
+    assert again.loaded_from_cache and torch.equal(again.images, exact.images)
+    assert cache_key(src, "float32") != cache_key(src)  # uint8 and float32 caches never mix
+    with pytest.raises(ValueError, match="storage must be one of"):
+        RenderedDataset(src, workers=0, storage="float16")
+
+
 class _Sizes(Dataset):
     def __init__(self):
         self.base = _dataset(max_frames_per_clip=1)

@@ -1,9 +1,11 @@
-"""Rendered training sets held as uint8 (in memory or memory-mapped from a disk cache) and cheap image augmentation.
+"""Rendered datasets held in memory or memory-mapped from a disk cache, and cheap image augmentation.
 
 Rendering the embedded data costs about as much per view as a training step of the small backbone, so a training
-run renders its samples once (:class:`RenderedDataset`) and reads them back many times. Images are kept as uint8
-(a quarter of float32's memory); with ``cache_dir`` they go to a raw file that later runs memory-map instead of
-rendering again (several processes share its pages), keyed by the dataset's :meth:`config_key` and its frames.
+run renders its samples once (:class:`RenderedDataset`) and reads them back many times. Training images are kept as
+uint8 (a quarter of float32's memory); evaluation sets can keep the rendered float32 images exactly
+(``storage="float32"``), so that a model sees what it would see from the source dataset. With ``cache_dir`` the
+images go to a raw file that later runs memory-map instead of rendering again (several processes share its pages),
+keyed by the dataset's :meth:`config_key`, its frames and the storage type.
 
 Augmentation at read time (:class:`Occluders`, :class:`ColorJitter`, :class:`ViewDropout`, chained by
 :class:`Compose`) draws from torch's global generator, which :class:`lt_core.train.batching.SeededDataset` seeds per
@@ -25,16 +27,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from lt_core.camera import Camera
 
-__all__ = ["RenderedDataset", "Occluders", "ColorJitter", "ViewDropout", "Compose", "CACHE_VERSION"]
+__all__ = ["RenderedDataset", "Occluders", "ColorJitter", "ViewDropout", "Compose", "CACHE_VERSION", "STORAGE"]
 
 CACHE_VERSION = "rendered-v1"
 """Part of every cache key: bump it when what is stored changes."""
 
 _META_KEYS = ("dataset", "subject", "action", "clip", "frame")
 
+STORAGE = {"uint8": (np.uint8, torch.uint8), "float32": (np.float32, torch.float32)}
+"""Image storage types of :class:`RenderedDataset`: name -> (numpy dtype, torch dtype)."""
+
 
 class RenderedDataset(Dataset):
-    """A dataset in the sample format rendered once, images stored as uint8.
+    """A dataset in the sample format rendered once, images stored as uint8 (training) or float32 (exact).
 
     Args:
         dataset: the source dataset (e.g. :class:`lt_core.data.synthetic.SyntheticMultiViewDataset`); every
@@ -43,9 +48,11 @@ class RenderedDataset(Dataset):
         cache_dir: folder of the disk cache (``None``: memory only). Used when the dataset has ``config_key()``.
         transform: optional ``sample -> sample`` applied at every read (augmentation).
         desc: progress label.
+        storage: ``"uint8"`` (images rounded to 1/255: a quarter of the memory) or ``"float32"`` (the rendered
+            images exactly; a model's predictions are then those on the source dataset).
 
     Attributes:
-        images: (N, C, 3, H, W) uint8 tensor (memory-mapped when cached).
+        images: (N, C, 3, H, W) uint8 or float32 tensor (memory-mapped when cached).
         cache_path: the raw image file, or ``None``.
         loaded_from_cache: whether the images were read instead of rendered.
     """
@@ -57,22 +64,26 @@ class RenderedDataset(Dataset):
         cache_dir: str | Path | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         desc: str = "render",
+        storage: str = "uint8",
     ) -> None:
+        if storage not in STORAGE:
+            raise ValueError(f"RenderedDataset: storage must be one of {sorted(STORAGE)}, got {storage!r}")
         self.source = dataset
         self.transform = transform
+        self.storage = storage
         n = len(dataset)  # type: ignore[arg-type]
         if n == 0:
             raise ValueError("RenderedDataset: the source dataset is empty")
         self.cache_path: Path | None = None
-        key = cache_key(dataset)
+        key = cache_key(dataset, storage)
         if cache_dir is not None and key is not None:
-            self.cache_path = Path(cache_dir) / f"{key}.u8"
+            self.cache_path = Path(cache_dir) / f"{key}.{'u8' if storage == 'uint8' else 'f32'}"
         meta_path = self.cache_path.with_suffix(".pt") if self.cache_path is not None else None
         self.loaded_from_cache = bool(meta_path is not None and meta_path.is_file() and self.cache_path.is_file())
         if self.loaded_from_cache:
             info = torch.load(meta_path, weights_only=False)
             self._set_labels(info)
-            mm = np.memmap(self.cache_path, dtype=np.uint8, mode="c", shape=tuple(info["shape"]))
+            mm = np.memmap(self.cache_path, dtype=STORAGE[storage][0], mode="c", shape=tuple(info["shape"]))
             self.images = torch.from_numpy(mm)
             return
         self._render(dataset, n, workers, desc, meta_path)
@@ -81,6 +92,7 @@ class RenderedDataset(Dataset):
         from tqdm.auto import tqdm
 
         loader = DataLoader(dataset, batch_size=None, num_workers=workers)
+        np_dtype, torch_dtype = STORAGE[self.storage]
         store, mm = None, None
         labels: dict[str, list[Any]] = {
             k: []
@@ -88,15 +100,17 @@ class RenderedDataset(Dataset):
         }
         conventions: set[tuple[str, str]] = set()
         for i, s in enumerate(tqdm(loader, total=n, desc=desc, disable=not sys.stderr.isatty())):
-            img = (s["images"].clamp(0, 1) * 255).round().to(torch.uint8)
+            img = s["images"]
+            if self.storage == "uint8":
+                img = (img.clamp(0, 1) * 255).round().to(torch.uint8)
             if store is None:
                 shape = (n, *img.shape)
                 if self.cache_path is not None:
                     self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-                    mm = np.memmap(self.cache_path, dtype=np.uint8, mode="w+", shape=shape)
+                    mm = np.memmap(self.cache_path, dtype=np_dtype, mode="w+", shape=shape)
                     store = torch.from_numpy(mm)
                 else:
-                    store = torch.empty(shape, dtype=torch.uint8)
+                    store = torch.empty(shape, dtype=torch_dtype)
             if img.shape != store.shape[1:]:
                 raise ValueError(
                     f"RenderedDataset: sample {i} has images {tuple(img.shape)}, the first had "
@@ -155,8 +169,8 @@ class RenderedDataset(Dataset):
         return getattr(self.source, name)
 
     def sample(self, index: int) -> dict[str, Any]:
-        """Sample ``index`` without augmentation: ``images`` (C, 3, H, W) float32 in [0, 1], ``cameras`` (C,),
-        ``joints_3d`` (J, 3) mm, ``joints_valid`` (J,), ``views_valid`` (C,), ``meta``."""
+        """Sample ``index`` without augmentation: ``images`` (C, 3, H, W) float32 (a copy: transforms may write
+        into it), ``cameras`` (C,), ``joints_3d`` (J, 3) mm, ``joints_valid`` (J,), ``views_valid`` (C,), ``meta``."""
         cam = Camera(
             self.K[index],
             self.R[index],
@@ -168,7 +182,7 @@ class RenderedDataset(Dataset):
             self.distortion_model,
         )
         return {
-            "images": self.images[index].float() / 255.0,
+            "images": self.images[index].float() / 255.0 if self.storage == "uint8" else self.images[index].clone(),
             "cameras": cam,
             "joints_3d": self.joints_3d[index],
             "joints_valid": self.joints_valid[index],
@@ -183,13 +197,16 @@ class RenderedDataset(Dataset):
         return self.transform(s) if self.transform is not None else s
 
 
-def cache_key(dataset: Any) -> str | None:
-    """Key of a dataset's renders: its ``config_key()`` and the frames it holds (``None`` without a key)."""
+def cache_key(dataset: Any, storage: str = "uint8") -> str | None:
+    """Key of a dataset's renders: its ``config_key()``, the frames it holds and the storage type (``None`` without
+    a key). uint8 keys are those of the caches written before float32 storage existed."""
     if not hasattr(dataset, "config_key"):
         return None
     index = getattr(dataset, "index", None)
-    h = hashlib.sha1(repr((CACHE_VERSION, dataset.config_key(), index)).encode()).hexdigest()[:16]
-    return h
+    parts: tuple[Any, ...] = (CACHE_VERSION, dataset.config_key(), index)
+    if storage != "uint8":
+        parts = (*parts, storage)
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------------------ augmentation
