@@ -12,7 +12,7 @@ Usage::
 
 RECIPE (the defaults; see EXPERIMENTS below for the measurements behind each choice)
 ------------------------------------------------------------------------------------
-Data: the ``train_ext`` clips (:mod:`lt_core.data.synthetic`: 5 CMU clips and 37 CMU clips on the Daz figure, salsa,
+Data: the ``train_ext`` clips (:mod:`lt_core.data.clips`: 5 CMU clips and 37 CMU clips on the Daz figure, salsa,
 martial arts and Indian dance) rendered once through the rig (:class:`lt_core.train.rendered.RenderedDataset`, cached
 as uint8 under ``runs/embedded/renders``): every frame of the 5 CMU clips and every ``--stride-daz``-th frame of the
 others at 30 fps, ``--subjects`` clothing/build styles per clip, a random scene per frame, and per view a random crop
@@ -600,7 +600,7 @@ def parser() -> argparse.ArgumentParser:
         help="the Human3.6M-like rig (embedded_*.pt), the dome with 4 of its cameras per sample (embedded_dome_*.pt), "
         "or both in two parallel processes",
     )
-    a("--train-split", default="train_ext", help="clip set of the training data (lt_core.data.synthetic.CLIP_SETS)")
+    a("--train-split", default="train_ext", help="clip set of the training data (lt_core.data.clips.CLIP_SETS)")
     a("--eval-split", default="val_ext", help="held-out clip set evaluated")
     a(
         "--eval-frames",
