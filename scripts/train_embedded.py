@@ -22,9 +22,10 @@ Stages (the tiny backbone, ResNet-18 at width 0.25; Adam with a cosine learning-
 
 1. ``2d``: the backbone is trained on 2D keypoints, as the paper starts from a backbone pretrained on 2D pose:
    Gaussian heatmap MSE plus 0.1 x the soft-argmax L1 in pixels (:func:`lt_core.train.factory.heatmap_2d_loss`).
-   The **RANSAC** baseline is this backbone as it is (hard argmax + RANSAC, the paper's 15 px at 384 px scaled to
-   the crop).
-2. ``alg_noconf``: algebraic triangulation without confidences (unweighted DLT), fine-tuned from (1).
+   The **RANSAC** baseline is this backbone as it is (hard argmax with a parabolic sub-pixel peak + RANSAC, the
+   paper's 15 px at 384 px scaled to the crop).
+2. ``alg_noconf``: algebraic triangulation without confidences (unweighted DLT), fine-tuned from (1), with the
+   soft-argmax at inverse temperature ``--beta`` 20 instead of the paper's 100 (EXPERIMENTS 9).
 3. ``alg_conf``: the same with the learned per-view, per-joint confidences, fine-tuned from (1).
 4. ``vol_softmax``: volumetric triangulation (softmax aggregation), backbone from ``--vol-init`` (the trained
    ``alg_conf`` by default), L1 + 0.01 CE loss, some samples with fewer views (``--view-dropout``) so that it also
