@@ -327,13 +327,18 @@ def portable_config(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
+LAUNCH_VERSION: dict[str, Any] | None = None
+"""The code version when this run started (:func:`main` sets it): the manifests name the code that trained, not
+whatever is checked out when a later stage exports."""
+
+
 def export(
     trainer_or_model: Any, cfg: TrainConfig, name: str, metrics: dict[str, Any], extra: dict[str, Any], out: Path
 ) -> Path:
     """Write ``<name>.pt`` (weights + config) and ``<name>.json`` (manifest) into ``out``."""
     model = trainer_or_model.raw_model if isinstance(trainer_or_model, Trainer) else trainer_or_model
     path = out / f"{name}.pt"
-    version = code_version()
+    version = LAUNCH_VERSION or code_version()
     config = portable_config(cfg)
     torch.save(
         {
@@ -713,6 +718,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global LAUNCH_VERSION
+    LAUNCH_VERSION = code_version()
     ap = parser()
     args = ap.parse_args(argv)
     args.stages = set(args.stages.split(","))
