@@ -203,6 +203,7 @@ def train_sources(args: argparse.Namespace, rig: str) -> list[SyntheticMultiView
         subjects_per_clip=args.subjects,
         crop_jitter=args.crop_jitter or None,
         pose_tilt=tuple(args.pose_tilt) if args.pose_tilt[0] else None,
+        pose_pivot=tuple(args.pose_pivot) if args.pose_pivot[0] else None,
         random_views=True,
     )
     if rig == "dome":
@@ -391,6 +392,7 @@ def data_record(train: Dataset, args: argparse.Namespace) -> dict[str, Any]:
         "cmu_repeat": args.cmu_repeat,
         "crop_jitter": args.crop_jitter or {},
         "pose_tilt": list(args.pose_tilt),
+        "pose_pivot": list(args.pose_pivot),
         "occluders": args.occluders,
         "color_jitter": args.color_jitter,
     }
@@ -670,6 +672,15 @@ def parser() -> argparse.ArgumentParser:
         metavar=("PROB", "DEG"),
         help="tilt a pose about a horizontal axis with probability PROB by up to DEG degrees (bent and upside-down "
         "bodies); 0 0: none",
+    )
+    a(
+        "--pose-pivot",
+        type=float,
+        nargs=2,
+        default=(0.15, 150.0),
+        metavar=("PROB", "DEG"),
+        help="hinge a pose about its standing leg with probability PROB by up to DEG degrees (standing splits: trunk "
+        "down, the other leg up; EXPERIMENTS 10); 0 0: none",
     )
     a("--occluders", type=float, default=0.2, help="probability that a view gets occluding rectangles (0: none)")
     a("--color-jitter", type=int, default=1, help="1: random brightness/contrast/channel gains per view")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lt_core.camera import Camera
-from lt_core.data.augment import TILT_CLEARANCE, jitter_boxes, roll_crop_cameras, tilt_pose
+from lt_core.data.augment import PIVOT_LEGS, TILT_CLEARANCE, jitter_boxes, pivot_pose, roll_crop_cameras, tilt_pose
 from lt_core.data.synthetic import SyntheticMultiViewDataset
 from lt_core.render import seed_from
 from lt_core.train.batching import SeededDataset
@@ -113,6 +113,36 @@ def test_tilted_poses_keep_their_shape_and_stay_above_the_floor():
     assert _dataset(pose_tilt=(0.5, 90.0)).config_key() != _dataset().config_key()
     with pytest.raises(ValueError, match="pose_tilt must be"):
         _dataset(pose_tilt=(1.5, 90.0))
+
+
+def test_pivoted_poses_hinge_about_the_standing_leg():
+    from lt_core.skeleton import H36M17
+
+    joints = _dataset(max_frames_per_clip=1, placement="center")[0]["joints_3d"]
+    stance = "right" if joints[0, 2] <= joints[5, 2] else "left"
+    hip, below = PIVOT_LEGS[stance]
+    free_ankle = 5 if stance == "right" else 0
+    bones0 = H36M17.bone_lengths(joints.double())
+    trunk = lambda j: math.degrees(math.acos(float((j[8] - j[6])[2] / (j[8] - j[6]).norm())))  # noqa: E731
+    pivoted = [pivot_pose(joints, 1.0, 150.0, seed=k) for k in range(30)]
+    for p in pivoted:
+        assert torch.equal(p[[hip, *below]], joints[[hip, *below]])  # the standing leg stays where it was
+        assert torch.allclose(H36M17.bone_lengths(p.double()), bones0, atol=1e-3)
+        moved = [j for j in range(17) if j not in (hip, *below)]
+        assert float(p[moved, 2].min()) >= TILT_CLEARANCE - 1e-3 or torch.equal(p, joints)
+    split = [p for p in pivoted if trunk(p) > 90]
+    assert len(split) >= 5, "half the draws should bring the trunk past the horizontal"
+    for p in split:  # trunk down, the other leg up: a standing split
+        assert float(p[free_ankle, 2]) > float(joints[free_ankle, 2]) + 500.0
+        assert float(p[9, 2]) < float(joints[9, 2]) - 500.0
+    assert torch.equal(pivot_pose(joints, 0.0, 150.0, seed=1), joints)
+    assert torch.equal(pivot_pose(joints, 1.0, 90.0, seed=4), pivot_pose(joints, 1.0, 90.0, seed=4))
+    with pytest.raises(ValueError, match="Human3.6M-17"):
+        pivot_pose(joints[:16], 1.0, 90.0, seed=0)
+    assert _dataset(pose_pivot=(0.5, 90.0)).config_key() != _dataset().config_key()
+    assert _dataset(pose_pivot=(0.0, 90.0)).config_key() == _dataset().config_key()
+    with pytest.raises(ValueError, match="pose_pivot must be"):
+        _dataset(pose_pivot=(0.5, -1.0))
 
 
 # ---------------------------------------------------------------------------------------------- rendered sets

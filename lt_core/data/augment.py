@@ -1,9 +1,9 @@
-"""Render-time augmentation of the embedded data: crop jitter (scale, shift, roll of each view's crop camera) and
-pose tilt (bodies bent over or upside down).
+"""Render-time augmentation of the embedded data: crop jitter (scale, shift, roll of each view's crop camera), pose
+tilt (bodies bent over or upside down) and pose pivot (the body hinged about one standing leg: a standing split).
 
-Both act before rendering (:class:`lt_core.data.synthetic.SyntheticMultiViewDataset` options ``crop_jitter`` and
-``pose_tilt``), so images and labels stay exact: the crop cameras returned with an item are the ones it was rendered
-through, and a tilted pose is the pose that was rendered.
+All act before rendering (:class:`lt_core.data.synthetic.SyntheticMultiViewDataset` options ``crop_jitter``,
+``pose_tilt`` and ``pose_pivot``), so images and labels stay exact: the crop cameras returned with an item are the
+ones it was rendered through, and a tilted or hinged pose is the pose that was rendered.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from torch import Tensor
 
 from lt_core.camera import Camera
 
-__all__ = ["CROP_JITTER_KEYS", "TILT_CLEARANCE", "check_crop_jitter", "jitter_boxes", "roll_crop_cameras", "tilt_pose"]
+__all__ = [
+    "CROP_JITTER_KEYS",
+    "TILT_CLEARANCE",
+    "check_crop_jitter",
+    "jitter_boxes",
+    "pivot_pose",
+    "roll_crop_cameras",
+    "tilt_pose",
+]
 
 
 TILT_CLEARANCE = 150.0
@@ -41,16 +49,69 @@ def tilt_pose(joints: Tensor, probability: float, max_degrees: float, seed: int)
     if draw >= probability or max_degrees == 0:
         return joints
     a = math.radians(angle * max_degrees)
-    axis = torch.tensor([math.cos(2 * math.pi * phi), math.sin(2 * math.pi * phi), 0.0], dtype=torch.float64)
+    x = joints.double()
+    pelvis = x[6]
+    out = (x - pelvis) @ _horizontal_rotation(phi, a).T + pelvis
+    out[:, 2] += max(0.0, TILT_CLEARANCE - float(out[:, 2].min()))
+    return out.to(joints.dtype)
+
+
+def _horizontal_rotation(phi: float, angle: float) -> Tensor:
+    """(3, 3) float64 rotation by ``angle`` radians about the horizontal axis at azimuth ``2 pi phi`` (Rodrigues)."""
+    axis = (math.cos(2 * math.pi * phi), math.sin(2 * math.pi * phi), 0.0)
     k = torch.tensor(
         [[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]], dtype=torch.float64
     )
-    rot = torch.eye(3, dtype=torch.float64) + math.sin(a) * k + (1 - math.cos(a)) * (k @ k)  # Rodrigues
+    return torch.eye(3, dtype=torch.float64) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
+
+
+PIVOT_LEGS = {"right": (2, (1, 0)), "left": (3, (4, 5))}
+"""Human3.6M-17 stance legs of :func:`pivot_pose`: hip (the pivot) and the joints below it (knee, ankle)."""
+
+_PIVOT_SHRINK = (1.0, 0.8, 0.6, 0.4, 0.2)
+
+
+def pivot_pose(joints: Tensor, probability: float, max_degrees: float, seed: int) -> Tensor:
+    """With ``probability``, hinge a pose about its standing leg: everything above that leg's knee turns about a
+    random horizontal axis through its hip, the knee and ankle stay. Trunk goes down, the other leg goes up: the
+    standing split, arabesque or penché of dance, with the standing foot still on the floor.
+
+    The standing leg is the one with the lower ankle. The angle is uniform in ``[0, max_degrees]``; of the two
+    senses of turning, the one that lifts the other hip more is taken (the other would swing the free leg into the
+    standing one). When a turned joint would come closer than :data:`TILT_CLEARANCE` mm to the floor the angle is
+    scaled by 0.8, 0.6, ... until none does (or the pose is left as it was). Bone lengths are unchanged.
+
+    Args:
+        joints: (17, 3) world mm, Z up, Human3.6M-17 order.
+        probability: chance of hinging.
+        max_degrees: largest angle.
+        seed: seed of the draws (the same seed gives the same pose).
+
+    Returns:
+        (17, 3) world mm (the input unchanged when not hinged).
+    """
+    if joints.shape != (17, 3):
+        raise ValueError(f"pivot_pose expects (17, 3) Human3.6M-17 joints, got {tuple(joints.shape)}")
+    g = torch.Generator().manual_seed(int(seed))
+    draw, angle, phi = torch.rand(3, generator=g, dtype=torch.float64).tolist()
+    if draw >= probability or max_degrees == 0:
+        return joints
     x = joints.double()
-    pelvis = x[6]
-    out = (x - pelvis) @ rot.T + pelvis
-    out[:, 2] += max(0.0, TILT_CLEARANCE - float(out[:, 2].min()))
-    return out.to(joints.dtype)
+    stance, free = ("right", "left") if x[0, 2] <= x[5, 2] else ("left", "right")
+    hip, below = PIVOT_LEGS[stance]
+    free_hip = PIVOT_LEGS[free][0]
+    moving = torch.ones(17, dtype=torch.bool)
+    moving[[hip, *below]] = False
+    row = int(moving[:free_hip].sum())  # the free hip's row among the moving joints
+    a = math.radians(angle * max_degrees)
+    for shrink in _PIVOT_SHRINK:
+        turned = [(x[moving] - x[hip]) @ _horizontal_rotation(phi, s * a * shrink).T + x[hip] for s in (1.0, -1.0)]
+        lifted = max(turned, key=lambda t: float(t[row, 2]))
+        if float(lifted[:, 2].min()) >= TILT_CLEARANCE:
+            out = x.clone()
+            out[moving] = lifted
+            return out.to(joints.dtype)
+    return joints
 
 
 CROP_JITTER_KEYS = ("scale", "shift", "roll")

@@ -37,6 +37,7 @@ from lt_core.data.augment import (
     TILT_CLEARANCE,
     check_crop_jitter,
     jitter_boxes,
+    pivot_pose,
     roll_crop_cameras,
     tilt_pose,
 )
@@ -73,6 +74,15 @@ __all__ = [
     "tilt_pose",
     "TILT_CLEARANCE",
 ]
+
+
+def _pose_option(name: str, value: tuple[float, float] | None) -> tuple[float, float] | None:
+    """Validate a ``(probability, max_degrees)`` pose augmentation option; ``None`` when it does nothing."""
+    if value is None:
+        return None
+    if len(value) != 2 or not 0 <= value[0] <= 1 or not value[1] >= 0:
+        raise ValueError(f"{name} must be (probability in [0, 1], max degrees >= 0), got {value!r}")
+    return (float(value[0]), float(value[1])) if value[0] and value[1] else None
 
 
 class SyntheticMultiViewDataset(Dataset):
@@ -118,6 +128,9 @@ class SyntheticMultiViewDataset(Dataset):
             pose is turned about a random horizontal axis through its pelvis by up to ``max_degrees`` and lifted
             until every joint is :data:`TILT_CLEARANCE` mm above the floor (:func:`tilt_pose`), so that training sees
             bodies bent over or upside down (a held-out dance has them); ``None``: poses as captured.
+        pose_pivot: render-time pose augmentation ``(probability, max_degrees)``: with that probability an item's
+            pose is hinged about its standing leg by up to ``max_degrees`` (:func:`pivot_pose`: trunk down, the other
+            leg up, the standing foot kept on the floor); ``None``: poses as captured. Applied after ``pose_tilt``.
     """
 
     def __init__(
@@ -144,12 +157,12 @@ class SyntheticMultiViewDataset(Dataset):
         convention: str = "centres",
         crop_jitter: dict[str, float] | None = None,
         pose_tilt: tuple[float, float] | None = None,
+        pose_pivot: tuple[float, float] | None = None,
     ) -> None:
         self.convention = check_convention(convention)
         self.crop_jitter = check_crop_jitter(crop_jitter)
-        if pose_tilt is not None and (len(pose_tilt) != 2 or not 0 <= pose_tilt[0] <= 1 or pose_tilt[1] < 0):
-            raise ValueError(f"pose_tilt must be (probability in [0, 1], max degrees >= 0), got {pose_tilt!r}")
-        self.pose_tilt = (float(pose_tilt[0]), float(pose_tilt[1])) if pose_tilt and pose_tilt[0] else None
+        self.pose_tilt = _pose_option("pose_tilt", pose_tilt)
+        self.pose_pivot = _pose_option("pose_pivot", pose_pivot)
         if clips is None:
             clips = clip_set(split)
         if placement not in ("random", "center", "original"):
@@ -255,6 +268,8 @@ class SyntheticMultiViewDataset(Dataset):
             parts.append(("crop_jitter", sorted(self.crop_jitter.items())))
         if self.pose_tilt:
             parts.append(("pose_tilt", self.pose_tilt))
+        if self.pose_pivot:
+            parts.append(("pose_pivot", self.pose_pivot))
         parts.append(("motion", self._motion_digest))  # a changed joint mapping or rebuilt clip is a new key
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
@@ -278,6 +293,8 @@ class SyntheticMultiViewDataset(Dataset):
             joints = place_joints(joints, 0.0, (0.0, 0.0))
         if self.pose_tilt:
             joints = tilt_pose(joints, *self.pose_tilt, seed=seed_from(self.seed, clip, frame, "tilt"))
+        if self.pose_pivot:
+            joints = pivot_pose(joints, *self.pose_pivot, seed=seed_from(self.seed, clip, frame, "pivot"))
         k = int(torch.randint(self.subjects_per_clip, (), generator=g))
         cmu_subject = self._clip_info.get(clip, {}).get("subject") or clip.split("_")[0]
         subject = f"cmu{cmu_subject}-{k}"
