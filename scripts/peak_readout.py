@@ -37,10 +37,8 @@ import torch  # noqa: E402
 from lt_core.paths import code_version_text  # noqa: E402
 from lt_core.tables import markdown_table  # noqa: E402
 from lt_core.train.checkpoint import load_checkpoint  # noqa: E402
-from lt_core.train.config import TrainConfig  # noqa: E402
 from lt_core.train.evaluate import per_clip_table, predict  # noqa: E402
-from lt_core.train.factory import build_model, init_from_checkpoint  # noqa: E402
-from lt_core.train.methods import embedded_eval_dataset, load_method_model  # noqa: E402
+from lt_core.train.methods import embedded_eval_dataset, load_method_model, model_on_backbone  # noqa: E402
 from lt_core.train.rendered import RenderedDataset  # noqa: E402
 
 BETAS = (100.0, 50.0, 30.0, 20.0, 10.0)
@@ -64,15 +62,7 @@ def ransac_variant(path: Path, **attrs: Any) -> torch.nn.Module:
 
 def soft_argmax_model(path: Path, beta: float) -> torch.nn.Module:
     """An unweighted algebraic model (soft-argmax at ``beta`` + DLT) on the checkpoint's backbone, untrained."""
-    saved = dict(load_checkpoint(path, require=("config",))["config"])
-    backbone = {k: v for k, v in (saved.get("model_options") or {}).items() if k == "backbone_options"}
-    options = {**backbone, "use_confidences": False, "beta": float(beta)}
-    cfg = TrainConfig.from_saved({**saved, "model": "algebraic", "model_options": options, "init_from": None})
-    model = build_model(cfg)
-    missing, _ = init_from_checkpoint(model, str(path))
-    if any(k.startswith("backbone.") for k in missing):
-        raise ValueError(f"{path.name}: backbone weights missing: {[k for k in missing if 'backbone.' in k][:5]}")
-    return model.eval()
+    return model_on_backbone(path, "algebraic", {"use_confidences": False, "beta": float(beta)})
 
 
 def read_outs(path: Path) -> list[tuple[str, torch.nn.Module]]:

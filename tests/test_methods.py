@@ -15,6 +15,7 @@ from lt_core.train.methods import (
     evaluate_methods,
     find_checkpoints,
     load_method_model,
+    model_on_backbone,
     pick_checkpoint,
     pooled_evaluation,
     ransac_from_algebraic,
@@ -72,6 +73,18 @@ def test_ransac_baseline_reuses_the_algebraic_backbone(tmp_path):
     mine, theirs = ransac.backbone.state_dict(), net.backbone.state_dict()
     assert set(mine) < set(theirs)  # no confidence head
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_model_on_backbone_builds_another_type_and_refuses_a_foreign_backbone(tmp_path):
+    net = _tiny_checkpoint(tmp_path / "ransac.pt", "ransac")
+    alg = model_on_backbone(tmp_path / "ransac.pt", "algebraic", {"use_confidences": False, "beta": 20.0})
+    assert type(alg).__name__ == "AlgebraicTriangulationNet" and not alg.training
+    assert alg.beta == 20.0
+    mine, theirs = alg.backbone.state_dict(), net.backbone.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    wider = {"backbone_options": {"deconv_channels": 40}}  # deconvolution weights of other shapes
+    with pytest.raises(ValueError, match="ransac.pt: the backbone of the algebraic model could not be filled"):
+        model_on_backbone(tmp_path / "ransac.pt", "algebraic", {"use_confidences": False, **wider})
 
 
 def test_volumetric_aggregation_names_the_method(tmp_path):

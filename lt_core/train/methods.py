@@ -58,6 +58,7 @@ __all__ = [
     "embedded_eval_dataset",
     "describe_dataset",
     "common_convention",
+    "model_on_backbone",
     "ransac_from_algebraic",
     "with_official_preprocessing",
     "load_method_model",
@@ -175,7 +176,39 @@ def _convention_note(dataset: Any) -> str:
     return f", {convention!r} pixel convention" if convention else ""
 
 
-def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: float | None = None):
+def model_on_backbone(checkpoint: CheckpointInfo | str | Path, model: str, options: dict[str, Any]) -> torch.nn.Module:
+    """A model of another type (``model``: a :class:`TrainConfig` model name) on the backbone of a checkpoint.
+
+    The checkpoint's saved config is kept except for the model type and options (its backbone options are carried
+    over); the weights are copied non-strictly (heads the checkpoint lacks keep their initial values), and a
+    backbone weight the checkpoint does not fill is an error.
+
+    Args:
+        checkpoint: a trained or exported checkpoint with its config.
+        model: model type to build, e.g. ``"ransac"`` or ``"algebraic"``.
+        options: model options besides the backbone's.
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        ValueError: naming the checkpoint and the first missing backbone weights.
+    """
+    path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
+    saved = dict(load_checkpoint(path, require=("config",))["config"])
+    opts = {k: v for k, v in (saved.get("model_options") or {}).items() if k == "backbone_options"}
+    cfg = TrainConfig.from_saved({**saved, "model": model, "model_options": {**opts, **options}, "init_from": None})
+    net = build_model(cfg)
+    missing, _ = init_from_checkpoint(net, str(path))
+    backbone_missing = [k for k in missing if k.startswith("backbone.")]
+    if backbone_missing:
+        raise ValueError(
+            f"{path.name}: the backbone of the {model} model could not be filled, missing {backbone_missing[:5]}"
+        )
+    return net.eval()
+
+
+def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: float | None = None) -> torch.nn.Module:
     """The paper's RANSAC baseline on the backbone of a trained algebraic checkpoint.
 
     The backbone weights are copied (non-strictly: the confidence head has no place in the RANSAC model); the
@@ -185,21 +218,11 @@ def ransac_from_algebraic(checkpoint: CheckpointInfo | str | Path, threshold: fl
     Returns:
         :class:`lt_core.models.RANSACTriangulationNet` in eval mode.
     """
-    path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
-    cfg_dict = dict(load_checkpoint(path, require=("config",))["config"])
-    opts = {k: v for k, v in (cfg_dict.get("model_options") or {}).items() if k == "backbone_options"}
     if threshold is None:
-        threshold = 15.0 * float(cfg_dict.get("image_size", (384, 384))[0]) / 384.0
-    opts["threshold"] = float(threshold)
-    cfg = TrainConfig.from_saved({**cfg_dict, "model": "ransac", "model_options": opts, "init_from": None})
-    model = build_model(cfg)
-    missing, _ = init_from_checkpoint(model, str(path))
-    backbone_missing = [k for k in missing if k.startswith("backbone.")]
-    if backbone_missing:
-        raise ValueError(
-            f"{path.name}: the backbone of the RANSAC model could not be filled, missing {backbone_missing[:5]}"
-        )
-    return model.eval()
+        path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
+        size = load_checkpoint(path, require=("config",))["config"].get("image_size", (384, 384))
+        threshold = 15.0 * float(size[0]) / 384.0
+    return model_on_backbone(checkpoint, "ransac", {"threshold": float(threshold)})
 
 
 # ------------------------------------------------------------------------------------------------ models and runs
