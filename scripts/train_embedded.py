@@ -218,8 +218,8 @@ def train_sources(args: argparse.Namespace, rig: str) -> list[SyntheticMultiView
         seed=args.seed,
         subjects_per_clip=args.subjects,
         crop_jitter=args.crop_jitter or None,
-        pose_tilt=tuple(args.pose_tilt) if args.pose_tilt[0] else None,
-        pose_pivot=tuple(args.pose_pivot) if args.pose_pivot[0] else None,
+        pose_tilt=tuple(args.pose_tilt),  # the dataset drops a (0, ...) or (..., 0) option
+        pose_pivot=tuple(args.pose_pivot),
         random_views=True,
     )
     if rig == "dome":
